@@ -1,0 +1,186 @@
+//! What a plugin receives in each hook: who it is, its dependencies, the event bus.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::events::{EventBus, Subscription};
+use crate::instance::{Dep, PluginInstance};
+use crate::metadata::PluginMetadata;
+use crate::plugin::PluginType;
+
+/// A plugin's background task, as [`Context::spawn`] hands it to the host.
+pub type BackgroundTask = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
+
+/// What a [`Context`] asks of whoever runs the plugins: the manager implements it.
+///
+/// A test can implement it to run a plugin's hooks without a manager.
+pub trait Host: Send + Sync {
+    /// The live instance of the plugin called `name`, if it is enabled.
+    fn enabled_instance(&self, name: &str) -> Option<PluginInstance>;
+
+    /// Runs `task` for `plugin` until the plugin leaves `enabled`; an error or panic in it
+    /// fails the plugin.
+    fn spawn(&self, plugin: &str, task: BackgroundTask);
+}
+
+/// A host that knows no plugin and runs no task, for contexts built outside a manager.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn enabled_instance(&self, _name: &str) -> Option<PluginInstance> {
+        None
+    }
+
+    fn spawn(&self, _plugin: &str, task: BackgroundTask) {
+        drop(task);
+    }
+}
+
+/// A plugin's view of the application, handed to every hook.
+///
+/// It is cheap to clone; a clone may be moved into tasks the plugin starts.
+///
+/// ```
+/// use plugin_core::{Context, PluginMetadata};
+///
+/// let ctx = Context::detached(PluginMetadata::new("dice"));
+/// assert_eq!(ctx.name(), "dice");
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    metadata: Arc<PluginMetadata>,
+    bus: EventBus,
+    host: Arc<dyn Host>,
+}
+
+impl Context {
+    /// A context for the plugin described by `metadata`. The manager makes these.
+    pub fn new(
+        metadata: Arc<PluginMetadata>,
+        bus: EventBus,
+        host: Arc<dyn Host>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ContextInner {
+                metadata,
+                bus,
+                host,
+            }),
+        }
+    }
+
+    /// A context with its own bus, no other plugins and no task runner (spawned tasks are
+    /// dropped), e.g. to unit-test a plugin's hooks.
+    pub fn detached(metadata: PluginMetadata) -> Self {
+        Self::new(Arc::new(metadata), EventBus::new(), Arc::new(NoHost))
+    }
+
+    /// This plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.metadata.name
+    }
+
+    /// This plugin's metadata.
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.inner.metadata
+    }
+
+    /// The dependency `P`, which this plugin must have declared in `deps = [...]`.
+    ///
+    /// Fails, naming both plugins, if `P` was not declared; if it was declared but is not
+    /// enabled (possible only for an optional dependency), or while one of its hooks runs.
+    pub fn dep<P: PluginType>(&self) -> Result<Dep<P>> {
+        self.dep_named(P::NAME)
+    }
+
+    /// The optional dependency `P`: `None` when it is not compiled in or not enabled.
+    ///
+    /// Fails only if `P` was not declared in `deps` or `optional`.
+    pub fn optional_dep<P: PluginType>(&self) -> Result<Option<Dep<P>>> {
+        self.check_declared(P::NAME)?;
+        Ok(self
+            .inner
+            .host
+            .enabled_instance(P::NAME)
+            .and_then(|instance| instance.downcast::<P>())
+            .and_then(|plugin| plugin.try_read_owned()))
+    }
+
+    /// The dependency called `name`, as type `P`; for plugins assembled in code.
+    pub fn dep_named<P: Send + Sync + 'static>(&self, name: &str) -> Result<Dep<P>> {
+        self.check_declared(name)?;
+        let me = self.name();
+        let instance = self.inner.host.enabled_instance(name).ok_or_else(|| {
+            Error::msg(format_args!("plugin `{me}`: dependency `{name}` is not enabled"))
+        })?;
+        let plugin = instance.downcast::<P>().ok_or_else(|| {
+            Error::msg(format_args!(
+                "plugin `{me}`: dependency `{name}` is a `{}`, not a `{}`",
+                instance.type_name(),
+                std::any::type_name::<P>()
+            ))
+        })?;
+        plugin.try_read_owned().ok_or_else(|| {
+            Error::msg(format_args!(
+                "plugin `{me}`: dependency `{name}` is busy running one of its hooks"
+            ))
+        })
+    }
+
+    /// Whether the plugin called `name` is enabled right now (e.g. an optional dependency).
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.inner.host.enabled_instance(name).is_some()
+    }
+
+    fn check_declared(&self, name: &str) -> Result<()> {
+        if self.metadata().declares(name) {
+            Ok(())
+        } else {
+            Err(Error::msg(format_args!(
+                "plugin `{}` did not declare `{name}` as a dependency: add it to `deps = [...]`",
+                self.name()
+            )))
+        }
+    }
+
+    /// Runs `task` in the background while this plugin is enabled.
+    ///
+    /// The manager owns the task: it is aborted when the plugin is disabled or torn down, and
+    /// if it returns an error or panics, the plugin becomes `failed` with that cause.
+    pub fn spawn(&self, task: impl Future<Output = Result<()>> + Send + 'static) {
+        self.inner.host.spawn(self.name(), Box::pin(task));
+    }
+
+    /// The event bus shared by the host and every plugin.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// Publishes an event to every enabled subscriber; returns how many queued it.
+    pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
+        self.inner.bus.publish(event)
+    }
+
+    /// Subscribes this plugin to events of type `E`.
+    ///
+    /// The subscription closes when the plugin leaves `enabled` (see [`crate::events`]).
+    pub fn subscribe<E: Clone + Send + Sync + 'static>(&self) -> Subscription<E> {
+        self.inner.bus.subscribe(self.name())
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("plugin", &self.name())
+            .finish_non_exhaustive()
+    }
+}

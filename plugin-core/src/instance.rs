@@ -1,0 +1,213 @@
+//! A live plugin object with its type erased, and typed views of it.
+//!
+//! The manager holds every instance as a [`PluginInstance`]: an `Arc<RwLock<P>>` seen both as
+//! something whose hooks can be called and as `dyn Any` for typed access. A hook takes the write
+//! lock for its whole run (it gets `&mut self`); other plugins and the host read through
+//! [`PluginRef`] and [`Dep`]. The lock is tokio's, so it is never poisoned: a hook that panics
+//! or is aborted at its deadline just releases it.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::plugin::Plugin;
+
+/// One of the four lifecycle hooks of [`Plugin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// [`Plugin::setup`].
+    Setup,
+    /// [`Plugin::on_enable`].
+    Enable,
+    /// [`Plugin::on_disable`].
+    Disable,
+    /// [`Plugin::teardown`].
+    Teardown,
+}
+
+impl Hook {
+    /// The hook's method name, e.g. `"on_enable"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Hook::Setup => "setup",
+            Hook::Enable => "on_enable",
+            Hook::Disable => "on_disable",
+            Hook::Teardown => "teardown",
+        }
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The hook-calling side of an instance, with the plugin type erased.
+#[async_trait]
+trait ErasedPlugin: Send + Sync {
+    async fn run(&self, hook: Hook, ctx: &Context) -> Result<()>;
+}
+
+#[async_trait]
+impl<P: Plugin> ErasedPlugin for RwLock<P> {
+    async fn run(&self, hook: Hook, ctx: &Context) -> Result<()> {
+        let mut plugin = self.write().await;
+        match hook {
+            Hook::Setup => plugin.setup(ctx).await,
+            Hook::Enable => plugin.on_enable(ctx).await,
+            Hook::Disable => plugin.on_disable(ctx).await,
+            Hook::Teardown => plugin.teardown(ctx).await,
+        }
+    }
+}
+
+/// A live plugin object, type-erased and cheap to clone (clones share the object).
+///
+/// ```
+/// use plugin_core::{Plugin, PluginInstance, async_trait};
+///
+/// #[derive(Default)]
+/// struct Counter { hits: u32 }
+/// #[async_trait]
+/// impl Plugin for Counter {}
+///
+/// let instance = PluginInstance::new(Counter { hits: 7 });
+/// let typed = instance.downcast::<Counter>().expect("it is a Counter");
+/// assert_eq!(typed.try_read().unwrap().hits, 7);
+/// assert!(instance.downcast::<String>().is_none());
+/// ```
+#[derive(Clone)]
+pub struct PluginInstance {
+    hooks: Arc<dyn ErasedPlugin>,
+    object: Arc<dyn Any + Send + Sync>,
+    type_id: TypeId,
+    type_name: &'static str,
+}
+
+impl PluginInstance {
+    /// Wraps a plugin object.
+    pub fn new<P: Plugin>(plugin: P) -> Self {
+        let cell = Arc::new(RwLock::new(plugin));
+        Self {
+            hooks: cell.clone(),
+            object: cell,
+            type_id: TypeId::of::<P>(),
+            type_name: std::any::type_name::<P>(),
+        }
+    }
+
+    /// Runs one hook to completion, holding the plugin's write lock meanwhile.
+    ///
+    /// The manager calls this inside a task of its own, under a deadline.
+    pub async fn run_hook(&self, hook: Hook, ctx: &Context) -> Result<()> {
+        self.hooks.run(hook, ctx).await
+    }
+
+    /// The `TypeId` of the plugin type inside.
+    pub fn plugin_type_id(&self) -> TypeId {
+        self.type_id
+    }
+
+    /// The name of the plugin type inside.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// Whether the plugin inside is a `P`.
+    pub fn is<P: Plugin>(&self) -> bool {
+        self.object.is::<RwLock<P>>()
+    }
+
+    /// A typed handle, if the plugin inside is a `P`.
+    pub fn downcast<P: Any + Send + Sync>(&self) -> Option<PluginRef<P>> {
+        self.object
+            .clone()
+            .downcast::<RwLock<P>>()
+            .ok()
+            .map(|cell| PluginRef { cell })
+    }
+}
+
+impl fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginInstance")
+            .field("type_name", &self.type_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A typed handle to a live plugin object, as the host gets it from the manager.
+///
+/// Reading waits while one of the plugin's hooks runs (hooks hold the write lock).
+pub struct PluginRef<P> {
+    cell: Arc<RwLock<P>>,
+}
+
+impl<P> Clone for PluginRef<P> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<P: Send + Sync> PluginRef<P> {
+    /// Waits until no hook of the plugin is running, then reads it.
+    pub async fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.cell.read().await
+    }
+
+    /// Reads it now, or `None` while one of its hooks runs.
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, P>> {
+        self.cell.try_read().ok()
+    }
+
+    /// Waits for exclusive access, e.g. for a test to inspect and change a plugin.
+    pub async fn write(&self) -> RwLockWriteGuard<'_, P> {
+        self.cell.write().await
+    }
+
+    /// Reads it now as an owned guard, or `None` while one of its hooks runs.
+    pub fn try_read_owned(&self) -> Option<Dep<P>> {
+        self.cell.clone().try_read_owned().ok().map(|guard| Dep { guard })
+    }
+}
+
+impl<P> fmt::Debug for PluginRef<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginRef")
+            .field("type", &std::any::type_name::<P>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to a dependency, from [`Context::dep`]. Dereferences to the plugin.
+///
+/// While a `Dep` is alive the dependency's own hooks wait, so keep it for the call you make,
+/// not across long awaits; take a cheap handle out of it (a channel, an `Arc`) to keep.
+pub struct Dep<P> {
+    guard: OwnedRwLockReadGuard<P>,
+}
+
+impl<P> Deref for Dep<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.guard
+    }
+}
+
+impl<P> fmt::Debug for Dep<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dep")
+            .field("type", &std::any::type_name::<P>())
+            .finish_non_exhaustive()
+    }
+}

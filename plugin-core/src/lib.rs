@@ -1,0 +1,112 @@
+//! The contract between plugins and the manager.
+//!
+//! A plugin is a crate that depends on `plugin-core` alone. It marks one type with
+//! [`#[plugin]`](macro@plugin), implements [`Plugin`] for it, and is thereby registered at link
+//! time; the `plugin-manager` crate finds it, orders it after its dependencies and drives it
+//! through its lifecycle.
+//!
+//! ```
+//! use plugin_core::prelude::*;
+//!
+//! /// Answers `!ping` with `pong`.
+//! #[plugin(name = "ping")]
+//! #[derive(Default)]
+//! pub struct Ping {
+//!     answered: u64,
+//! }
+//!
+//! #[async_trait]
+//! impl Plugin for Ping {
+//!     async fn setup(&mut self, ctx: &Context) -> Result<()> {
+//!         assert_eq!(ctx.name(), "ping");
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // Registered at link time, with the metadata of this crate's manifest:
+//! let descriptor = plugin_core::registered().find(|d| d.name() == "ping").unwrap();
+//! assert_eq!(descriptor.version(), env!("CARGO_PKG_VERSION"));
+//! ```
+//!
+//! # The attribute
+//!
+//! `#[plugin(name = "...", deps = [Type, ...], optional = ["name", ...], new = path, timeout = "2s")]`
+//!
+//! - `name` (required): lowercase ASCII letters, digits, `-` and `_`.
+//! - `deps`: the plugin types this one needs, by path. The compiler checks that each exists and
+//!   is a plugin; a dependency cycle inside one crate fails the build. (Cycles across crates
+//!   cannot happen: a dependency named by type is a Cargo dependency, and Cargo refuses cyclic
+//!   crate graphs.)
+//! - `optional`: names of plugins this one uses if they are compiled in; they start first when
+//!   present, and [`Context::is_enabled`] tells at run time.
+//! - `new`: a constructor `fn() -> Self` or `fn() -> Result<Self, E>` instead of `Default`.
+//! - `timeout`: the deadline of each hook of this plugin, e.g. `"500ms"`, `"2s"`, `"1m"`.
+
+mod context;
+mod descriptor;
+mod error;
+pub mod events;
+mod instance;
+mod metadata;
+mod plugin;
+
+pub use async_trait::async_trait;
+pub use context::{BackgroundTask, Context, Host, NoHost};
+pub use descriptor::{PluginDescriptor, registered};
+pub use error::{Error, Result};
+pub use events::{EventBus, Subscription};
+pub use instance::{Dep, Hook, PluginInstance, PluginRef};
+pub use metadata::PluginMetadata;
+pub use plugin::{Plugin, PluginType};
+pub use plugin_macros::plugin;
+
+/// What a plugin crate needs: `use plugin_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Context, Error, Plugin, Result, async_trait, plugin};
+}
+
+/// Not public API. Used by code that `#[plugin]` generates.
+#[doc(hidden)]
+pub mod __private {
+    pub use core::any::TypeId;
+    pub use core::time::Duration;
+    pub use inventory;
+
+    pub use crate::{PluginDescriptor, PluginInstance, PluginType, Result};
+
+    /// 1 + the deepest of `deps`: a plugin's `DEPTH`.
+    pub const fn depth(deps: &[usize]) -> usize {
+        let mut deepest = 0;
+        let mut i = 0;
+        while i < deps.len() {
+            if deps[i] > deepest {
+                deepest = deps[i];
+            }
+            i += 1;
+        }
+        deepest + 1
+    }
+
+    /// What a `new = path` constructor may return: the plugin, or a `Result` of it.
+    pub trait IntoPlugin<P> {
+        /// The plugin, or the constructor's error.
+        fn into_plugin(self) -> crate::Result<P>;
+    }
+
+    impl<P: crate::Plugin> IntoPlugin<P> for P {
+        fn into_plugin(self) -> crate::Result<P> {
+            Ok(self)
+        }
+    }
+
+    impl<P: crate::Plugin, E: Into<crate::Error>> IntoPlugin<P> for Result<P, E> {
+        fn into_plugin(self) -> crate::Result<P> {
+            self.map_err(Into::into)
+        }
+    }
+
+    /// Wraps what a constructor returned into an instance.
+    pub fn instantiate<P: crate::Plugin>(made: impl IntoPlugin<P>) -> crate::Result<PluginInstance> {
+        made.into_plugin().map(PluginInstance::new)
+    }
+}

@@ -1,0 +1,118 @@
+//! The `Plugin` trait every plugin implements, and `PluginType`, which `#[plugin]` adds.
+
+use async_trait::async_trait;
+
+use crate::context::Context;
+use crate::descriptor::PluginDescriptor;
+use crate::error::Result;
+
+/// A unit of functionality the manager drives through a lifecycle.
+///
+/// Put `#[plugin(name = "...")]` on the type (it registers the plugin and makes the instance
+/// with `Default`) and implement the hooks you need; every hook defaults to doing nothing.
+///
+/// ## Lifecycle
+///
+/// 1. The manager makes an instance (state `loaded`) once every dependency is `enabled`.
+/// 2. [`setup`](Plugin::setup) acquires resources (`setup`).
+/// 3. [`on_enable`](Plugin::on_enable) starts serving (`enabled`).
+/// 4. [`on_disable`](Plugin::on_disable) stops serving (`disabled`); `on_enable` may follow again.
+/// 5. [`teardown`](Plugin::teardown) releases everything (`torn_down`); a restart makes a fresh
+///    instance.
+///
+/// Each hook runs in its own task under a deadline. An error, a panic or a timeout puts the
+/// plugin in `failed` and leaves every other plugin alone.
+///
+/// ## Examples
+///
+/// A plugin with no hooks at all:
+///
+/// ```
+/// use plugin_core::prelude::*;
+///
+/// #[plugin(name = "probe")]
+/// #[derive(Default)]
+/// pub struct Probe;
+///
+/// #[async_trait]
+/// impl Plugin for Probe {}
+/// ```
+///
+/// A plugin that depends on another and keeps state:
+///
+/// ```
+/// use plugin_core::prelude::*;
+/// # #[plugin(name = "clock")]
+/// # #[derive(Default)]
+/// # pub struct Clock;
+/// # #[async_trait]
+/// # impl Plugin for Clock {}
+///
+/// #[plugin(name = "alarm", deps = [Clock])]
+/// #[derive(Default)]
+/// pub struct Alarm {
+///     armed: bool,
+/// }
+///
+/// #[async_trait]
+/// impl Plugin for Alarm {
+///     async fn setup(&mut self, ctx: &Context) -> Result<()> {
+///         let _clock = ctx.dep::<Clock>()?; // declared above, so allowed
+///         Ok(())
+///     }
+///
+///     async fn on_enable(&mut self, _ctx: &Context) -> Result<()> {
+///         self.armed = true;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Prepares the plugin: reads configuration, reaches dependencies, subscribes to events.
+    async fn setup(&mut self, ctx: &Context) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Starts serving. Runs after `setup`, and again after each `on_disable` when re-enabled.
+    async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Stops serving; the plugin may be enabled again later.
+    async fn on_disable(&mut self, ctx: &Context) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Releases everything. The instance is dropped afterwards.
+    async fn teardown(&mut self, ctx: &Context) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+}
+
+/// A plugin type registered with `#[plugin]`: its name and descriptor, known at compile time.
+///
+/// Do not implement it by hand; `#[plugin]` does. It is what lets `deps = [Type]` be checked
+/// by the compiler and what [`Context::dep`] uses to find a dependency by type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a plugin: annotate it with `#[plugin]`",
+    label = "not a plugin",
+    note = "a dependency in `deps = [...]` must be a type that has `#[plugin(name = \"...\")]`"
+)]
+pub trait PluginType: Plugin + Sized {
+    /// The plugin's name, as given in `#[plugin(name = "...")]`.
+    const NAME: &'static str;
+
+    /// Length of the longest dependency chain below this plugin, counting itself.
+    ///
+    /// Computed from the dependencies' own `DEPTH`, so a cycle fails to compile.
+    #[doc(hidden)]
+    const DEPTH: usize;
+
+    /// The registration record `#[plugin]` submitted for this type.
+    fn descriptor() -> &'static PluginDescriptor;
+}
