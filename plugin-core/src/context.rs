@@ -63,11 +63,7 @@ struct ContextInner {
 
 impl Context {
     /// A context for the plugin described by `metadata`. The manager makes these.
-    pub fn new(
-        metadata: Arc<PluginMetadata>,
-        bus: EventBus,
-        host: Arc<dyn Host>,
-    ) -> Self {
+    pub fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
         Self {
             inner: Arc::new(ContextInner {
                 metadata,
@@ -119,7 +115,9 @@ impl Context {
         self.check_declared(name)?;
         let me = self.name();
         let instance = self.inner.host.enabled_instance(name).ok_or_else(|| {
-            Error::msg(format_args!("plugin `{me}`: dependency `{name}` is not enabled"))
+            Error::msg(format_args!(
+                "plugin `{me}`: dependency `{name}` is not enabled"
+            ))
         })?;
         let plugin = instance.downcast::<P>().ok_or_else(|| {
             Error::msg(format_args!(

@@ -176,7 +176,11 @@ impl<P: Send + Sync> PluginRef<P> {
 
     /// Reads it now as an owned guard, or `None` while one of its hooks runs.
     pub fn try_read_owned(&self) -> Option<Dep<P>> {
-        self.cell.clone().try_read_owned().ok().map(|guard| Dep { guard })
+        self.cell
+            .clone()
+            .try_read_owned()
+            .ok()
+            .map(|guard| Dep { guard })
     }
 }
 

@@ -106,7 +106,9 @@ pub mod __private {
     }
 
     /// Wraps what a constructor returned into an instance.
-    pub fn instantiate<P: crate::Plugin>(made: impl IntoPlugin<P>) -> crate::Result<PluginInstance> {
+    pub fn instantiate<P: crate::Plugin>(
+        made: impl IntoPlugin<P>,
+    ) -> crate::Result<PluginInstance> {
         made.into_plugin().map(PluginInstance::new)
     }
 }

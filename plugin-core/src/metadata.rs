@@ -84,7 +84,10 @@ impl PluginMetadata {
 
     /// Whether `name` is among this plugin's required or optional dependencies.
     pub fn declares(&self, name: &str) -> bool {
-        self.deps.iter().chain(&self.optional_deps).any(|d| d == name)
+        self.deps
+            .iter()
+            .chain(&self.optional_deps)
+            .any(|d| d == name)
     }
 }
 

@@ -1,0 +1,108 @@
+//! Errors of the manager: an invalid plugin set, and refused or failed operations.
+
+use std::fmt;
+
+use crate::state::{Failure, PluginState};
+
+/// A problem with the set of plugins, found before any of them runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// Two plugins share a name.
+    #[error("plugin name `{name}` is registered twice: by {first} and by {second}")]
+    DuplicateName {
+        /// The shared name.
+        name: String,
+        /// Where the first one comes from (type and crate).
+        first: String,
+        /// Where the second one comes from.
+        second: String,
+    },
+    /// A plugin requires one that is not in the set.
+    #[error("plugin `{plugin}` depends on `{dependency}`, which is not registered")]
+    MissingDependency {
+        /// The plugin that declared the dependency.
+        plugin: String,
+        /// The name nothing answers to.
+        dependency: String,
+    },
+    /// Plugins depend on each other in a circle.
+    #[error("dependency cycle: {}", path.join(" -> "))]
+    DependencyCycle {
+        /// The cycle, closed: `[a, b, c, a]` reads "a depends on b, b on c, c on a".
+        path: Vec<String>,
+    },
+}
+
+/// The plugin set cannot be run; every problem found is listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidPluginSet {
+    /// The problems, in a stable order.
+    pub errors: Vec<GraphError>,
+}
+
+impl fmt::Display for InvalidPluginSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid plugin set")?;
+        for error in &self.errors {
+            write!(f, "\n  - {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An operator request (enable, disable, restart) that was refused or that failed.
+///
+/// A refused request changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperationError {
+    /// No plugin has this name.
+    #[error("no plugin named `{name}`")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+    },
+    /// The plugin's state does not allow the operation.
+    #[error("cannot {operation} plugin `{plugin}`: it is {state}")]
+    InvalidTransition {
+        /// The plugin.
+        plugin: String,
+        /// Its state when asked.
+        state: PluginState,
+        /// What was asked: `enable`, `disable`, `restart`.
+        operation: &'static str,
+    },
+    /// Enabled plugins depend on the one to disable, and no cascade was asked for.
+    #[error(
+        "cannot disable plugin `{plugin}`: enabled plugins depend on it: {} (disable them first, or ask for the cascade)",
+        dependents.join(", ")
+    )]
+    HasEnabledDependents {
+        /// The plugin.
+        plugin: String,
+        /// The enabled plugins that require it, in start order.
+        dependents: Vec<String>,
+    },
+    /// A dependency is in a state from which it cannot be enabled.
+    #[error("cannot {operation} plugin `{plugin}`: its dependency `{dependency}` is {state}")]
+    DependencyUnavailable {
+        /// The plugin.
+        plugin: String,
+        /// The dependency in the way.
+        dependency: String,
+        /// The dependency's state.
+        state: PluginState,
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// The operation ran and a hook failed; the plugin is now `failed`.
+    #[error("plugin `{plugin}` failed: {failure}")]
+    Failed {
+        /// The plugin that failed (the one asked for, or one the operation had to touch).
+        plugin: String,
+        /// What went wrong.
+        failure: Failure,
+    },
+    /// The manager is shutting down and takes no more requests.
+    #[error("the manager is shutting down")]
+    ShuttingDown,
+}

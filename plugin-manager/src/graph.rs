@@ -1,0 +1,388 @@
+//! The dependency graph: validation (duplicates, missing dependencies, cycles) and the
+//! deterministic start order.
+//!
+//! Plugins are first sorted by name, so nothing depends on the order `inventory` or the caller
+//! listed them in. Kahn's algorithm then emits them in dependency order, always taking the
+//! smallest ready name next. Everything is O((V + E) log V) with V plugins and E edges.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use plugin_core::PluginMetadata;
+
+use crate::error::GraphError;
+
+/// A validated dependency graph, its nodes numbered in start order.
+///
+/// ```
+/// use plugin_core::PluginMetadata;
+/// use plugin_manager::DependencyGraph;
+///
+/// let graph = DependencyGraph::new(&[
+///     PluginMetadata::new("dice").with_deps(["commands"]),
+///     PluginMetadata::new("commands"),
+///     PluginMetadata::new("help").with_deps(["commands"]),
+/// ])
+/// .unwrap();
+/// assert_eq!(graph.start_order(), ["commands", "dice", "help"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DependencyGraph {
+    names: Vec<String>,
+    /// For each node (in start order), the positions in the caller's slice.
+    source: Vec<usize>,
+    /// Required dependencies of each node.
+    deps: Vec<Vec<usize>>,
+    /// Optional dependencies that are present.
+    optional_deps: Vec<Vec<usize>>,
+    /// Nodes that require each node (the reverse of `deps`).
+    dependents: Vec<Vec<usize>>,
+    /// Nodes that optionally use each node.
+    optional_dependents: Vec<Vec<usize>>,
+    index: HashMap<String, usize>,
+}
+
+impl DependencyGraph {
+    /// Validates `plugins` and orders them; on failure returns every problem found.
+    pub fn new(plugins: &[PluginMetadata]) -> Result<Self, Vec<GraphError>> {
+        let mut by_name: Vec<usize> = (0..plugins.len()).collect();
+        by_name.sort_by(|&a, &b| plugins[a].name.cmp(&plugins[b].name));
+
+        let mut errors = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(plugins.len());
+        for &i in &by_name {
+            let plugin = &plugins[i];
+            if let Some(&first) = index.get(plugin.name.as_str()) {
+                errors.push(GraphError::DuplicateName {
+                    name: plugin.name.clone(),
+                    first: origin(&plugins[first]),
+                    second: origin(plugin),
+                });
+            } else {
+                index.insert(&plugin.name, i);
+            }
+        }
+        for plugin in plugins {
+            for dep in &plugin.deps {
+                if !index.contains_key(dep.as_str()) {
+                    errors.push(GraphError::MissingDependency {
+                        plugin: plugin.name.clone(),
+                        dependency: dep.clone(),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        // Kahn over unique names; `rank` is a node's position in name order (the tie-break).
+        let n = plugins.len();
+        let rank_of: HashMap<usize, usize> =
+            by_name.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        let edges = |i: usize| -> Vec<usize> {
+            let p = &plugins[i];
+            p.deps
+                .iter()
+                .chain(
+                    p.optional_deps
+                        .iter()
+                        .filter(|d| index.contains_key(d.as_str())),
+                )
+                .map(|d| rank_of[&index[d.as_str()]])
+                .collect()
+        };
+        let all_edges: Vec<Vec<usize>> = by_name.iter().map(|&i| edges(i)).collect();
+        let mut waiting: Vec<usize> = all_edges.iter().map(Vec::len).collect();
+        let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (rank, deps) in all_edges.iter().enumerate() {
+            for &d in deps {
+                users[d].push(rank);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|&r| waiting[r] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(rank)) = ready.pop() {
+            order.push(rank);
+            for &user in &users[rank] {
+                waiting[user] -= 1;
+                if waiting[user] == 0 {
+                    ready.push(Reverse(user));
+                }
+            }
+        }
+        if order.len() < n {
+            let path = find_cycle(&all_edges, &waiting)
+                .into_iter()
+                .map(|r| plugins[by_name[r]].name.clone())
+                .collect();
+            return Err(vec![GraphError::DependencyCycle { path }]);
+        }
+
+        let mut position = vec![0; n];
+        for (pos, &rank) in order.iter().enumerate() {
+            position[rank] = pos;
+        }
+        let mut graph = Self {
+            names: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            deps: vec![Vec::new(); n],
+            optional_deps: vec![Vec::new(); n],
+            dependents: vec![Vec::new(); n],
+            optional_dependents: vec![Vec::new(); n],
+            index: HashMap::with_capacity(n),
+        };
+        for (pos, &rank) in order.iter().enumerate() {
+            let plugin = &plugins[by_name[rank]];
+            graph.names.push(plugin.name.clone());
+            graph.source.push(by_name[rank]);
+            graph.index.insert(plugin.name.clone(), pos);
+            for dep in &plugin.deps {
+                let d = position[rank_of[&index[dep.as_str()]]];
+                graph.deps[pos].push(d);
+                graph.dependents[d].push(pos);
+            }
+            for dep in &plugin.optional_deps {
+                if let Some(&i) = index.get(dep.as_str()) {
+                    let d = position[rank_of[&i]];
+                    graph.optional_deps[pos].push(d);
+                    graph.optional_dependents[d].push(pos);
+                }
+            }
+        }
+        Ok(graph)
+    }
+
+    /// Number of plugins.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no plugins.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The names in start order: every plugin after its dependencies, ties broken by name.
+    pub fn start_order(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The position of `name` in the start order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The name at `position`.
+    pub fn name(&self, position: usize) -> &str {
+        &self.names[position]
+    }
+
+    /// Where the plugin at `position` was in the slice given to [`DependencyGraph::new`].
+    pub fn source_index(&self, position: usize) -> usize {
+        self.source[position]
+    }
+
+    /// Required dependencies of the plugin at `position`.
+    pub fn deps(&self, position: usize) -> &[usize] {
+        &self.deps[position]
+    }
+
+    /// Optional dependencies of the plugin at `position` that are present.
+    pub fn optional_deps(&self, position: usize) -> &[usize] {
+        &self.optional_deps[position]
+    }
+
+    /// Plugins that require the plugin at `position`.
+    pub fn dependents(&self, position: usize) -> &[usize] {
+        &self.dependents[position]
+    }
+
+    /// Plugins that optionally use the plugin at `position`.
+    pub fn optional_dependents(&self, position: usize) -> &[usize] {
+        &self.optional_dependents[position]
+    }
+
+    /// `position` and every plugin that requires it, directly or not, in start order.
+    pub fn dependents_closure(&self, position: usize) -> Vec<usize> {
+        self.closure(position, &self.dependents)
+    }
+
+    /// `position` and every plugin it requires, directly or not, in start order.
+    pub fn deps_closure(&self, position: usize) -> Vec<usize> {
+        self.closure(position, &self.deps)
+    }
+
+    fn closure(&self, start: usize, edges: &[Vec<usize>]) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut stack = vec![start];
+        seen[start] = true;
+        let mut found = Vec::new();
+        while let Some(p) = stack.pop() {
+            found.push(p);
+            for &next in &edges[p] {
+                if !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+}
+
+/// Where a plugin comes from, for messages about duplicates.
+fn origin(plugin: &PluginMetadata) -> String {
+    match (plugin.crate_name.is_empty(), plugin.type_name.is_empty()) {
+        (false, false) => format!("`{}` in crate `{}`", plugin.type_name, plugin.crate_name),
+        (false, true) => format!("crate `{}`", plugin.crate_name),
+        (true, false) => format!("`{}`", plugin.type_name),
+        (true, true) => "a plugin given in code".to_owned(),
+    }
+}
+
+/// A cycle among the nodes Kahn's algorithm could not emit (`waiting > 0`), as a closed path
+/// `a, b, c, a`, starting from the smallest name on it.
+fn find_cycle(edges: &[Vec<usize>], waiting: &[usize]) -> Vec<usize> {
+    // Every stuck node has a stuck dependency, so walking stuck edges must revisit a node.
+    let start = (0..edges.len()).find(|&r| waiting[r] > 0).unwrap_or(0);
+    let mut seen_at = HashMap::new();
+    let mut walk = Vec::new();
+    let mut node = start;
+    while !seen_at.contains_key(&node) {
+        seen_at.insert(node, walk.len());
+        walk.push(node);
+        node = edges[node]
+            .iter()
+            .copied()
+            .filter(|&d| waiting[d] > 0)
+            .min()
+            .unwrap_or(node);
+    }
+    let mut cycle = walk.split_off(seen_at[&node]);
+    let smallest = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &r)| r)
+        .map_or(0, |(i, _)| i);
+    cycle.rotate_left(smallest);
+    // Edges point from a plugin to what it needs: `a -> b` reads "a depends on b".
+    cycle.push(cycle[0]);
+    cycle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, deps: &[&str]) -> PluginMetadata {
+        PluginMetadata::new(name).with_deps(deps.iter().copied())
+    }
+
+    fn order(plugins: &[PluginMetadata]) -> Vec<String> {
+        DependencyGraph::new(plugins)
+            .unwrap()
+            .start_order()
+            .to_vec()
+    }
+
+    #[test]
+    fn chain_starts_from_the_bottom() {
+        let plugins = [meta("c", &["b"]), meta("b", &["a"]), meta("a", &[])];
+        assert_eq!(order(&plugins), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn diamond_orders_each_after_its_deps_with_ties_by_name() {
+        let plugins = [
+            meta("top", &["right", "left"]),
+            meta("right", &["base"]),
+            meta("left", &["base"]),
+            meta("base", &[]),
+        ];
+        assert_eq!(order(&plugins), ["base", "left", "right", "top"]);
+    }
+
+    #[test]
+    fn wide_set_is_ordered_by_name_whatever_the_input_order() {
+        let mut plugins: Vec<_> = (0..50).map(|i| meta(&format!("p{i:02}"), &[])).collect();
+        let sorted = order(&plugins);
+        plugins.reverse();
+        assert_eq!(order(&plugins), sorted);
+        assert_eq!(sorted.first().map(String::as_str), Some("p00"));
+    }
+
+    #[test]
+    fn missing_dependency_names_both() {
+        let errors = DependencyGraph::new(&[meta("dice", &["commands"])]).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "plugin `dice` depends on `commands`, which is not registered"
+        );
+    }
+
+    #[test]
+    fn cycle_prints_its_path() {
+        let plugins = [
+            meta("a", &["b"]),
+            meta("b", &["c"]),
+            meta("c", &["a"]),
+            meta("d", &[]),
+        ];
+        let errors = DependencyGraph::new(&plugins).unwrap_err();
+        assert_eq!(errors[0].to_string(), "dependency cycle: a -> b -> c -> a");
+    }
+
+    #[test]
+    fn self_dependency_is_a_cycle() {
+        let errors = DependencyGraph::new(&[meta("a", &["a"])]).unwrap_err();
+        assert_eq!(errors[0].to_string(), "dependency cycle: a -> a");
+    }
+
+    #[test]
+    fn duplicate_names_are_reported_with_both_origins() {
+        let mut first = meta("dice", &[]);
+        first.crate_name = "plugin-dice".into();
+        let mut second = meta("dice", &[]);
+        second.crate_name = "other-dice".into();
+        let errors = DependencyGraph::new(&[first, second]).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(
+            message.contains("plugin-dice") && message.contains("other-dice"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn optional_dependency_orders_only_when_present() {
+        let with = [
+            PluginMetadata::new("a").with_optional_deps(["z"]),
+            meta("z", &[]),
+        ];
+        assert_eq!(order(&with), ["z", "a"]);
+        let without = [PluginMetadata::new("a").with_optional_deps(["z"])];
+        assert_eq!(order(&without), ["a"]);
+    }
+
+    #[test]
+    fn closures_follow_edges_transitively() {
+        let plugins = [
+            meta("a", &[]),
+            meta("b", &["a"]),
+            meta("c", &["b"]),
+            meta("d", &[]),
+        ];
+        let graph = DependencyGraph::new(&plugins).unwrap();
+        let a = graph.position("a").unwrap();
+        let c = graph.position("c").unwrap();
+        let names = |v: Vec<usize>| {
+            v.into_iter()
+                .map(|p| graph.name(p).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(graph.dependents_closure(a)), ["a", "b", "c"]);
+        assert_eq!(names(graph.deps_closure(c)), ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,69 @@
+//! Runs the plugins registered with `plugin-core`.
+//!
+//! The manager collects every plugin compiled into the binary (or plugins given in code),
+//! validates the set (duplicate names, missing dependencies, cycles), orders it by
+//! dependencies (ties broken by name, never by link order) and drives each plugin through
+//! `setup`, `on_enable`, `on_disable` and `teardown`, each hook in its own tokio task under a
+//! deadline. An error, a panic or a hang in one plugin makes that plugin `Failed` and leaves
+//! the others alone; plugins that need a failed plugin are not started.
+//!
+//! ```
+//! use plugin_core::{Plugin, PluginMetadata, async_trait};
+//! use plugin_manager::{FailureKind, PluginManager, PluginSpec, PluginState};
+//!
+//! #[derive(Default)]
+//! struct Fine;
+//! #[async_trait]
+//! impl Plugin for Fine {}
+//!
+//! #[derive(Default)]
+//! struct Broken;
+//! #[async_trait]
+//! impl Plugin for Broken {
+//!     async fn setup(&mut self, _: &plugin_core::Context) -> plugin_core::Result<()> {
+//!         panic!("no config")
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let manager = PluginManager::builder()
+//!     .plugin(PluginSpec::with_default::<Broken>(PluginMetadata::new("broken")))
+//!     .plugin(PluginSpec::with_default::<Fine>(PluginMetadata::new("needs-broken").with_deps(["broken"])))
+//!     .plugin(PluginSpec::with_default::<Fine>(PluginMetadata::new("fine")))
+//!     .build()
+//!     .unwrap();
+//! manager.start().await;
+//!
+//! let broken = manager.record("broken").unwrap();
+//! assert_eq!(broken.state, PluginState::Failed);
+//! assert_eq!(broken.last_error.unwrap().to_string(), "setup panicked: no config");
+//! assert_eq!(
+//!     manager.record("needs-broken").unwrap().last_error.unwrap().kind,
+//!     FailureKind::DependencyFailed("broken".into())
+//! );
+//! assert_eq!(manager.enabled(), ["fine"]);
+//! # });
+//! ```
+
+mod error;
+mod graph;
+mod host;
+mod lifecycle;
+mod manager;
+mod spec;
+mod state;
+mod task;
+
+pub use error::{GraphError, InvalidPluginSet, OperationError};
+pub use graph::DependencyGraph;
+pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
+pub use spec::PluginSpec;
+pub use state::{
+    DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
+    StateChange,
+};
+
+/// The manager's most used items: `use plugin_manager::prelude::*;`.
+pub mod prelude {
+    pub use crate::{OperationError, PluginManager, PluginRecord, PluginSpec, PluginState};
+}

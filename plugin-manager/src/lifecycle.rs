@@ -1,0 +1,740 @@
+//! The state table and the operations that move plugins through their lifecycle.
+//!
+//! # Concurrency
+//!
+//! Each plugin has an *operation lock* (an async mutex) and a *live record* (a short-lived
+//! sync mutex). An operation first takes the operation locks of every plugin it may touch or
+//! whose state it relies on (the plugin, its dependencies and its dependents, transitively),
+//! always in start order, so two operations never deadlock and operations on unrelated plugins
+//! never wait for each other. The live record is only held to read or write a few fields, never
+//! across an `.await`.
+//!
+//! Plugin code (constructor, hooks) always runs in a task of its own through
+//! [`run_isolated`], under the plugin's deadline. Start and shutdown are wavefronts: every
+//! plugin whose dependencies (or, for shutdown, dependents) are done runs at once, so
+//! independent plugins' hooks overlap.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use plugin_core::{Context, EventBus, Hook, PluginInstance, PluginMetadata};
+use tokio::sync::broadcast;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::OperationError;
+use crate::graph::DependencyGraph;
+use crate::host::ManagerHost;
+use crate::state::{
+    Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
+};
+use crate::task::run_isolated;
+
+type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
+
+/// Everything the manager shares with its tasks and with plugin contexts.
+pub(crate) struct Shared {
+    pub(crate) graph: DependencyGraph,
+    slots: Vec<Slot>,
+    pub(crate) bus: EventBus,
+    changes: broadcast::Sender<StateChange>,
+    hook_timeout: Duration,
+    shutdown_timeout: Duration,
+    created: Instant,
+    shutting_down: AtomicBool,
+}
+
+/// One plugin's place in the table.
+struct Slot {
+    metadata: Arc<PluginMetadata>,
+    factory: Factory,
+    operation: tokio::sync::Mutex<()>,
+    live: Mutex<Live>,
+}
+
+/// The mutable part of a slot.
+struct Live {
+    state: PluginState,
+    last_error: Option<Failure>,
+    start_time: Option<Duration>,
+    history: VecDeque<StateChange>,
+    instance: Option<PluginInstance>,
+    context: Option<Context>,
+    tasks: Vec<AbortHandle>,
+    /// Counts instances, so a late report from an old instance's task is ignored.
+    generation: u64,
+}
+
+/// Settings the builder passes down.
+pub(crate) struct Settings {
+    pub(crate) hook_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) bus: EventBus,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        graph: DependencyGraph,
+        plugins: Vec<(PluginMetadata, Factory)>,
+        settings: Settings,
+    ) -> Arc<Self> {
+        let mut plugins: Vec<Option<(PluginMetadata, Factory)>> =
+            plugins.into_iter().map(Some).collect();
+        let slots = (0..graph.len())
+            .map(|pos| {
+                let (metadata, factory) = plugins[graph.source_index(pos)]
+                    .take()
+                    .expect("the graph maps each plugin to one position");
+                Slot {
+                    metadata: Arc::new(metadata),
+                    factory,
+                    operation: tokio::sync::Mutex::new(()),
+                    live: Mutex::new(Live {
+                        state: PluginState::Unloaded,
+                        last_error: None,
+                        start_time: None,
+                        history: VecDeque::new(),
+                        instance: None,
+                        context: None,
+                        tasks: Vec::new(),
+                        generation: 0,
+                    }),
+                }
+            })
+            .collect();
+        Arc::new(Self {
+            graph,
+            slots,
+            bus: settings.bus,
+            changes: broadcast::channel(1024).0,
+            hook_timeout: settings.hook_timeout,
+            shutdown_timeout: settings.shutdown_timeout,
+            created: Instant::now(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    // ----- reading -------------------------------------------------------------------------
+
+    fn live(&self, pos: usize) -> MutexGuard<'_, Live> {
+        self.slots[pos]
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state(&self, pos: usize) -> PluginState {
+        self.live(pos).state
+    }
+
+    pub(crate) fn instance(&self, pos: usize) -> Option<PluginInstance> {
+        self.live(pos).instance.clone()
+    }
+
+    pub(crate) fn enabled_instance(&self, name: &str) -> Option<PluginInstance> {
+        let pos = self.graph.position(name)?;
+        let live = self.live(pos);
+        (live.state == PluginState::Enabled)
+            .then(|| live.instance.clone())
+            .flatten()
+    }
+
+    pub(crate) fn record(&self, pos: usize) -> PluginRecord {
+        let meta = &self.slots[pos].metadata;
+        let live = self.live(pos);
+        PluginRecord {
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            description: meta.description.clone(),
+            crate_name: meta.crate_name.clone(),
+            deps: meta.deps.clone(),
+            optional_deps: meta.optional_deps.clone(),
+            state: live.state,
+            last_error: live.last_error.clone(),
+            start_time: live.start_time,
+            dropped_events: self.bus.dropped(&meta.name),
+            history: live.history.iter().cloned().collect(),
+        }
+    }
+
+    pub(crate) fn subscribe_changes(&self) -> broadcast::Receiver<StateChange> {
+        self.changes.subscribe()
+    }
+
+    fn name(&self, pos: usize) -> &str {
+        &self.slots[pos].metadata.name
+    }
+
+    fn timeout(&self, pos: usize) -> Duration {
+        self.slots[pos]
+            .metadata
+            .timeout
+            .unwrap_or(self.hook_timeout)
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Result<usize, OperationError> {
+        self.graph
+            .position(name)
+            .ok_or_else(|| OperationError::UnknownPlugin {
+                name: name.to_owned(),
+            })
+    }
+
+    // ----- writing -------------------------------------------------------------------------
+
+    /// Moves `pos` to `to`, recording why; leaving the running states stops its background
+    /// tasks and closes its subscriptions.
+    fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
+        let name = self.name(pos);
+        let change = {
+            let mut live = self.live(pos);
+            let from = live.state;
+            live.state = to;
+            if let Some(failure) = &cause {
+                live.last_error = Some(failure.clone());
+            }
+            if matches!(
+                to,
+                PluginState::Disabled | PluginState::TornDown | PluginState::Failed
+            ) {
+                for task in live.tasks.drain(..) {
+                    task.abort();
+                }
+            }
+            if matches!(to, PluginState::TornDown | PluginState::Failed) {
+                live.instance = None;
+                live.context = None;
+            }
+            let change = StateChange {
+                plugin: name.to_owned(),
+                from,
+                to,
+                cause,
+                at: self.created.elapsed(),
+            };
+            if live.history.len() == HISTORY_LIMIT {
+                live.history.pop_front();
+            }
+            live.history.push_back(change.clone());
+            change
+        };
+        if matches!(
+            to,
+            PluginState::Disabled | PluginState::TornDown | PluginState::Failed
+        ) {
+            self.bus.close_owner(name);
+        }
+        match &change.cause {
+            Some(cause) => {
+                tracing::warn!(plugin = name, from = %change.from, to = %to, %cause, "plugin state")
+            }
+            None => tracing::debug!(plugin = name, from = %change.from, to = %to, "plugin state"),
+        }
+        // No observer is fine; a lagging one misses changes (see `subscribe_changes`).
+        let _ = self.changes.send(change);
+    }
+
+    fn fail(&self, pos: usize, failure: Failure) {
+        self.transition(pos, PluginState::Failed, Some(failure));
+    }
+
+    /// Takes the operation locks of `positions` (sorted ascending).
+    async fn lock_all(&self, positions: &[usize]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut guards = Vec::with_capacity(positions.len());
+        for &pos in positions {
+            guards.push(self.slots[pos].operation.lock().await);
+        }
+        guards
+    }
+
+    fn check_running(&self) -> Result<(), OperationError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            Err(OperationError::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ----- one plugin ------------------------------------------------------------------------
+
+    /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
+    async fn run_hook(&self, pos: usize, hook: Hook) -> Result<(), Failure> {
+        let (instance, context) = {
+            let live = self.live(pos);
+            match (live.instance.clone(), live.context.clone()) {
+                (Some(instance), Some(context)) => (instance, context),
+                _ => return Ok(()),
+            }
+        };
+        let outcome = run_isolated(
+            self.name(pos),
+            Phase::Hook(hook),
+            self.timeout(pos),
+            async move { instance.run_hook(hook, &context).await },
+        )
+        .await;
+        if let Err(failure) = &outcome {
+            self.fail(pos, failure.clone());
+        }
+        outcome
+    }
+
+    /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`.
+    async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+        let name = self.name(pos).to_owned();
+        let began = Instant::now();
+        let factory = self.slots[pos].factory.clone();
+        let instance =
+            match run_isolated(&name, Phase::Constructor, self.timeout(pos), async move {
+                factory()
+            })
+            .await
+            {
+                Ok(instance) => instance,
+                Err(failure) => {
+                    self.fail(pos, failure.clone());
+                    return Err(failure);
+                }
+            };
+        let context = Context::new(
+            self.slots[pos].metadata.clone(),
+            self.bus.clone(),
+            Arc::new(ManagerHost {
+                shared: Arc::downgrade(self),
+            }),
+        );
+        {
+            let mut live = self.live(pos);
+            live.instance = Some(instance);
+            live.context = Some(context);
+            live.generation += 1;
+        }
+        self.transition(pos, PluginState::Loaded, None);
+        self.run_hook(pos, Hook::Setup).await?;
+        self.transition(pos, PluginState::Setup, None);
+        self.run_hook(pos, Hook::Enable).await?;
+        self.live(pos).start_time = Some(began.elapsed());
+        self.transition(pos, PluginState::Enabled, None);
+        Ok(())
+    }
+
+    /// Runs `on_disable` if `pos` is enabled.
+    async fn disable_one(&self, pos: usize) -> Result<(), Failure> {
+        if self.state(pos) == PluginState::Enabled {
+            self.run_hook(pos, Hook::Disable).await?;
+            self.transition(pos, PluginState::Disabled, None);
+        }
+        Ok(())
+    }
+
+    /// Disables `pos` if enabled, then tears it down; a failed plugin just loses its instance.
+    async fn stop_one(&self, pos: usize) -> Result<(), Failure> {
+        self.disable_one(pos).await?;
+        match self.state(pos) {
+            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
+                self.run_hook(pos, Hook::Teardown).await?;
+                self.transition(pos, PluginState::TornDown, None);
+            }
+            PluginState::Failed => {
+                let mut live = self.live(pos);
+                live.instance = None;
+                live.context = None;
+            }
+            PluginState::Unloaded | PluginState::Enabled | PluginState::TornDown => {}
+        }
+        Ok(())
+    }
+
+    // ----- the whole set -------------------------------------------------------------------
+
+    /// Starts every plugin that has not started yet, each as soon as its dependencies are
+    /// enabled; a plugin whose required dependency failed becomes `Failed` without running.
+    pub(crate) async fn start_all(self: &Arc<Self>) {
+        let all: Vec<usize> = (0..self.graph.len()).collect();
+        let _locks = self.lock_all(&all).await;
+        if self.check_running().is_err() {
+            return;
+        }
+        let targets: Vec<bool> = all
+            .iter()
+            .map(|&p| self.state(p) == PluginState::Unloaded)
+            .collect();
+        let mut waiting: Vec<usize> = all
+            .iter()
+            .map(|&p| self.graph.deps(p).len() + self.graph.optional_deps(p).len())
+            .collect();
+        let mut tasks = JoinSet::new();
+        let launch = |pos: usize, tasks: &mut JoinSet<(usize, bool)>| {
+            let shared = self.clone();
+            let span = tracing::info_span!("start", plugin = shared.name(pos));
+            tasks.spawn(async move { (pos, shared.start_one(pos).await.is_ok()) }.instrument(span));
+        };
+        // A plugin that is not a target counts as done, successful if it is enabled.
+        let mut finished: Vec<(usize, bool)> = all
+            .iter()
+            .filter(|&&pos| !targets[pos])
+            .map(|&pos| (pos, self.state(pos) == PluginState::Enabled))
+            .collect();
+        let mut done = vec![false; all.len()];
+        for &pos in &all {
+            if targets[pos] && waiting[pos] == 0 {
+                launch(pos, &mut tasks);
+            }
+        }
+        loop {
+            while let Some((pos, ok)) = finished.pop() {
+                if std::mem::replace(&mut done[pos], true) {
+                    continue;
+                }
+                for &user in self.graph.optional_dependents(pos) {
+                    waiting[user] -= 1;
+                    if waiting[user] == 0 && targets[user] && !done[user] {
+                        launch(user, &mut tasks);
+                    }
+                }
+                for &user in self.graph.dependents(pos) {
+                    if !targets[user] || done[user] {
+                        continue;
+                    }
+                    if ok {
+                        waiting[user] -= 1;
+                        if waiting[user] == 0 {
+                            launch(user, &mut tasks);
+                        }
+                    } else if self.state(user) == PluginState::Unloaded {
+                        self.fail(user, Failure::dependency_failed(self.name(pos)));
+                        finished.push((user, false));
+                    }
+                }
+            }
+            match tasks.join_next().await {
+                Some(Ok((pos, ok))) => finished.push((pos, ok)),
+                Some(Err(join_error)) => {
+                    // `start_one` itself never panics; plugin code runs in nested tasks.
+                    tracing::error!(%join_error, "plugin start driver stopped");
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Stops every plugin, each once all plugins that use it are stopped, within the shutdown
+    /// deadline; plugins still stopping then are abandoned and recorded as such.
+    pub(crate) async fn shutdown(self: &Arc<Self>) {
+        self.shutting_down.store(true, Ordering::Release);
+        let all: Vec<usize> = (0..self.graph.len()).collect();
+        let _locks = self.lock_all(&all).await;
+        let n = all.len();
+        let mut waiting: Vec<usize> = all
+            .iter()
+            .map(|&p| self.graph.dependents(p).len() + self.graph.optional_dependents(p).len())
+            .collect();
+        let mut done = vec![false; n];
+        let mut tasks: JoinSet<usize> = JoinSet::new();
+        let launch = |pos: usize, tasks: &mut JoinSet<usize>| {
+            let shared = self.clone();
+            let span = tracing::info_span!("stop", plugin = shared.name(pos));
+            tasks.spawn(
+                async move {
+                    // Best effort: a failure is recorded in the plugin's record and never blocks.
+                    let _ = shared.stop_one(pos).await;
+                    pos
+                }
+                .instrument(span),
+            );
+        };
+        for pos in (0..n).rev() {
+            if waiting[pos] == 0 {
+                launch(pos, &mut tasks);
+            }
+        }
+        let wavefront = async {
+            while let Some(joined) = tasks.join_next().await {
+                let Ok(pos) = joined else { continue };
+                done[pos] = true;
+                for &dep in self
+                    .graph
+                    .deps(pos)
+                    .iter()
+                    .chain(self.graph.optional_deps(pos))
+                {
+                    waiting[dep] -= 1;
+                    if waiting[dep] == 0 {
+                        launch(dep, &mut tasks);
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(self.shutdown_timeout, wavefront)
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+            for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
+                let state = self.state(pos);
+                if !matches!(
+                    state,
+                    PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
+                ) {
+                    self.fail(
+                        pos,
+                        Failure {
+                            phase: None,
+                            kind: FailureKind::Abandoned(self.shutdown_timeout),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    // ----- operator requests ------------------------------------------------------------------
+
+    /// Enables `name`, first enabling any of its dependencies that are disabled.
+    pub(crate) async fn enable(self: &Arc<Self>, name: &str) -> Result<(), OperationError> {
+        let pos = self.position(name)?;
+        let related = self.graph.deps_closure(pos);
+        let _locks = self.lock_all(&related).await;
+        self.check_running()?;
+        let state = self.state(pos);
+        if !matches!(state, PluginState::Disabled | PluginState::Setup) {
+            return Err(OperationError::InvalidTransition {
+                plugin: name.to_owned(),
+                state,
+                operation: "enable",
+            });
+        }
+        self.check_dependencies(pos, &related, "enable")?;
+        for &p in &related {
+            if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
+                self.run_hook(p, Hook::Enable)
+                    .await
+                    .map_err(|failure| self.failed(p, failure))?;
+                self.transition(p, PluginState::Enabled, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every dependency of `pos` in `closure` must be running or able to be enabled.
+    fn check_dependencies(
+        &self,
+        pos: usize,
+        closure: &[usize],
+        operation: &'static str,
+    ) -> Result<(), OperationError> {
+        for &dep in closure.iter().filter(|&&p| p != pos) {
+            let state = self.state(dep);
+            if !matches!(
+                state,
+                PluginState::Enabled | PluginState::Disabled | PluginState::Setup
+            ) {
+                return Err(OperationError::DependencyUnavailable {
+                    plugin: self.name(pos).to_owned(),
+                    dependency: self.name(dep).to_owned(),
+                    state,
+                    operation,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn failed(&self, pos: usize, failure: Failure) -> OperationError {
+        OperationError::Failed {
+            plugin: self.name(pos).to_owned(),
+            failure,
+        }
+    }
+
+    /// Disables `name`; with `cascade`, disables the enabled plugins that need it first.
+    pub(crate) async fn disable(
+        self: &Arc<Self>,
+        name: &str,
+        cascade: bool,
+    ) -> Result<(), OperationError> {
+        let pos = self.position(name)?;
+        let related = self.graph.dependents_closure(pos);
+        let _locks = self.lock_all(&related).await;
+        self.check_running()?;
+        let state = self.state(pos);
+        if state != PluginState::Enabled {
+            return Err(OperationError::InvalidTransition {
+                plugin: name.to_owned(),
+                state,
+                operation: "disable",
+            });
+        }
+        let dependents: Vec<usize> = related
+            .iter()
+            .copied()
+            .filter(|&p| p != pos && self.state(p) == PluginState::Enabled)
+            .collect();
+        if !dependents.is_empty() && !cascade {
+            return Err(OperationError::HasEnabledDependents {
+                plugin: name.to_owned(),
+                dependents: dependents
+                    .iter()
+                    .map(|&p| self.name(p).to_owned())
+                    .collect(),
+            });
+        }
+        let mut first_failure = None;
+        for &p in related.iter().rev() {
+            if let Err(failure) = self.disable_one(p).await {
+                first_failure.get_or_insert_with(|| self.failed(p, failure));
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// Restarts `name` with a fresh instance, then the plugins that need it.
+    pub(crate) async fn restart(self: &Arc<Self>, name: &str) -> Result<(), OperationError> {
+        let pos = self.position(name)?;
+        let deps = self.graph.deps_closure(pos);
+        let dependents = self.graph.dependents_closure(pos);
+        let mut related: Vec<usize> = deps.iter().chain(&dependents).copied().collect();
+        related.sort_unstable();
+        related.dedup();
+        let _locks = self.lock_all(&related).await;
+        self.check_running()?;
+        let state = self.state(pos);
+        if matches!(state, PluginState::Unloaded | PluginState::Loaded) {
+            return Err(OperationError::InvalidTransition {
+                plugin: name.to_owned(),
+                state,
+                operation: "restart",
+            });
+        }
+        self.check_dependencies(pos, &deps, "restart")?;
+        // Dependencies that are merely disabled are enabled first, as for `enable`.
+        for &p in deps.iter().filter(|&&p| p != pos) {
+            if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
+                self.run_hook(p, Hook::Enable)
+                    .await
+                    .map_err(|failure| self.failed(p, failure))?;
+                self.transition(p, PluginState::Enabled, None);
+            }
+        }
+        // The plugin itself, and the dependents that ran on it or failed for want of it.
+        let affected: Vec<usize> = dependents
+            .iter()
+            .copied()
+            .filter(|&p| {
+                p == pos || {
+                    let live = self.live(p);
+                    live.state == PluginState::Enabled
+                        || matches!(
+                            live.last_error,
+                            Some(Failure {
+                                kind: FailureKind::DependencyFailed(_),
+                                ..
+                            })
+                        ) && live.state == PluginState::Failed
+                }
+            })
+            .collect();
+        for &p in affected.iter().rev() {
+            // Best effort: a failing `on_disable` or `teardown` leaves `Failed`, which a
+            // restart accepts.
+            let _ = self.stop_one(p).await;
+        }
+        let mut result = Ok(());
+        for &p in &affected {
+            let missing = self
+                .graph
+                .deps(p)
+                .iter()
+                .copied()
+                .find(|&d| self.state(d) != PluginState::Enabled);
+            let outcome = match missing {
+                Some(dep) => {
+                    let failure = Failure::dependency_failed(self.name(dep));
+                    self.fail(p, failure.clone());
+                    Err(failure)
+                }
+                None => self.start_one(p).await,
+            };
+            if let (Err(failure), true) = (outcome, p == pos) {
+                result = Err(self.failed(p, failure));
+            }
+        }
+        result
+    }
+
+    // ----- background tasks -------------------------------------------------------------------
+
+    /// The current generation of `pos` if it may start background tasks now.
+    pub(crate) fn accepting_tasks(&self, pos: usize) -> Option<u64> {
+        let live = self.live(pos);
+        matches!(
+            live.state,
+            PluginState::Loaded | PluginState::Setup | PluginState::Enabled
+        )
+        .then_some(live.generation)
+    }
+
+    pub(crate) fn track_task(&self, pos: usize, generation: u64, task: AbortHandle) {
+        let mut live = self.live(pos);
+        if live.generation == generation
+            && !matches!(
+                live.state,
+                PluginState::Disabled | PluginState::TornDown | PluginState::Failed
+            )
+        {
+            live.tasks.retain(|t| !t.is_finished());
+            live.tasks.push(task);
+        } else {
+            task.abort();
+        }
+    }
+
+    /// A background task of `pos` failed: the plugin fails, and the enabled plugins that need
+    /// it are stopped and fail with "dependency failed".
+    pub(crate) async fn background_failed(
+        self: &Arc<Self>,
+        pos: usize,
+        generation: u64,
+        failure: Failure,
+    ) {
+        let dependents = self.graph.dependents_closure(pos);
+        let _locks = self.lock_all(&dependents).await;
+        {
+            let live = self.live(pos);
+            if live.generation != generation
+                || !matches!(
+                    live.state,
+                    PluginState::Loaded | PluginState::Setup | PluginState::Enabled
+                )
+            {
+                return; // an old instance, or already stopped: nothing to report
+            }
+        }
+        self.fail_with_dependents(pos, &dependents, failure).await;
+    }
+
+    /// Fails `pos` and stops (best effort) then fails every running plugin in `dependents`.
+    async fn fail_with_dependents(&self, pos: usize, dependents: &[usize], failure: Failure) {
+        for &p in dependents.iter().rev().filter(|&&p| p != pos) {
+            if matches!(
+                self.state(p),
+                PluginState::Failed | PluginState::Unloaded | PluginState::TornDown
+            ) {
+                continue;
+            }
+            let _ = self.stop_one(p).await;
+            let cause = self
+                .graph
+                .deps(p)
+                .iter()
+                .copied()
+                .find(|d| dependents.contains(d))
+                .unwrap_or(pos);
+            self.fail(p, Failure::dependency_failed(self.name(cause)));
+        }
+        self.fail(pos, failure);
+    }
+}

@@ -1,0 +1,253 @@
+//! The public face of the manager: building it, starting and stopping the set, operator
+//! requests and queries.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugin_core::{EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
+use tokio::sync::broadcast;
+
+use crate::error::{InvalidPluginSet, OperationError};
+use crate::graph::DependencyGraph;
+use crate::lifecycle::{Settings, Shared};
+use crate::spec::PluginSpec;
+use crate::state::{PluginRecord, PluginState, StateChange};
+
+/// The deadline of each hook unless the host or the plugin sets another.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`PluginManager::shutdown`] waits for the whole set unless told otherwise.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a set of plugins: validates and orders it, drives every plugin through its lifecycle,
+/// records what happens, and serves operator requests.
+///
+/// Cheap to clone; clones control the same plugins.
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::{PluginManager, PluginSpec, PluginState};
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let manager = PluginManager::builder()
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("b").with_deps(["a"])))
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("a")))
+///     .build()
+///     .unwrap();
+/// manager.start().await;
+/// assert_eq!(manager.start_order(), ["a", "b"]);
+/// assert_eq!(manager.state("b"), Some(PluginState::Enabled));
+///
+/// manager.disable("b").await.unwrap();
+/// assert_eq!(manager.enabled(), ["a"]);
+///
+/// manager.shutdown().await;
+/// assert_eq!(manager.state("a"), Some(PluginState::TornDown));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct PluginManager {
+    shared: Arc<Shared>,
+}
+
+impl PluginManager {
+    /// A builder with no plugins yet.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// A manager over every plugin compiled into this binary, with default settings.
+    pub fn from_registry() -> Result<Self, InvalidPluginSet> {
+        Self::builder().registered().build()
+    }
+
+    /// Starts every plugin that has not started, concurrently where dependencies allow.
+    ///
+    /// Never fails as a whole: a plugin that fails is recorded as `Failed` (and so are the
+    /// plugins that need it); everything else starts. Look at [`PluginManager::records`].
+    pub async fn start(&self) {
+        self.shared.start_all().await;
+    }
+
+    /// Disables and tears down every plugin, dependents before their dependencies, within the
+    /// shutdown deadline. Afterwards the manager refuses operator requests.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown().await;
+    }
+
+    /// Enables a disabled plugin, enabling its disabled dependencies first.
+    pub async fn enable(&self, name: &str) -> Result<(), OperationError> {
+        self.shared.enable(name).await
+    }
+
+    /// Disables an enabled plugin; refused while enabled plugins depend on it.
+    pub async fn disable(&self, name: &str) -> Result<(), OperationError> {
+        self.shared.disable(name, false).await
+    }
+
+    /// Disables an enabled plugin and, first, every enabled plugin that depends on it.
+    pub async fn disable_cascade(&self, name: &str) -> Result<(), OperationError> {
+        self.shared.disable(name, true).await
+    }
+
+    /// Tears a plugin down, makes a fresh instance and starts it; then does the same for the
+    /// plugins that were running on it or had failed because it had.
+    pub async fn restart(&self, name: &str) -> Result<(), OperationError> {
+        self.shared.restart(name).await
+    }
+
+    /// The names of all plugins, in start order.
+    pub fn start_order(&self) -> &[String] {
+        self.shared.graph.start_order()
+    }
+
+    /// The state of `name`, if there is such a plugin.
+    pub fn state(&self, name: &str) -> Option<PluginState> {
+        Some(self.shared.state(self.shared.graph.position(name)?))
+    }
+
+    /// A snapshot of the record of `name`.
+    pub fn record(&self, name: &str) -> Option<PluginRecord> {
+        Some(self.shared.record(self.shared.graph.position(name)?))
+    }
+
+    /// Snapshots of every record, in start order.
+    pub fn records(&self) -> Vec<PluginRecord> {
+        (0..self.shared.graph.len())
+            .map(|p| self.shared.record(p))
+            .collect()
+    }
+
+    /// The names of the enabled plugins, in start order.
+    pub fn enabled(&self) -> Vec<String> {
+        (0..self.shared.graph.len())
+            .filter(|&p| self.shared.state(p) == PluginState::Enabled)
+            .map(|p| self.shared.graph.name(p).to_owned())
+            .collect()
+    }
+
+    /// The live instance of `name` (any state that has one), type-erased.
+    pub fn instance(&self, name: &str) -> Option<PluginInstance> {
+        self.shared.instance(self.shared.graph.position(name)?)
+    }
+
+    /// The live instance of the plugin type `P`, typed.
+    pub fn get<P: PluginType>(&self) -> Option<PluginRef<P>> {
+        self.get_named(P::NAME)
+    }
+
+    /// The live instance of `name` as a `P`, for plugins assembled in code.
+    pub fn get_named<P: Send + Sync + 'static>(&self, name: &str) -> Option<PluginRef<P>> {
+        self.instance(name)?.downcast::<P>()
+    }
+
+    /// The event bus shared with every plugin; the host publishes and subscribes here.
+    pub fn bus(&self) -> &EventBus {
+        &self.shared.bus
+    }
+
+    /// A feed of every state change from now on.
+    ///
+    /// The feed buffers 1024 changes; an observer that falls further behind gets
+    /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.shared.subscribe_changes()
+    }
+}
+
+impl fmt::Debug for PluginManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginManager")
+            .field("plugins", &self.start_order())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Assembles a [`PluginManager`]: which plugins, and the deadlines.
+#[derive(Debug)]
+pub struct ManagerBuilder {
+    specs: Vec<PluginSpec>,
+    hook_timeout: Duration,
+    shutdown_timeout: Duration,
+    bus: Option<EventBus>,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        Self {
+            specs: Vec::new(),
+            hook_timeout: DEFAULT_HOOK_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            bus: None,
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Adds every plugin compiled into this binary.
+    pub fn registered(self) -> Self {
+        self.descriptors(plugin_core::registered())
+    }
+
+    /// Adds registered plugins chosen by the caller.
+    pub fn descriptors(
+        mut self,
+        descriptors: impl IntoIterator<Item = &'static PluginDescriptor>,
+    ) -> Self {
+        self.specs
+            .extend(descriptors.into_iter().map(PluginSpec::from_descriptor));
+        self
+    }
+
+    /// Adds one plugin.
+    pub fn plugin(mut self, spec: PluginSpec) -> Self {
+        self.specs.push(spec);
+        self
+    }
+
+    /// Adds plugins.
+    pub fn plugins(mut self, specs: impl IntoIterator<Item = PluginSpec>) -> Self {
+        self.specs.extend(specs);
+        self
+    }
+
+    /// The deadline of every hook and constructor, unless a plugin sets its own.
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hook_timeout = timeout;
+        self
+    }
+
+    /// The deadline of the whole shutdown.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The event bus to use (e.g. with another queue capacity).
+    pub fn bus(mut self, bus: EventBus) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Validates the set (duplicate names, missing dependencies, cycles) and orders it.
+    pub fn build(self) -> Result<PluginManager, InvalidPluginSet> {
+        let metadata: Vec<_> = self.specs.iter().map(|s| s.metadata().clone()).collect();
+        let graph =
+            DependencyGraph::new(&metadata).map_err(|errors| InvalidPluginSet { errors })?;
+        let plugins = self.specs.into_iter().map(PluginSpec::into_parts).collect();
+        let settings = Settings {
+            hook_timeout: self.hook_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            bus: self.bus.unwrap_or_default(),
+        };
+        Ok(PluginManager {
+            shared: Shared::new(graph, plugins, settings),
+        })
+    }
+}

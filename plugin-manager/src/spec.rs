@@ -1,0 +1,82 @@
+//! A plugin as the manager takes it: metadata plus a constructor.
+
+use std::fmt;
+use std::sync::Arc;
+
+use plugin_core::{Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
+
+type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
+
+/// One plugin to run: its metadata and how to make an instance.
+///
+/// Registered plugins become specs through [`PluginSpec::from_descriptor`]; tests and
+/// embedders can also assemble plugins in code:
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::PluginSpec;
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// let spec = PluginSpec::with_default::<Noop>(PluginMetadata::new("noop"));
+/// assert_eq!(spec.metadata().name, "noop");
+/// ```
+#[derive(Clone)]
+pub struct PluginSpec {
+    metadata: PluginMetadata,
+    factory: Factory,
+}
+
+impl PluginSpec {
+    /// A plugin made by `factory`, which may fail (or panic: the manager catches it).
+    pub fn new(
+        metadata: PluginMetadata,
+        factory: impl Fn() -> Result<PluginInstance> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            metadata,
+            factory: Arc::new(factory),
+        }
+    }
+
+    /// A plugin whose instances are `P::default()`.
+    pub fn with_default<P: Plugin + Default>(mut metadata: PluginMetadata) -> Self {
+        if metadata.type_name.is_empty() {
+            metadata.type_name = std::any::type_name::<P>().to_owned();
+        }
+        Self::new(metadata, || Ok(PluginInstance::new(P::default())))
+    }
+
+    /// The plugin a `#[plugin]` attribute registered.
+    pub fn from_descriptor(descriptor: &'static PluginDescriptor) -> Self {
+        Self {
+            metadata: PluginMetadata::from(descriptor),
+            factory: Arc::new(|| descriptor.instantiate()),
+        }
+    }
+
+    /// The plugin's metadata.
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.metadata
+    }
+
+    /// Makes a fresh instance.
+    pub fn instantiate(&self) -> Result<PluginInstance> {
+        (self.factory)()
+    }
+
+    pub(crate) fn into_parts(self) -> (PluginMetadata, Factory) {
+        (self.metadata, self.factory)
+    }
+}
+
+impl fmt::Debug for PluginSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginSpec")
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,241 @@
+//! Plugin states, what went wrong, and the record the manager keeps of each plugin.
+
+use std::fmt;
+use std::time::Duration;
+
+use plugin_core::Hook;
+
+/// Where a plugin is in its lifecycle.
+///
+/// `Unloaded -> Loaded -> Setup -> Enabled <-> Disabled -> TornDown`, and `Failed` from any
+/// state. A restart takes `TornDown` or `Failed` back to `Loaded` with a fresh instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PluginState {
+    /// Registered; no instance yet.
+    Unloaded,
+    /// The constructor ran; `setup` has not finished.
+    Loaded,
+    /// `setup` succeeded; not enabled yet.
+    Setup,
+    /// Serving.
+    Enabled,
+    /// Stopped by an operator or for a dependency; may be enabled again.
+    Disabled,
+    /// Torn down; the instance is gone.
+    TornDown,
+    /// A hook failed, or a dependency did; see the record's last error.
+    Failed,
+}
+
+impl PluginState {
+    /// The lowercase name used in reports and JSON: `enabled`, `torn_down`, ...
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PluginState::Unloaded => "unloaded",
+            PluginState::Loaded => "loaded",
+            PluginState::Setup => "setup",
+            PluginState::Enabled => "enabled",
+            PluginState::Disabled => "disabled",
+            PluginState::TornDown => "torn_down",
+            PluginState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for PluginState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The piece of plugin code that was running when something went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The constructor (`Default` or `new = ...`).
+    Constructor,
+    /// One of the lifecycle hooks.
+    Hook(Hook),
+    /// A task the plugin started with `Context::spawn`.
+    Background,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Constructor => f.write_str("constructor"),
+            Phase::Hook(hook) => f.write_str(hook.name()),
+            Phase::Background => f.write_str("background task"),
+        }
+    }
+}
+
+/// How a plugin failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Plugin code returned an error; the text is its whole chain of causes.
+    Error(String),
+    /// Plugin code panicked; the panic message.
+    Panic(String),
+    /// Plugin code ran past its deadline and was aborted.
+    Timeout(Duration),
+    /// A required dependency failed, so this plugin was not started or was stopped.
+    DependencyFailed(String),
+    /// Shutdown reached its deadline before this plugin was torn down.
+    Abandoned(Duration),
+}
+
+/// What went wrong with a plugin: the kind, and the phase it happened in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The phase, when plugin code of this plugin was running.
+    pub phase: Option<Phase>,
+    /// What happened.
+    pub kind: FailureKind,
+}
+
+impl Failure {
+    /// A failure in plugin code.
+    pub fn new(phase: Phase, kind: FailureKind) -> Self {
+        Self {
+            phase: Some(phase),
+            kind,
+        }
+    }
+
+    /// The plugin could not run because its dependency `name` failed.
+    pub fn dependency_failed(name: &str) -> Self {
+        Self {
+            phase: None,
+            kind: FailureKind::DependencyFailed(name.to_owned()),
+        }
+    }
+
+    /// The error or panic message, if the failure has one.
+    pub fn message(&self) -> Option<&str> {
+        match &self.kind {
+            FailureKind::Error(text) | FailureKind::Panic(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(phase) = self.phase {
+            write!(f, "{phase} ")?;
+        }
+        match &self.kind {
+            FailureKind::Error(text) => write!(f, "returned an error: {text}"),
+            FailureKind::Panic(text) => write!(f, "panicked: {text}"),
+            FailureKind::Timeout(limit) => write!(f, "timed out after {}", DisplayDuration(*limit)),
+            FailureKind::DependencyFailed(dep) => write!(f, "dependency `{dep}` failed"),
+            FailureKind::Abandoned(limit) => write!(
+                f,
+                "abandoned: shutdown deadline of {} reached",
+                DisplayDuration(*limit)
+            ),
+        }
+    }
+}
+
+/// A duration the way people write it: `2s`, `500ms`, `1m30s`.
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayDuration(pub Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let ms = d.as_millis();
+        if ms == 0 {
+            return write!(f, "{}us", d.as_micros());
+        }
+        if !ms.is_multiple_of(1000) || ms < 1000 {
+            if ms < 1000 {
+                return write!(f, "{ms}ms");
+            }
+            return write!(f, "{:.3}s", d.as_secs_f64());
+        }
+        let secs = d.as_secs();
+        match (secs / 60, secs % 60) {
+            (0, s) => write!(f, "{s}s"),
+            (m, 0) => write!(f, "{m}m"),
+            (m, s) => write!(f, "{m}m{s}s"),
+        }
+    }
+}
+
+/// One change of state, as kept in a record's history and sent to observers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// The plugin.
+    pub plugin: String,
+    /// The state it left.
+    pub from: PluginState,
+    /// The state it entered.
+    pub to: PluginState,
+    /// Why, when it entered `Failed`.
+    pub cause: Option<Failure>,
+    /// When, measured from the manager's creation on tokio's clock.
+    pub at: Duration,
+}
+
+/// A snapshot of everything the manager knows about one plugin.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PluginRecord {
+    /// The plugin's name.
+    pub name: String,
+    /// Its crate's version.
+    pub version: String,
+    /// Its crate's description.
+    pub description: String,
+    /// The crate it comes from (empty for plugins given in code).
+    pub crate_name: String,
+    /// Names of required dependencies.
+    pub deps: Vec<String>,
+    /// Names of optional dependencies (present or not).
+    pub optional_deps: Vec<String>,
+    /// The current state.
+    pub state: PluginState,
+    /// The most recent failure; kept after a successful restart until the next failure.
+    pub last_error: Option<Failure>,
+    /// How long the last start took, from the constructor to `enabled`.
+    pub start_time: Option<Duration>,
+    /// Events dropped because this plugin's subscription queues were full.
+    pub dropped_events: u64,
+    /// Every state change, oldest first (capped at the most recent [`HISTORY_LIMIT`]).
+    pub history: Vec<StateChange>,
+}
+
+/// How many state changes a record keeps.
+pub const HISTORY_LIMIT: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_read_as_sentences() {
+        let panic = Failure::new(Phase::Hook(Hook::Setup), FailureKind::Panic("boom".into()));
+        assert_eq!(panic.to_string(), "setup panicked: boom");
+        let timeout = Failure::new(
+            Phase::Hook(Hook::Enable),
+            FailureKind::Timeout(Duration::from_secs(2)),
+        );
+        assert_eq!(timeout.to_string(), "on_enable timed out after 2s");
+        assert_eq!(
+            Failure::dependency_failed("x").to_string(),
+            "dependency `x` failed"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        let show = |d| DisplayDuration(d).to_string();
+        assert_eq!(show(Duration::from_millis(500)), "500ms");
+        assert_eq!(show(Duration::from_secs(30)), "30s");
+        assert_eq!(show(Duration::from_secs(90)), "1m30s");
+        assert_eq!(show(Duration::from_secs(120)), "2m");
+        assert_eq!(show(Duration::from_millis(1500)), "1.500s");
+    }
+}

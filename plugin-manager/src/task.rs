@@ -1,0 +1,63 @@
+//! Running plugin code in tasks of its own: one function spawns every task, and
+//! [`run_isolated`] turns a task's outcome (value, error, panic, deadline) into a `Failure`.
+
+use std::any::Any;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::state::{Failure, FailureKind, Phase};
+
+/// Spawns `future` as a task named `plugin/what` (the name is carried by a tracing span).
+pub(crate) fn spawn_named<F>(plugin: &str, what: &str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.instrument(tracing::debug_span!("plugin task", plugin, task = what)))
+}
+
+/// Runs plugin code in its own task under `limit`; an error, a panic or the deadline becomes a
+/// [`Failure`] of `phase`. Past the deadline the task is aborted.
+pub(crate) async fn run_isolated<T, F>(
+    plugin: &str,
+    phase: Phase,
+    limit: Duration,
+    code: F,
+) -> Result<T, Failure>
+where
+    F: Future<Output = plugin_core::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut handle = spawn_named(plugin, &phase.to_string(), code);
+    match tokio::time::timeout(limit, &mut handle).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(error))) => Err(Failure::new(phase, FailureKind::Error(error.to_string()))),
+        Ok(Err(join_error)) => Err(Failure::new(phase, join_failure(join_error))),
+        Err(_elapsed) => {
+            handle.abort();
+            Err(Failure::new(phase, FailureKind::Timeout(limit)))
+        }
+    }
+}
+
+/// What a task that did not return tells: its panic message, or that it was cancelled.
+pub(crate) fn join_failure(error: tokio::task::JoinError) -> FailureKind {
+    match error.try_into_panic() {
+        Ok(payload) => FailureKind::Panic(panic_message(payload.as_ref())),
+        Err(_cancelled) => FailureKind::Error("task was cancelled".to_owned()),
+    }
+}
+
+/// The message of a panic payload (`panic!("...")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
