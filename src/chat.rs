@@ -1,0 +1,133 @@
+//! The bot's chat loop: reads `user: text` lines, handles operator commands itself and hands
+//! everything else to the plugins as a [`ChatMessage`] event, then prints their replies.
+//!
+//! A line is fully handled once every copy of its message is gone (see `chat-api`), so the
+//! replies to a line are printed before the next line is read, without guessing how many
+//! will come; a plugin that keeps a message too long is cut off by `--reply-timeout`.
+
+use std::time::Duration;
+
+use chat_api::{ChatMessage, Replies};
+use plugin_manager::PluginManager;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::report;
+use crate::say;
+
+/// Runs the chat until stdin ends or Ctrl-C.
+pub(crate) async fn run(manager: &PluginManager, reply_timeout: Duration) {
+    let mut changes = manager.subscribe();
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    say(
+        "chat: type `user: text` lines; `!plugins`, `!enable NAME`, `!disable NAME [--cascade]`, `!restart NAME` control plugins",
+    );
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => handle_line(manager, &line, reply_timeout).await,
+                Ok(None) => break,
+                Err(error) => {
+                    say(&format!("stdin: {error}"));
+                    break;
+                }
+            },
+            change = changes.recv() => print_change(change),
+            _ = &mut ctrl_c => break,
+        }
+        drain_changes(&mut changes);
+    }
+}
+
+async fn handle_line(manager: &PluginManager, line: &str, reply_timeout: Duration) {
+    let line = line.trim();
+    if line.is_empty() {
+        return;
+    }
+    let Some((message, replies)) = ChatMessage::parse(line) else {
+        say("(ignored: write `user: text`)");
+        return;
+    };
+    if let Some((command, args)) = message.command()
+        && let Some(answer) = operator(manager, command, args).await
+    {
+        say(&answer);
+        return;
+    }
+    manager.bus().publish(message);
+    print_replies(replies, reply_timeout).await;
+}
+
+async fn print_replies(mut replies: Replies, limit: Duration) {
+    let collect = async {
+        while let Some(reply) = replies.next().await {
+            let from = reply.from.as_deref().unwrap_or("bot");
+            let mut lines = reply.text.lines();
+            say(&format!("[{from}] {}", lines.next().unwrap_or("")));
+            for more in lines {
+                say(&format!("  {more}"));
+            }
+        }
+    };
+    if tokio::time::timeout(limit, collect).await.is_err() {
+        say("(some plugins did not finish answering in time)");
+    }
+}
+
+/// Answers an operator command, or `None` if `command` is not one (then it goes to plugins).
+async fn operator(manager: &PluginManager, command: &str, args: &str) -> Option<String> {
+    let mut words = args.split_whitespace();
+    let name = words.next();
+    let cascade = words.any(|w| w == "--cascade");
+    let outcome = match (command, name) {
+        ("plugins", _) => return Some(report::table("plugins:", &manager.records())),
+        ("enable" | "disable" | "restart", None) => {
+            return Some(format!("usage: !{command} NAME"));
+        }
+        ("enable", Some(name)) => manager
+            .enable(name)
+            .await
+            .map(|()| format!("{name} enabled")),
+        ("disable", Some(name)) if cascade => manager
+            .disable_cascade(name)
+            .await
+            .map(|()| format!("{name} disabled")),
+        ("disable", Some(name)) => manager
+            .disable(name)
+            .await
+            .map(|()| format!("{name} disabled")),
+        ("restart", Some(name)) => manager
+            .restart(name)
+            .await
+            .map(|()| format!("{name} restarted")),
+        _ => return None,
+    };
+    Some(match outcome {
+        Ok(done) => format!("ok: {done}"),
+        Err(error) => format!("error: {error}"),
+    })
+}
+
+fn print_change(change: Result<plugin_manager::StateChange, RecvError>) {
+    match change {
+        Ok(change) => say(&report::change(&change)),
+        Err(RecvError::Lagged(missed)) => say(&format!("* ({missed} state changes not shown)")),
+        Err(RecvError::Closed) => {}
+    }
+}
+
+/// Prints the changes an operation made, right after its answer.
+fn drain_changes(changes: &mut broadcast::Receiver<plugin_manager::StateChange>) {
+    loop {
+        match changes.try_recv() {
+            Ok(change) => print_change(Ok(change)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                print_change(Err(RecvError::Lagged(missed)));
+            }
+            Err(_) => break,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The command line.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// A chat bot whose every feature is a plugin. Reads `user: text` lines on stdin.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    /// Deadline of every plugin hook, unless a plugin sets its own (e.g. `5s`, `500ms`).
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s")]
+    pub(crate) hook_timeout: Duration,
+
+    /// Deadline of the whole shutdown; plugins still stopping then are abandoned.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "60s")]
+    pub(crate) shutdown_timeout: Duration,
+
+    /// How long to wait for the plugins' replies to one chat line.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "5s")]
+    pub(crate) reply_timeout: Duration,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the bot: read chat lines from stdin until EOF or Ctrl-C (the default).
+    Run,
+    /// Start every plugin, print what happened, shut down.
+    List {
+        /// Print one JSON array, one object per plugin, in start order.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `5s` or `500ms`"))?;
+    if duration.is_zero() {
+        return Err("a deadline must be longer than zero".to_owned());
+    }
+    Ok(duration)
+}

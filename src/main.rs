@@ -1,0 +1,79 @@
+//! The demo host: a chat bot whose features are plugins compiled into this binary.
+//!
+//! Which plugins are in is decided by Cargo features (one per plugin crate); see the README.
+
+mod chat;
+mod cli;
+mod linked;
+mod report;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use plugin_manager::PluginManager;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+
+    let manager = match PluginManager::builder()
+        .registered()
+        .hook_timeout(cli.hook_timeout)
+        .shutdown_timeout(cli.shutdown_timeout)
+        .build()
+    {
+        Ok(manager) => manager,
+        Err(invalid) => {
+            eprintln!("chatbot: {invalid}");
+            return ExitCode::from(2);
+        }
+    };
+    let missing = linked::missing_plugin_crates(&manager);
+    if !missing.is_empty() {
+        eprintln!(
+            "chatbot: selected plugin crates registered no plugin: {} (is `#[plugin]` on a type there?)",
+            missing.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+
+    manager.start().await;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::List { json } => {
+            let records = manager.records();
+            if json {
+                say(&report::json(&records));
+            } else {
+                say(&report::table("plugins:", &records));
+            }
+            manager.shutdown().await;
+        }
+        Command::Run => {
+            say(&report::table("started:", &manager.records()));
+            chat::run(&manager, cli.reply_timeout).await;
+            say("shutting down");
+            manager.shutdown().await;
+            let mut records = manager.records();
+            records.reverse();
+            say(&report::table("stopped:", &records));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Prints a line to stdout; a closed stdout is not worth a panic.
+pub(crate) fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
