@@ -72,9 +72,10 @@ impl DependencyGraph {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        // No early return on the errors so far: cycles are looked for too, so that every
+        // problem is reported at once (tests/graph.rs `every_problem_is_reported_at_once`).
+        // Missing dependencies (already reported) are left out of the edges, and a duplicate
+        // name resolves to its first plugin.
 
         // Kahn over unique names; `rank` is a node's position in name order (the tie-break).
         let n = plugins.len();
@@ -84,11 +85,8 @@ impl DependencyGraph {
             let p = &plugins[i];
             p.deps
                 .iter()
-                .chain(
-                    p.optional_deps
-                        .iter()
-                        .filter(|d| index.contains_key(d.as_str())),
-                )
+                .chain(&p.optional_deps)
+                .filter(|d| index.contains_key(d.as_str()))
                 .map(|d| rank_of[&index[d.as_str()]])
                 .collect()
         };
@@ -117,7 +115,10 @@ impl DependencyGraph {
                 .into_iter()
                 .map(|r| plugins[by_name[r]].name.clone())
                 .collect();
-            return Err(vec![GraphError::DependencyCycle { path }]);
+            errors.push(GraphError::DependencyCycle { path });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
 
         let mut position = vec![0; n];

@@ -63,6 +63,11 @@ pub use state::{
     StateChange,
 };
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// The manager's most used items: `use plugin_manager::prelude::*;`.
 pub mod prelude {
     pub use crate::{OperationError, PluginManager, PluginRecord, PluginSpec, PluginState};

@@ -66,6 +66,10 @@ struct Live {
     tasks: Vec<AbortHandle>,
     /// Counts instances, so a late report from an old instance's task is ignored.
     generation: u64,
+    /// `on_enable` of a `Disabled` plugin is running: the state still reads `Disabled`, but the
+    /// hook may start background tasks (found by tests/isolation.rs: a re-enabled plugin's
+    /// `ctx.spawn` in `on_enable` was silently refused).
+    enabling: bool,
 }
 
 /// Settings the builder passes down.
@@ -101,6 +105,7 @@ impl Shared {
                         context: None,
                         tasks: Vec::new(),
                         generation: 0,
+                        enabling: false,
                     }),
                 }
             })
@@ -321,6 +326,16 @@ impl Shared {
         Ok(())
     }
 
+    /// Runs `on_enable` of a `Disabled` (or `Setup`) plugin and marks it `Enabled`.
+    async fn enable_one(&self, pos: usize) -> Result<(), Failure> {
+        self.live(pos).enabling = true;
+        let outcome = self.run_hook(pos, Hook::Enable).await;
+        self.live(pos).enabling = false;
+        outcome?;
+        self.transition(pos, PluginState::Enabled, None);
+        Ok(())
+    }
+
     /// Runs `on_disable` if `pos` is enabled.
     async fn disable_one(&self, pos: usize) -> Result<(), Failure> {
         if self.state(pos) == PluginState::Enabled {
@@ -510,10 +525,9 @@ impl Shared {
         self.check_dependencies(pos, &related, "enable")?;
         for &p in &related {
             if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
-                self.run_hook(p, Hook::Enable)
+                self.enable_one(p)
                     .await
                     .map_err(|failure| self.failed(p, failure))?;
-                self.transition(p, PluginState::Enabled, None);
             }
         }
         Ok(())
@@ -613,10 +627,9 @@ impl Shared {
         // Dependencies that are merely disabled are enabled first, as for `enable`.
         for &p in deps.iter().filter(|&&p| p != pos) {
             if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
-                self.run_hook(p, Hook::Enable)
+                self.enable_one(p)
                     .await
                     .map_err(|failure| self.failed(p, failure))?;
-                self.transition(p, PluginState::Enabled, None);
             }
         }
         // The plugin itself, and the dependents that ran on it or failed for want of it.
@@ -670,20 +683,18 @@ impl Shared {
     /// The current generation of `pos` if it may start background tasks now.
     pub(crate) fn accepting_tasks(&self, pos: usize) -> Option<u64> {
         let live = self.live(pos);
-        matches!(
+        (matches!(
             live.state,
             PluginState::Loaded | PluginState::Setup | PluginState::Enabled
-        )
-        .then_some(live.generation)
+        ) || live.state == PluginState::Disabled && live.enabling)
+            .then_some(live.generation)
     }
 
     pub(crate) fn track_task(&self, pos: usize, generation: u64, task: AbortHandle) {
         let mut live = self.live(pos);
         if live.generation == generation
-            && !matches!(
-                live.state,
-                PluginState::Disabled | PluginState::TornDown | PluginState::Failed
-            )
+            && (live.state != PluginState::Disabled || live.enabling)
+            && !matches!(live.state, PluginState::TornDown | PluginState::Failed)
         {
             live.tasks.retain(|t| !t.is_finished());
             live.tasks.push(task);

@@ -31,15 +31,26 @@ where
     F: Future<Output = plugin_core::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let mut handle = spawn_named(plugin, &phase.to_string(), code);
-    match tokio::time::timeout(limit, &mut handle).await {
+    let mut handle = AbortOnDrop(spawn_named(plugin, &phase.to_string(), code));
+    match tokio::time::timeout(limit, &mut handle.0).await {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(error))) => Err(Failure::new(phase, FailureKind::Error(error.to_string()))),
         Ok(Err(join_error)) => Err(Failure::new(phase, join_failure(join_error))),
         Err(_elapsed) => {
-            handle.abort();
+            handle.0.abort();
             Err(Failure::new(phase, FailureKind::Timeout(limit)))
         }
+    }
+}
+
+/// Aborts the task when dropped. Whoever awaits plugin code may itself be cancelled (shutdown
+/// abandons its stop tasks at its deadline); the plugin code must not then run on unsupervised,
+/// holding the plugin's lock and resources (found by tests/isolation.rs).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

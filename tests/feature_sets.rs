@@ -1,0 +1,131 @@
+//! Cargo features select plugins: for several feature sets, the host runs exactly the selected
+//! plugins and the closure of their dependencies, no more and no fewer, in debug, release and
+//! LTO builds. This is also the guard against the linker silently dropping a selected plugin:
+//! the host itself refuses to start if a selected crate registered nothing, and a dropped
+//! plugin would be missing from the list.
+//!
+//! The builds go to their own target directory and run one after the other (they share the
+//! binary's path), so this is one test that walks through every set.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Listed, assert_dependency_order, parse_list, run_with_input};
+
+struct FeatureSet {
+    what: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    expected: &'static [&'static str],
+}
+
+const SETS: &[FeatureSet] = &[
+    FeatureSet {
+        what: "no plugins at all",
+        args: &["--no-default-features"],
+        env: &[],
+        expected: &[],
+    },
+    FeatureSet {
+        what: "a leaf plugin alone brings its dependency",
+        args: &["--no-default-features", "--features", "plugin-greeter"],
+        env: &[],
+        expected: &["commands", "greeter"],
+    },
+    FeatureSet {
+        what: "the end of a deep chain brings the whole chain",
+        args: &["--no-default-features", "--features", "plugin-dice-stats"],
+        env: &[],
+        expected: &["commands", "dice", "dice-stats"],
+    },
+    FeatureSet {
+        what: "the default set plus chaos, panicking in setup",
+        args: &["--features", "plugin-chaos"],
+        env: &[("CHAOS_FAULT", "panic"), ("CHAOS_HOOK", "setup")],
+        expected: &["chaos", "commands", "dice", "dice-stats", "greeter", "help"],
+    },
+    FeatureSet {
+        what: "a release build",
+        args: &[
+            "--release",
+            "--no-default-features",
+            "--features",
+            "plugin-dice-stats,plugin-help",
+        ],
+        env: &[],
+        expected: &["commands", "dice", "dice-stats", "help"],
+    },
+    FeatureSet {
+        what: "a fat-LTO build",
+        args: &["--profile", "release-lto"],
+        env: &[],
+        expected: &["commands", "dice", "dice-stats", "greeter", "help"],
+    },
+];
+
+#[test]
+fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("target").join("feature-sets");
+    for set in SETS {
+        let binary = build(root, &target, set);
+        let mut command = Command::new(&binary);
+        command
+            .args(["list", "--json"])
+            .envs(set.env.iter().copied());
+        let plugins = parse_list(&run_with_input(command, ""));
+        check(set, &plugins);
+    }
+}
+
+fn build(root: &Path, target: &Path, set: &FeatureSet) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--bin",
+            "chatbot",
+            "--target-dir",
+        ])
+        .arg(target)
+        .args(set.args)
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "{}: cargo build {:?} failed",
+        set.what,
+        set.args
+    );
+    let profile_dir = match set.args.iter().position(|a| *a == "--profile") {
+        Some(i) => set.args[i + 1],
+        None if set.args.contains(&"--release") => "release",
+        None => "debug",
+    };
+    target.join(profile_dir).join("chatbot")
+}
+
+fn check(set: &FeatureSet, plugins: &[Listed]) {
+    let mut names: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, set.expected, "{}: {:?}", set.what, set.args);
+    assert_dependency_order(plugins);
+    for plugin in plugins {
+        if plugin.name == "chaos" {
+            assert_eq!(plugin.state, "failed", "{}", set.what);
+            assert_eq!(
+                plugin.error.as_deref(),
+                Some("setup panicked: chaos: panic in setup, as asked"),
+                "{}",
+                set.what
+            );
+        } else {
+            assert_eq!(plugin.state, "enabled", "{}: {plugin:?}", set.what);
+        }
+    }
+}
