@@ -88,6 +88,11 @@ pub mod __private {
     }
 
     /// What a `new = path` constructor may return: the plugin, or a `Result` of it.
+    #[diagnostic::on_unimplemented(
+        message = "the constructor in `new = ...` returns `{Self}`, not `{P}` or `Result<{P}, E>`",
+        label = "returns `{Self}`",
+        note = "`new = path` names a `fn() -> {P}` or a `fn() -> Result<{P}, E>` whose `E` converts into `plugin_core::Error`"
+    )]
     pub trait IntoPlugin<P> {
         /// The plugin, or the constructor's error.
         fn into_plugin(self) -> crate::Result<P>;
@@ -102,6 +107,23 @@ pub mod __private {
     impl<P: crate::Plugin, E: Into<crate::Error>> IntoPlugin<P> for Result<P, E> {
         fn into_plugin(self) -> crate::Result<P> {
             self.map_err(Into::into)
+        }
+    }
+
+    /// How `#[plugin]` without `new = ...` makes the plugin: with `Default`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` has no `Default`: derive it or name a constructor with `new = ...`",
+        label = "`#[plugin]` makes `{Self}` with `Default::default()`",
+        note = "add `#[derive(Default)]` to `{Self}`, or write `#[plugin(name = \"...\", new = {Self}::new)]`"
+    )]
+    pub trait DefaultPlugin: Sized {
+        /// `Default::default()`.
+        fn make() -> Self;
+    }
+
+    impl<T: Default> DefaultPlugin for T {
+        fn make() -> Self {
+            T::default()
         }
     }
 

@@ -67,6 +67,11 @@ use crate::error::Result;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `Plugin`",
+    label = "needs `impl Plugin for {Self}`",
+    note = "add `#[async_trait] impl Plugin for {Self} {{}}`: every hook has a default"
+)]
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// Prepares the plugin: reads configuration, reaches dependencies, subscribes to events.

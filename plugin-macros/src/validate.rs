@@ -1,0 +1,297 @@
+//! What the attribute's values mean: checks them against the item and gathers every mistake.
+
+use std::collections::HashSet;
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::{Error, ExprPath, Ident, Item, LitStr, Path, Result};
+
+use crate::args::{Args, Value};
+
+/// A checked `#[plugin(...)]` on a struct: everything `expand` needs.
+pub(crate) struct Plugin<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) name: LitStr,
+    pub(crate) deps: Vec<Path>,
+    pub(crate) optional: Vec<LitStr>,
+    pub(crate) new: Option<ExprPath>,
+    pub(crate) timeout_ms: Option<u64>,
+}
+
+/// Several errors reported together, so that one build shows every mistake.
+#[derive(Default)]
+pub(crate) struct Errors(Option<Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// `result` if nothing was gathered; else every gathered error, then `result`'s own.
+    pub(crate) fn finish<T>(self, result: Result<T>) -> Result<T> {
+        match (self.0, result) {
+            (None, result) => result,
+            (Some(errors), Ok(_)) => Err(errors),
+            (Some(mut errors), Err(error)) => {
+                errors.combine(error);
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// Checks the attribute's arguments and the struct it is on.
+pub(crate) fn plugin(args: TokenStream, item: &Item) -> Result<Plugin<'_>> {
+    let parsed = syn::parse2::<Args>(args.clone());
+    let mut errors = Errors::default();
+    let Item::Struct(item) = item else {
+        // Syntax errors in the arguments are worth adding; nothing else matters until the
+        // attribute is on a struct.
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+        return errors.finish(Err(not_a_struct(item)));
+    };
+    let generics = &item.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        errors.push(Error::new_spanned(
+            generics,
+            "a plugin struct cannot have generic parameters or lifetimes: \
+             `#[plugin]` registers one concrete type",
+        ));
+    }
+    errors.finish(parsed.and_then(|parsed| check_args(parsed, &args, &item.ident)))
+}
+
+fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<Plugin<'a>> {
+    let mut errors = Errors::default();
+    let mut seen = HashSet::new();
+    let mut name = None;
+    let mut deps = Vec::new();
+    let mut optional = Vec::new();
+    let mut new = None;
+    let mut timeout_ms = None;
+    for entry in args.entries {
+        if !seen.insert(entry.key) {
+            let message = format!("duplicate `{}` key", entry.key);
+            errors.push(Error::new(entry.key_span, message));
+            continue;
+        }
+        match entry.value {
+            Value::Name(lit) => {
+                if let Err(error) = check_name(&lit, "") {
+                    errors.push(error);
+                }
+                name = Some(lit);
+            }
+            Value::Deps(list) => deps = check_deps(list, ident, &mut errors),
+            Value::Optional(list) => optional = check_optional(list, &mut errors),
+            Value::New(path) => new = Some(path),
+            Value::Timeout(lit) => match timeout_ms_of(&lit) {
+                Ok(ms) => timeout_ms = Some(ms),
+                Err(error) => errors.push(error),
+            },
+        }
+    }
+    let Some(name) = name else {
+        return errors.finish(Err(missing_name(tokens, ident)));
+    };
+    for lit in &optional {
+        if lit.value() == name.value() {
+            errors.push(Error::new(
+                lit.span(),
+                "a plugin cannot depend on itself: remove its own name from `optional`",
+            ));
+        }
+    }
+    errors.finish(Ok(Plugin {
+        ident,
+        name,
+        deps,
+        optional,
+        new,
+        timeout_ms,
+    }))
+}
+
+/// The error for an attribute without `name`: under its arguments, or under the struct's name
+/// when there are none.
+fn missing_name(tokens: &TokenStream, ident: &Ident) -> Error {
+    if tokens.is_empty() {
+        let message =
+            format!("`#[plugin]` needs a name: write `#[plugin(name = \"...\")]` above `{ident}`");
+        return Error::new(ident.span(), message);
+    }
+    Error::new_spanned(
+        tokens,
+        "missing `name` key: every plugin needs one, like `name = \"dice\"`",
+    )
+}
+
+/// A plugin name: non-empty, only `a-z`, `0-9`, `-` and `_`. `context` says where it was found.
+fn check_name(lit: &LitStr, context: &str) -> Result<()> {
+    let name = lit.value();
+    if name.is_empty() {
+        return Err(Error::new(
+            lit.span(),
+            format!("plugin name{context} must not be empty"),
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if name.chars().all(allowed) {
+        return Ok(());
+    }
+    // "Dice Roller!" -> "dice-roller": lowercased, every run of other characters one `-`.
+    let mut suggestion = String::new();
+    for c in name.chars().map(|c| c.to_ascii_lowercase()) {
+        if allowed(c) {
+            suggestion.push(c);
+        } else if !suggestion.is_empty() && !suggestion.ends_with('-') {
+            suggestion.push('-');
+        }
+    }
+    let suggestion = suggestion.trim_end_matches('-');
+    let like = match suggestion.is_empty() {
+        true => String::new(),
+        false => format!(", like {suggestion:?}"),
+    };
+    Err(Error::new(
+        lit.span(),
+        format!(
+            "invalid plugin name {name:?}{context}: use only lowercase ASCII letters, \
+             digits, `-` and `_`{like}"
+        ),
+    ))
+}
+
+fn check_deps(
+    list: syn::punctuated::Punctuated<Path, syn::Token![,]>,
+    ident: &Ident,
+    errors: &mut Errors,
+) -> Vec<Path> {
+    let mut seen = HashSet::new();
+    let mut deps = Vec::new();
+    for path in list {
+        let text = path_text(&path);
+        if is_self(&path, ident) {
+            errors.push(Error::new_spanned(
+                &path,
+                format!("a plugin cannot depend on itself: remove `{text}` from `deps`"),
+            ));
+        } else if !seen.insert(text.clone()) {
+            errors.push(Error::new_spanned(
+                &path,
+                format!("duplicate `{text}` in `deps`"),
+            ));
+        } else {
+            deps.push(path);
+        }
+    }
+    deps
+}
+
+/// Whether `path` obviously names the plugin itself. Any other route to itself (through a
+/// re-export, say) still fails to build, as a dependency cycle.
+fn is_self(path: &Path, ident: &Ident) -> bool {
+    if path.leading_colon.is_some() {
+        return false;
+    }
+    let segments: Vec<&Ident> = path.segments.iter().map(|segment| &segment.ident).collect();
+    match segments.as_slice() {
+        [only] => *only == "Self" || *only == ident,
+        [module, only] => *module == "self" && *only == ident,
+        _ => false,
+    }
+}
+
+fn check_optional(
+    list: syn::punctuated::Punctuated<LitStr, syn::Token![,]>,
+    errors: &mut Errors,
+) -> Vec<LitStr> {
+    let mut seen = HashSet::new();
+    let mut names = Vec::new();
+    for lit in list {
+        if let Err(error) = check_name(&lit, " in `optional`") {
+            errors.push(error);
+        } else if !seen.insert(lit.value()) {
+            let message = format!("duplicate {:?} in `optional`", lit.value());
+            errors.push(Error::new(lit.span(), message));
+        } else {
+            names.push(lit);
+        }
+    }
+    names
+}
+
+/// `"500ms"`, `"2s"`, `"1m"`, `"1h"` as milliseconds.
+fn timeout_ms_of(lit: &LitStr) -> Result<u64> {
+    let text = lit.value();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit_ms: Option<u64> = match unit {
+        "ms" => Some(1),
+        "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        _ => None,
+    };
+    let Some(unit_ms) = unit_ms.filter(|_| !number.is_empty()) else {
+        return Err(Error::new(
+            lit.span(),
+            format!(
+                "invalid `timeout` {text:?}: write a whole number followed by `ms`, `s`, `m` \
+                 or `h`, like \"500ms\", \"2s\" or \"1m\""
+            ),
+        ));
+    };
+    match number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_ms))
+    {
+        Some(0) => Err(Error::new(
+            lit.span(),
+            "`timeout` must be greater than zero",
+        )),
+        Some(ms) => Ok(ms),
+        None => Err(Error::new(
+            lit.span(),
+            format!("`timeout` {text:?} is too long"),
+        )),
+    }
+}
+
+/// A path as written, without the spaces of its token form: `plugin_commands::Commands`.
+fn path_text(path: &Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// The error for `#[plugin]` on something other than a struct, under its keyword and name.
+fn not_a_struct(item: &Item) -> Error {
+    let (what, tokens) = match item {
+        Item::Enum(i) => ("an enum", pair(&i.enum_token, &i.ident)),
+        Item::Union(i) => ("a union", pair(&i.union_token, &i.ident)),
+        Item::Fn(i) => ("a function", pair(&i.sig.fn_token, &i.sig.ident)),
+        Item::Trait(i) => ("a trait", pair(&i.trait_token, &i.ident)),
+        Item::TraitAlias(i) => ("a trait alias", pair(&i.trait_token, &i.ident)),
+        Item::Impl(i) => ("an impl block", pair(&i.impl_token, &i.self_ty)),
+        Item::Mod(i) => ("a module", pair(&i.mod_token, &i.ident)),
+        Item::Const(i) => ("a constant", pair(&i.const_token, &i.ident)),
+        Item::Static(i) => ("a static", pair(&i.static_token, &i.ident)),
+        Item::Type(i) => ("a type alias", pair(&i.type_token, &i.ident)),
+        other => ("this item", other.to_token_stream()),
+    };
+    Error::new_spanned(
+        tokens,
+        format!("`#[plugin]` goes on a struct, not on {what}"),
+    )
+}
+
+fn pair(keyword: &impl ToTokens, name: &impl ToTokens) -> TokenStream {
+    quote!(#keyword #name)
+}

@@ -1,0 +1,7 @@
+use plugin_core::prelude::*;
+
+#[plugin(name = "dice")]
+#[derive(Default)]
+pub struct Dice;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use plugin_core::prelude::*;
+
+#[plugin(name = "dice")]
+pub trait Dice {}
+
+fn main() {}

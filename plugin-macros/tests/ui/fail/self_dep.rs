@@ -1,0 +1,17 @@
+use plugin_core::prelude::*;
+
+#[plugin(name = "dice", deps = [Dice])]
+#[derive(Default)]
+pub struct Dice;
+
+#[plugin(name = "coin", deps = [Self])]
+#[derive(Default)]
+pub struct Coin;
+
+#[async_trait]
+impl Plugin for Dice {}
+
+#[async_trait]
+impl Plugin for Coin {}
+
+fn main() {}

@@ -1,0 +1,391 @@
+//! One plugin's error, panic or hang stays with that plugin: it ends `Failed` with the right
+//! cause, the plugins that need it are not started (or are stopped) and fail with "dependency
+//! failed", every other plugin runs, and shutdown always completes.
+//!
+//! Hangs run on tokio's paused clock against a short hook deadline, so they take no real time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Fault, Lab, Probe, Trigger, dependency_failed, expected_failure, last_error, live_instance,
+    started, state, wait_for, within,
+};
+use plugin_core::Hook;
+use plugin_manager::{Failure, FailureKind, OperationError, Phase, PluginState};
+
+use PluginState::{Disabled, Enabled, Failed, TornDown};
+
+/// `faulty` shows `fault` in `phase`; `mid` needs it and `top` needs `mid`; `bystander` needs
+/// nothing.
+fn chain(lab: &Lab, phase: Phase, fault: Fault) -> [plugin_manager::PluginSpec; 4] {
+    [
+        lab.plugin("faulty").fails(phase, fault).spec(),
+        lab.plugin("mid").deps(["faulty"]).spec(),
+        lab.plugin("top").deps(["mid"]).spec(),
+        lab.plugin("bystander").spec(),
+    ]
+}
+
+/// Starts [`chain`] and checks everything a start fault must lead to.
+async fn start_fault(phase: Phase, fault: Fault) {
+    let lab = Lab::default();
+    let manager = started(chain(&lab, phase, fault)).await;
+
+    let expected = expected_failure("faulty", phase, fault);
+    assert_eq!(state(&manager, "faulty"), Failed);
+    assert_eq!(last_error(&manager, "faulty"), Some(expected.clone()));
+    let history = manager.record("faulty").unwrap().history;
+    let last = history.last().expect("history");
+    assert_eq!((last.to, last.cause.as_ref()), (Failed, Some(&expected)));
+    if fault == Fault::Hang {
+        // Abandoned at the deadline: the hung hook was cancelled, not left running.
+        lab.hangs().wait_dropped(1).await;
+    }
+
+    // Dependents never ran, and each names the dependency it lacked.
+    for (plugin, dependency) in [("mid", "faulty"), ("top", "mid")] {
+        assert_eq!(state(&manager, plugin), Failed, "{plugin}");
+        assert_eq!(
+            last_error(&manager, plugin),
+            Some(dependency_failed(dependency)),
+            "{plugin}"
+        );
+        assert_eq!(lab.instances_made(plugin), 0, "{plugin} was constructed");
+    }
+
+    assert_eq!(manager.enabled(), ["bystander"]);
+    assert_eq!(last_error(&manager, "bystander"), None);
+
+    within("shutdown", manager.shutdown()).await;
+    assert_eq!(state(&manager, "bystander"), TornDown);
+    assert_eq!(state(&manager, "faulty"), Failed);
+    assert_eq!(last_error(&manager, "faulty"), Some(expected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn constructor_error_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Constructor, Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn constructor_panic_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Constructor, Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn setup_error_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Setup), Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn setup_panic_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Setup), Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn setup_hang_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Setup), Fault::Hang).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_enable_error_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Enable), Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_enable_panic_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Enable), Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_enable_hang_fails_only_the_plugin_and_its_dependents() {
+    start_fault(Phase::Hook(Hook::Enable), Fault::Hang).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plugins_own_timeout_overrides_the_managers() {
+    let lab = Lab::default();
+    let own = Duration::from_millis(250);
+    let spec = lab
+        .plugin("slow")
+        .timeout(own)
+        .fails(Phase::Hook(Hook::Setup), Fault::Hang)
+        .spec();
+    let manager = started([spec]).await;
+    assert_eq!(
+        last_error(&manager, "slow"),
+        Some(Failure::new(
+            Phase::Hook(Hook::Setup),
+            FailureKind::Timeout(own)
+        ))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_optional_dependency_that_fails_does_not_fail_its_user() {
+    let lab = Lab::default();
+    let manager = started([
+        lab.plugin("extra")
+            .fails(Phase::Hook(Hook::Setup), Fault::Panic)
+            .spec(),
+        lab.plugin("user").optional_deps(["extra"]).spec(),
+    ])
+    .await;
+    assert_eq!(state(&manager, "extra"), Failed);
+    assert_eq!(manager.enabled(), ["user"]);
+}
+
+// ----- stopping: best effort ------------------------------------------------------------------
+
+/// `base` <- `faulty` <- `top`, plus `bystander`; `faulty` shows `fault` when stopping in `hook`.
+async fn shutdown_fault(hook: Hook, fault: Fault) {
+    let lab = Lab::default();
+    let manager = started([
+        lab.plugin("base").spec(),
+        lab.plugin("faulty")
+            .deps(["base"])
+            .fails(Phase::Hook(hook), fault)
+            .spec(),
+        lab.plugin("top").deps(["faulty"]).spec(),
+        lab.plugin("bystander").spec(),
+    ])
+    .await;
+    assert_eq!(manager.enabled().len(), 4);
+
+    within("shutdown", manager.shutdown()).await;
+
+    assert_eq!(state(&manager, "faulty"), Failed);
+    assert_eq!(
+        last_error(&manager, "faulty"),
+        Some(expected_failure("faulty", Phase::Hook(hook), fault))
+    );
+    if fault == Fault::Hang {
+        lab.hangs().wait_dropped(1).await;
+    }
+    // The failure blocked nothing: the plugin it runs on was still torn down, cleanly.
+    for plugin in ["base", "top", "bystander"] {
+        assert_eq!(state(&manager, plugin), TornDown, "{plugin}");
+        assert_eq!(last_error(&manager, plugin), None, "{plugin}");
+        assert_eq!(
+            lab.hooks_of(plugin)[2..],
+            [Hook::Disable, Hook::Teardown],
+            "{plugin}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_disable_error_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Disable, Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_disable_panic_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Disable, Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_disable_hang_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Disable, Fault::Hang).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn teardown_error_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Teardown, Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn teardown_panic_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Teardown, Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn teardown_hang_in_shutdown_is_recorded_and_blocks_nothing() {
+    shutdown_fault(Hook::Teardown, Fault::Hang).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_disable_fault_in_a_request_fails_the_plugin_and_is_reported() {
+    for fault in [Fault::Error, Fault::Panic, Fault::Hang] {
+        let lab = Lab::default();
+        let manager = started([
+            lab.plugin("base").spec(),
+            lab.plugin("faulty")
+                .deps(["base"])
+                .fails(Phase::Hook(Hook::Disable), fault)
+                .only_first_instance()
+                .spec(),
+            lab.plugin("bystander").spec(),
+        ])
+        .await;
+        let failure = expected_failure("faulty", Phase::Hook(Hook::Disable), fault);
+        let error = within("disable", manager.disable("faulty"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            OperationError::Failed {
+                plugin: "faulty".into(),
+                failure: failure.clone(),
+            },
+            "{fault:?}"
+        );
+        assert_eq!(last_error(&manager, "faulty"), Some(failure));
+        assert_eq!(manager.enabled(), ["base", "bystander"], "{fault:?}");
+        // Failed is not final: a restart brings it back with a fresh instance.
+        within("restart", manager.restart("faulty")).await.unwrap();
+        assert_eq!(live_instance(&manager, "faulty").await, Some(2));
+        within("shutdown", manager.shutdown()).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_what_outlives_its_deadline_and_cancels_it() {
+    let lab = Lab::default();
+    let deadline = Duration::from_secs(1);
+    let manager = plugin_manager::PluginManager::builder()
+        // Each hook may run longer than the whole shutdown may take.
+        .hook_timeout(deadline * 10)
+        .shutdown_timeout(deadline)
+        .plugins([
+            lab.plugin("base").spec(),
+            lab.plugin("stuck")
+                .deps(["base"])
+                .fails(Phase::Hook(Hook::Teardown), Fault::Hang)
+                .spec(),
+            lab.plugin("bystander").spec(),
+        ])
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    let began = tokio::time::Instant::now();
+    within("shutdown", manager.shutdown()).await;
+    assert_eq!(began.elapsed(), deadline);
+
+    let abandoned = Failure {
+        phase: None,
+        kind: FailureKind::Abandoned(deadline),
+    };
+    assert_eq!(state(&manager, "stuck"), Failed);
+    assert_eq!(last_error(&manager, "stuck"), Some(abandoned.clone()));
+    // `base` would have been torn down after `stuck`: it never got its turn.
+    assert_eq!(last_error(&manager, "base"), Some(abandoned));
+    assert_eq!(state(&manager, "bystander"), TornDown);
+    // The hung teardown does not live on after shutdown returned.
+    lab.hangs().wait_dropped(1).await;
+}
+
+// ----- background tasks -----------------------------------------------------------------------
+
+/// `svc` runs a background task that shows `fault` when triggered; `user` needs `svc`, `top`
+/// needs `user`; `bystander` needs nothing.
+async fn background_fault(fault: Fault) {
+    let lab = Lab::default();
+    let trigger = Trigger::default();
+    let manager = started([
+        lab.plugin("svc").background_fails(&trigger, fault).spec(),
+        lab.plugin("user").deps(["svc"]).spec(),
+        lab.plugin("top").deps(["user"]).spec(),
+        lab.plugin("bystander").spec(),
+    ])
+    .await;
+    assert_eq!(manager.enabled().len(), 4);
+    let mut feed = manager.subscribe();
+
+    trigger.fire();
+    let failed = wait_for(&mut feed, "svc to fail", |c| {
+        c.plugin == "svc" && c.to == Failed
+    })
+    .await;
+
+    let expected = expected_failure("svc", Phase::Background, fault);
+    assert_eq!(failed.cause, Some(expected.clone()));
+    assert_eq!(last_error(&manager, "svc"), Some(expected));
+    for (plugin, dependency) in [("user", "svc"), ("top", "user")] {
+        assert_eq!(state(&manager, plugin), Failed, "{plugin}");
+        assert_eq!(
+            last_error(&manager, plugin),
+            Some(dependency_failed(dependency)),
+            "{plugin}"
+        );
+    }
+    assert_eq!(manager.enabled(), ["bystander"]);
+
+    within("shutdown", manager.shutdown()).await;
+    assert_eq!(state(&manager, "bystander"), TornDown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_error_fails_the_plugin_and_its_dependents() {
+    background_fault(Fault::Error).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_panic_fails_the_plugin_and_its_dependents() {
+    background_fault(Fault::Panic).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_task_is_cancelled_when_its_plugin_is_disabled() {
+    let lab = Lab::default();
+    let task = Probe::default();
+    let manager = started([lab.plugin("svc").background_runs(&task).spec()]).await;
+    task.wait_started(1).await;
+    assert_eq!(task.dropped(), 0, "cancelled while enabled");
+
+    within("disable", manager.disable("svc")).await.unwrap();
+    task.wait_dropped(1).await;
+    // Being cancelled is not a failure of the plugin.
+    assert_eq!(state(&manager, "svc"), Disabled);
+    assert_eq!(last_error(&manager, "svc"), None);
+
+    // Enabling again starts a new task, which shutdown cancels.
+    within("enable", manager.enable("svc")).await.unwrap();
+    task.wait_started(2).await;
+    within("shutdown", manager.shutdown()).await;
+    task.wait_dropped(2).await;
+    assert_eq!(state(&manager, "svc"), TornDown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_task_of_an_old_instance_is_cancelled_by_a_restart() {
+    let lab = Lab::default();
+    let task = Probe::default();
+    let manager = started([lab.plugin("svc").background_runs(&task).spec()]).await;
+    task.wait_started(1).await;
+    within("restart", manager.restart("svc")).await.unwrap();
+    task.wait_dropped(1).await;
+    task.wait_started(2).await;
+    assert_eq!(task.dropped(), 1, "the new instance's task runs on");
+    assert_eq!(state(&manager, "svc"), Enabled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_failure_after_a_restart_fails_the_plugin_again() {
+    let lab = Lab::default();
+    let trigger = Trigger::default();
+    let manager = started([
+        lab.plugin("svc")
+            .background_fails(&trigger, Fault::Error)
+            .spec(),
+        lab.plugin("user").deps(["svc"]).spec(),
+    ])
+    .await;
+    let mut feed = manager.subscribe();
+    trigger.fire();
+    wait_for(&mut feed, "svc to fail", |c| {
+        c.plugin == "svc" && c.to == Failed
+    })
+    .await;
+    within("restart", manager.restart("svc")).await.unwrap();
+    assert_eq!(manager.enabled(), ["svc", "user"]);
+    // The trigger is still fired, so the new instance's task fails at once.
+    wait_for(&mut feed, "svc to fail again", |c| {
+        c.plugin == "svc" && c.to == Failed
+    })
+    .await;
+    assert_eq!(state(&manager, "user"), Failed);
+    assert_eq!(last_error(&manager, "user"), Some(dependency_failed("svc")));
+}
