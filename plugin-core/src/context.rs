@@ -3,7 +3,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::events::{EventBus, Subscription};
@@ -24,6 +26,12 @@ pub trait Host: Send + Sync {
     /// Runs `task` for `plugin` until the plugin leaves `enabled`; an error or panic in it
     /// fails the plugin.
     fn spawn(&self, plugin: &str, task: BackgroundTask);
+
+    /// The token cancelled when `plugin` next leaves `enabled`.
+    fn cancellation(&self, plugin: &str) -> CancellationToken {
+        let _ = plugin;
+        CancellationToken::new()
+    }
 }
 
 /// A host that knows no plugin and runs no task, for contexts built outside a manager.
@@ -151,10 +159,36 @@ impl Context {
 
     /// Runs `task` in the background while this plugin is enabled.
     ///
-    /// The manager owns the task: it is aborted when the plugin is disabled or torn down, and
-    /// if it returns an error or panics, the plugin becomes `failed` with that cause.
+    /// The manager owns the task. When the plugin leaves `enabled`, the manager first cancels
+    /// [`Context::cancellation`], then runs `on_disable` (or `teardown`), then aborts the tasks
+    /// still running: a task that watches the token can finish its work cleanly meanwhile.
+    /// If a task returns an error or panics, the plugin becomes `failed` with that cause.
+    ///
+    /// ```
+    /// # use plugin_core::prelude::*;
+    /// # async fn on_enable(ctx: &Context) -> Result<()> {
+    /// let stop = ctx.cancellation();
+    /// ctx.spawn(async move {
+    ///     let mut ticks = 0u64;
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = stop.cancelled() => break, // disabling: flush and leave
+    ///             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => ticks += 1,
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn(&self, task: impl Future<Output = Result<()>> + Send + 'static) {
         self.inner.host.spawn(self.name(), Box::pin(task));
+    }
+
+    /// A token that is cancelled when this plugin next leaves `enabled` (disable, teardown,
+    /// failure). Each time the plugin is enabled again it gets a fresh one.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.inner.host.cancellation(self.name())
     }
 
     /// The event bus shared by the host and every plugin.

@@ -59,6 +59,7 @@ pub use instance::{Dep, Hook, PluginInstance, PluginRef};
 pub use metadata::PluginMetadata;
 pub use plugin::{Plugin, PluginType};
 pub use plugin_macros::plugin;
+pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.
 pub mod prelude {

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Weak};
 
-use plugin_core::{BackgroundTask, Host, PluginInstance};
+use plugin_core::{BackgroundTask, CancellationToken, Host, PluginInstance};
 
 use crate::lifecycle::Shared;
 use crate::state::{Failure, Phase};
@@ -20,6 +20,18 @@ pub(crate) struct ManagerHost {
 impl Host for ManagerHost {
     fn enabled_instance(&self, name: &str) -> Option<PluginInstance> {
         self.shared.upgrade()?.enabled_instance(name)
+    }
+
+    fn cancellation(&self, plugin: &str) -> CancellationToken {
+        self.shared
+            .upgrade()
+            .and_then(|shared| Some(shared.cancellation(shared.graph.position(plugin)?)))
+            .unwrap_or_else(|| {
+                // No manager, or no such plugin: nothing will run, so say so at once.
+                let token = CancellationToken::new();
+                token.cancel();
+                token
+            })
     }
 
     fn spawn(&self, plugin: &str, task: BackgroundTask) {

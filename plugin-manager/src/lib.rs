@@ -52,6 +52,7 @@ mod lifecycle;
 mod manager;
 mod spec;
 mod state;
+mod supervisor;
 mod task;
 
 pub use error::{GraphError, InvalidPluginSet, OperationError};
@@ -62,6 +63,7 @@ pub use state::{
     DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
     StateChange,
 };
+pub use supervisor::{Backoff, RestartPolicy};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

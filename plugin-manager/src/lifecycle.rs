@@ -14,24 +14,27 @@
 //! plugin whose dependencies (or, for shutdown, dependents) are done runs at once, so
 //! independent plugins' hooks overlap.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use plugin_core::{Context, EventBus, Hook, PluginInstance, PluginMetadata};
 use tokio::sync::broadcast;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::OperationError;
 use crate::graph::DependencyGraph;
 use crate::host::ManagerHost;
 use crate::state::{
-    Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
+    DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
+    StateChange,
 };
-use crate::task::run_isolated;
+use crate::supervisor::RestartPolicy;
+use crate::task::{run_isolated, spawn_named};
 
 type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
 
@@ -45,6 +48,10 @@ pub(crate) struct Shared {
     shutdown_timeout: Duration,
     created: Instant,
     shutting_down: AtomicBool,
+    /// Pending automatic restarts, aborted at shutdown.
+    supervisors: Mutex<Vec<AbortHandle>>,
+    /// This very `Shared`, for tasks the manager starts from `&self` methods.
+    this: Weak<Shared>,
 }
 
 /// One plugin's place in the table.
@@ -70,6 +77,13 @@ struct Live {
     /// hook may start background tasks (found by tests/isolation.rs: a re-enabled plugin's
     /// `ctx.spawn` in `on_enable` was silently refused).
     enabling: bool,
+    /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
+    cancellation: CancellationToken,
+    policy: RestartPolicy,
+    /// When the automatic restarts in the policy's window happened.
+    restarts: VecDeque<Instant>,
+    restart_count: u32,
+    gave_up: Option<String>,
 }
 
 /// Settings the builder passes down.
@@ -77,6 +91,8 @@ pub(crate) struct Settings {
     pub(crate) hook_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) bus: EventBus,
+    pub(crate) default_policy: RestartPolicy,
+    pub(crate) policies: HashMap<String, RestartPolicy>,
 }
 
 impl Shared {
@@ -92,6 +108,11 @@ impl Shared {
                 let (metadata, factory) = plugins[graph.source_index(pos)]
                     .take()
                     .expect("the graph maps each plugin to one position");
+                let policy = settings
+                    .policies
+                    .get(&metadata.name)
+                    .copied()
+                    .unwrap_or(settings.default_policy);
                 Slot {
                     metadata: Arc::new(metadata),
                     factory,
@@ -106,11 +127,18 @@ impl Shared {
                         tasks: Vec::new(),
                         generation: 0,
                         enabling: false,
+                        cancellation: CancellationToken::new(),
+                        policy,
+                        restarts: VecDeque::new(),
+                        restart_count: 0,
+                        gave_up: None,
                     }),
                 }
             })
             .collect();
-        Arc::new(Self {
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
+            supervisors: Mutex::new(Vec::new()),
             graph,
             slots,
             bus: settings.bus,
@@ -161,6 +189,9 @@ impl Shared {
             last_error: live.last_error.clone(),
             start_time: live.start_time,
             dropped_events: self.bus.dropped(&meta.name),
+            restart_policy: live.policy,
+            restart_count: live.restart_count,
+            gave_up: live.gave_up.clone(),
             history: live.history.iter().cloned().collect(),
         }
     }
@@ -205,6 +236,7 @@ impl Shared {
                 to,
                 PluginState::Disabled | PluginState::TornDown | PluginState::Failed
             ) {
+                live.cancellation.cancel();
                 for task in live.tasks.drain(..) {
                     task.abort();
                 }
@@ -243,7 +275,84 @@ impl Shared {
     }
 
     fn fail(&self, pos: usize, failure: Failure) {
+        let own_fault = failure.phase.is_some();
         self.transition(pos, PluginState::Failed, Some(failure));
+        if own_fault {
+            self.supervise(pos);
+        }
+    }
+
+    /// Schedules an automatic restart of the failed `pos` if its policy allows one more.
+    fn supervise(&self, pos: usize) {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        let (delay, generation) = {
+            let mut live = self.live(pos);
+            let RestartPolicy::OnFailure(backoff) = live.policy else {
+                return;
+            };
+            let now = Instant::now();
+            while live
+                .restarts
+                .front()
+                .is_some_and(|&at| now.duration_since(at) >= backoff.within)
+            {
+                live.restarts.pop_front();
+            }
+            let attempt = u32::try_from(live.restarts.len()).unwrap_or(u32::MAX);
+            if attempt >= backoff.max_restarts {
+                let note = format!(
+                    "not restarted: {attempt} restarts within {} already",
+                    DisplayDuration(backoff.within)
+                );
+                tracing::warn!(plugin = self.name(pos), "{note}");
+                live.gave_up = Some(note);
+                return;
+            }
+            live.restarts.push_back(now);
+            live.gave_up = None;
+            (backoff.delay(attempt), live.generation)
+        };
+        let shared = self.this.clone();
+        let name = self.name(pos).to_owned();
+        let task = spawn_named(self.name(pos), "supervisor", async move {
+            tokio::time::sleep(delay).await;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let still_failed = {
+                let live = shared.live(pos);
+                live.state == PluginState::Failed && live.generation == generation
+            };
+            // Unless an operator got there first, restart it; a new failure is supervised
+            // again and counts against the window.
+            if still_failed {
+                shared.live(pos).restart_count += 1;
+                if let Err(error) = shared.restart(&name).await {
+                    tracing::warn!(plugin = name, %error, "automatic restart");
+                }
+            }
+        });
+        let mut supervisors = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        supervisors.retain(|t| !t.is_finished());
+        supervisors.push(task.abort_handle());
+    }
+
+    /// The token cancelled when `pos` next leaves `enabled`.
+    pub(crate) fn cancellation(&self, pos: usize) -> CancellationToken {
+        self.live(pos).cancellation.clone()
+    }
+
+    /// Gives `pos` a fresh cancellation token if the last one was used.
+    fn renew_cancellation(&self, pos: usize) {
+        let mut live = self.live(pos);
+        if live.cancellation.is_cancelled() {
+            live.cancellation = CancellationToken::new();
+        }
     }
 
     /// Takes the operation locks of `positions` (sorted ascending).
@@ -317,6 +426,7 @@ impl Shared {
             live.context = Some(context);
             live.generation += 1;
         }
+        self.renew_cancellation(pos);
         self.transition(pos, PluginState::Loaded, None);
         self.run_hook(pos, Hook::Setup).await?;
         self.transition(pos, PluginState::Setup, None);
@@ -328,6 +438,7 @@ impl Shared {
 
     /// Runs `on_enable` of a `Disabled` (or `Setup`) plugin and marks it `Enabled`.
     async fn enable_one(&self, pos: usize) -> Result<(), Failure> {
+        self.renew_cancellation(pos);
         self.live(pos).enabling = true;
         let outcome = self.run_hook(pos, Hook::Enable).await;
         self.live(pos).enabling = false;
@@ -339,6 +450,8 @@ impl Shared {
     /// Runs `on_disable` if `pos` is enabled.
     async fn disable_one(&self, pos: usize) -> Result<(), Failure> {
         if self.state(pos) == PluginState::Enabled {
+            // Background tasks watching the token wind down while `on_disable` runs.
+            self.live(pos).cancellation.cancel();
             self.run_hook(pos, Hook::Disable).await?;
             self.transition(pos, PluginState::Disabled, None);
         }
@@ -350,6 +463,7 @@ impl Shared {
         self.disable_one(pos).await?;
         match self.state(pos) {
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
+                self.live(pos).cancellation.cancel();
                 self.run_hook(pos, Hook::Teardown).await?;
                 self.transition(pos, PluginState::TornDown, None);
             }
@@ -440,6 +554,14 @@ impl Shared {
     /// deadline; plugins still stopping then are abandoned and recorded as such.
     pub(crate) async fn shutdown(self: &Arc<Self>) {
         self.shutting_down.store(true, Ordering::Release);
+        for task in self
+            .supervisors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
         let all: Vec<usize> = (0..self.graph.len()).collect();
         let _locks = self.lock_all(&all).await;
         let n = all.len();

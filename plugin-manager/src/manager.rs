@@ -1,6 +1,7 @@
 //! The public face of the manager: building it, starting and stopping the set, operator
 //! requests and queries.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::graph::DependencyGraph;
 use crate::lifecycle::{Settings, Shared};
 use crate::spec::PluginSpec;
 use crate::state::{PluginRecord, PluginState, StateChange};
+use crate::supervisor::RestartPolicy;
 
 /// The deadline of each hook unless the host or the plugin sets another.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -176,6 +178,8 @@ pub struct ManagerBuilder {
     hook_timeout: Duration,
     shutdown_timeout: Duration,
     bus: Option<EventBus>,
+    default_policy: RestartPolicy,
+    policies: HashMap<String, RestartPolicy>,
 }
 
 impl Default for ManagerBuilder {
@@ -185,6 +189,8 @@ impl Default for ManagerBuilder {
             hook_timeout: DEFAULT_HOOK_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             bus: None,
+            default_policy: RestartPolicy::Never,
+            policies: HashMap::new(),
         }
     }
 }
@@ -229,6 +235,18 @@ impl ManagerBuilder {
         self
     }
 
+    /// The restart policy of every plugin that has none of its own (default: never).
+    pub fn default_restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.default_policy = policy;
+        self
+    }
+
+    /// The restart policy of the plugin called `name`.
+    pub fn restart_policy(mut self, name: impl Into<String>, policy: RestartPolicy) -> Self {
+        self.policies.insert(name.into(), policy);
+        self
+    }
+
     /// The event bus to use (e.g. with another queue capacity).
     pub fn bus(mut self, bus: EventBus) -> Self {
         self.bus = Some(bus);
@@ -245,6 +263,8 @@ impl ManagerBuilder {
             hook_timeout: self.hook_timeout,
             shutdown_timeout: self.shutdown_timeout,
             bus: self.bus.unwrap_or_default(),
+            default_policy: self.default_policy,
+            policies: self.policies,
         };
         Ok(PluginManager {
             shared: Shared::new(graph, plugins, settings),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use plugin_core::Hook;
 
+use crate::supervisor::RestartPolicy;
+
 /// Where a plugin is in its lifecycle.
 ///
 /// `Unloaded -> Loaded -> Setup -> Enabled <-> Disabled -> TornDown`, and `Failed` from any
@@ -203,6 +205,12 @@ pub struct PluginRecord {
     pub start_time: Option<Duration>,
     /// Events dropped because this plugin's subscription queues were full.
     pub dropped_events: u64,
+    /// What happens when it fails through its own fault.
+    pub restart_policy: RestartPolicy,
+    /// How many times the manager restarted it automatically.
+    pub restart_count: u32,
+    /// Why it was not restarted after its last failure, when its policy's limit was reached.
+    pub gave_up: Option<String>,
     /// Every state change, oldest first (capped at the most recent [`HISTORY_LIMIT`]).
     pub history: Vec<StateChange>,
 }
