@@ -3,10 +3,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{PoisonError, RwLock};
 
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+use serde::de::DeserializeOwned;
+
+use crate::config::{ConfigError, ConfigSection};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, Subscription};
 use crate::instance::{Dep, PluginInstance};
@@ -67,6 +71,7 @@ struct ContextInner {
     metadata: Arc<PluginMetadata>,
     bus: EventBus,
     host: Arc<dyn Host>,
+    config: RwLock<Arc<ConfigSection>>,
 }
 
 impl Context {
@@ -77,6 +82,7 @@ impl Context {
                 metadata,
                 bus,
                 host,
+                config: RwLock::new(Arc::new(ConfigSection::default())),
             }),
         }
     }
@@ -95,6 +101,49 @@ impl Context {
     /// This plugin's metadata.
     pub fn metadata(&self) -> &PluginMetadata {
         &self.inner.metadata
+    }
+
+    /// This plugin's configuration, deserialized into its own type.
+    ///
+    /// Without a section in the host's file, `T` is made from an empty table, so give its
+    /// fields serde defaults. Errors name the file, line and key.
+    ///
+    /// ```
+    /// use plugin_core::{ConfigSection, Context, PluginMetadata};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Limits {
+    ///     #[serde(default = "ten")]
+    ///     max: u32,
+    /// }
+    /// fn ten() -> u32 { 10 }
+    ///
+    /// let ctx = Context::detached(PluginMetadata::new("dice"));
+    /// assert_eq!(ctx.config::<Limits>().unwrap().max, 10);
+    /// ctx.set_config(ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap().into());
+    /// assert_eq!(ctx.config::<Limits>().unwrap().max, 3);
+    /// ```
+    pub fn config<T: DeserializeOwned>(&self) -> std::result::Result<T, ConfigError> {
+        self.config_section().deserialize(self.name())
+    }
+
+    /// This plugin's configuration section as it is now.
+    pub fn config_section(&self) -> Arc<ConfigSection> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the configuration section; the manager does this on a reload, before
+    /// calling [`Plugin::reconfigure`](crate::Plugin::reconfigure).
+    pub fn set_config(&self, section: Arc<ConfigSection>) {
+        *self
+            .inner
+            .config
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = section;
     }
 
     /// The dependency `P`, which this plugin must have declared in `deps = [...]`.

@@ -4,6 +4,7 @@ use std::any::TypeId;
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::ConfigCheck;
 use crate::error::Result;
 use crate::instance::PluginInstance;
 
@@ -43,6 +44,7 @@ pub struct PluginDescriptor {
     optional_deps: &'static [&'static str],
     timeout: Option<Duration>,
     depth: usize,
+    config: Option<(ConfigCheck, &'static str)>,
 }
 
 impl PluginDescriptor {
@@ -66,6 +68,7 @@ impl PluginDescriptor {
             optional_deps: &[],
             timeout: None,
             depth: 0,
+            config: None,
         }
     }
 
@@ -109,6 +112,28 @@ impl PluginDescriptor {
     pub const fn with_depth(mut self, depth: usize) -> Self {
         self.depth = depth;
         self
+    }
+
+    /// Sets the plugin's configuration type: the check of a section against it, and its name.
+    pub const fn with_config(mut self, check: ConfigCheck, type_name: &'static str) -> Self {
+        self.config = Some((check, type_name));
+        self
+    }
+
+    /// The check of a configuration section against the plugin's configuration type.
+    pub const fn config_check(&self) -> Option<ConfigCheck> {
+        match self.config {
+            Some((check, _)) => Some(check),
+            None => None,
+        }
+    }
+
+    /// The name of the plugin's configuration type, if it declared one.
+    pub const fn config_type(&self) -> Option<&'static str> {
+        match self.config {
+            Some((_, name)) => Some(name),
+            None => None,
+        }
     }
 
     /// The plugin's unique name.
@@ -187,6 +212,7 @@ impl fmt::Debug for PluginDescriptor {
             .field("deps", &self.deps)
             .field("optional_deps", &self.optional_deps)
             .field("timeout", &self.timeout)
+            .field("config", &self.config_type())
             .finish_non_exhaustive()
     }
 }

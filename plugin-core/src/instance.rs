@@ -16,7 +16,7 @@ use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, Reconfigured};
 
 /// One of the four lifecycle hooks of [`Plugin`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +53,7 @@ impl fmt::Display for Hook {
 #[async_trait]
 trait ErasedPlugin: Send + Sync {
     async fn run(&self, hook: Hook, ctx: &Context) -> Result<()>;
+    async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured>;
 }
 
 #[async_trait]
@@ -65,6 +66,10 @@ impl<P: Plugin> ErasedPlugin for RwLock<P> {
             Hook::Disable => plugin.on_disable(ctx).await,
             Hook::Teardown => plugin.teardown(ctx).await,
         }
+    }
+
+    async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured> {
+        self.write().await.reconfigure(ctx).await
     }
 }
 
@@ -108,6 +113,11 @@ impl PluginInstance {
     /// The manager calls this inside a task of its own, under a deadline.
     pub async fn run_hook(&self, hook: Hook, ctx: &Context) -> Result<()> {
         self.hooks.run(hook, ctx).await
+    }
+
+    /// Runs [`Plugin::reconfigure`], holding the plugin's write lock meanwhile.
+    pub async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured> {
+        self.hooks.reconfigure(ctx).await
     }
 
     /// The `TypeId` of the plugin type inside.

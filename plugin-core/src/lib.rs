@@ -41,7 +41,10 @@
 //!   present, and [`Context::is_enabled`] tells at run time.
 //! - `new`: a constructor `fn() -> Self` or `fn() -> Result<Self, E>` instead of `Default`.
 //! - `timeout`: the deadline of each hook of this plugin, e.g. `"500ms"`, `"2s"`, `"1m"`.
+//! - `config`: the plugin's configuration type (`serde::Deserialize`); its section of the
+//!   host's file is checked against it before the plugin starts and before a reload.
 
+mod config;
 mod context;
 mod descriptor;
 mod error;
@@ -51,19 +54,20 @@ mod metadata;
 mod plugin;
 
 pub use async_trait::async_trait;
+pub use config::{ConfigCheck, ConfigError, ConfigSection, ConfigSource, check_config, line_of};
 pub use context::{BackgroundTask, Context, Host, NoHost};
 pub use descriptor::{PluginDescriptor, registered};
 pub use error::{Error, Result};
 pub use events::{EventBus, Subscription};
 pub use instance::{Dep, Hook, PluginInstance, PluginRef};
 pub use metadata::PluginMetadata;
-pub use plugin::{Plugin, PluginType};
+pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
 pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, Error, Plugin, Result, async_trait, plugin};
+    pub use crate::{Context, Error, Plugin, Reconfigured, Result, async_trait, plugin};
 }
 
 /// Not public API. Used by code that `#[plugin]` generates.
@@ -73,7 +77,7 @@ pub mod __private {
     pub use core::time::Duration;
     pub use inventory;
 
-    pub use crate::{PluginDescriptor, PluginInstance, PluginType, Result};
+    pub use crate::{PluginDescriptor, PluginInstance, PluginType, Result, check_config};
 
     /// 1 + the deepest of `deps`: a plugin's `DEPTH`.
     pub const fn depth(deps: &[usize]) -> usize {
@@ -126,6 +130,21 @@ pub mod __private {
         fn make() -> Self {
             T::default()
         }
+    }
+
+    /// A type `#[plugin(config = T)]` can use: anything serde can deserialize.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a plugin's configuration: it does not implement `serde::Deserialize`",
+        label = "not deserializable",
+        note = "add `#[derive(serde::Deserialize)]` to `{Self}`"
+    )]
+    pub trait ConfigType: serde::de::DeserializeOwned {}
+
+    impl<T: serde::de::DeserializeOwned> ConfigType for T {}
+
+    /// The configuration check of `T`, for the descriptor.
+    pub const fn config_check<T: ConfigType>() -> crate::ConfigCheck {
+        crate::check_config::<T>
     }
 
     /// Wraps what a constructor returned into an instance.

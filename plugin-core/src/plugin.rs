@@ -97,6 +97,24 @@ pub trait Plugin: Send + Sync + 'static {
         let _ = ctx;
         Ok(())
     }
+
+    /// The configuration changed while the plugin is enabled ([`Context::config`] already
+    /// returns the new one). Return [`Reconfigured::Applied`] if the plugin took it in place;
+    /// the default, [`Reconfigured::NeedsRestart`], makes the manager restart the plugin (and
+    /// the plugins that depend on it) with the new configuration.
+    async fn reconfigure(&mut self, ctx: &Context) -> Result<Reconfigured> {
+        let _ = ctx;
+        Ok(Reconfigured::NeedsRestart)
+    }
+}
+
+/// What [`Plugin::reconfigure`] did with a new configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconfigured {
+    /// The plugin applied it while running.
+    Applied,
+    /// The plugin needs a restart to apply it.
+    NeedsRestart,
 }
 
 /// A plugin type registered with `#[plugin]`: its name and descriptor, known at compile time.

@@ -9,7 +9,7 @@ use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Error, ExprPath, Ident, Lit, LitStr, Path, Result, Token, bracketed, token};
+use syn::{Error, ExprPath, Ident, Lit, LitStr, Path, Result, Token, Type, bracketed, token};
 
 use crate::validate::Errors;
 
@@ -19,10 +19,11 @@ mod kw {
     syn::custom_keyword!(optional);
     syn::custom_keyword!(new);
     syn::custom_keyword!(timeout);
+    syn::custom_keyword!(config);
 }
 
 /// The keys, as listed in the error for an unknown one.
-const KEYS: &str = "`name`, `deps`, `optional`, `new`, `timeout`";
+const KEYS: &str = "`name`, `deps`, `optional`, `new`, `timeout`, `config`";
 
 /// The attribute's entries, in source order.
 pub(crate) struct Args {
@@ -44,6 +45,7 @@ pub(crate) enum Value {
     Optional(Punctuated<LitStr, Token![,]>),
     New(ExprPath),
     Timeout(LitStr),
+    Config(Type),
 }
 
 impl Parse for Args {
@@ -117,6 +119,8 @@ fn parse_key(input: ParseStream) -> Result<(&'static str, Span)> {
         ("new", input.parse::<kw::new>()?.span)
     } else if input.peek(kw::timeout) {
         ("timeout", input.parse::<kw::timeout>()?.span)
+    } else if input.peek(kw::config) {
+        ("config", input.parse::<kw::config>()?.span)
     } else if input.peek(Ident::peek_any) {
         let unknown = input.call(Ident::parse_any)?;
         return Err(Error::new(
@@ -148,6 +152,7 @@ fn parse_value(key: &str, input: ParseStream) -> Result<Option<Value>> {
             Value::Optional(Punctuated::parse_terminated_with(&content, optional_dep)?)
         }
         "new" if input.fork().parse::<ExprPath>().is_ok() => Value::New(input.parse()?),
+        "config" if input.fork().parse::<Type>().is_ok() => Value::Config(input.parse()?),
         _ => return Ok(None),
     }))
 }
@@ -184,6 +189,7 @@ fn expected(key: &str) -> String {
         "deps" => ("a bracketed list of plugin types", "deps = [Commands]"),
         "optional" => ("a bracketed list of plugin names", "optional = [\"stats\"]"),
         "new" => ("the path of a constructor function", "new = Dice::new"),
+        "config" => ("the plugin's configuration type", "config = DiceConfig"),
         _ => ("a duration string", "timeout = \"2s\""),
     };
     format!("`{key}` takes {what}, like `{example}`")

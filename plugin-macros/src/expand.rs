@@ -17,6 +17,7 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
         optional,
         new,
         timeout_ms,
+        config,
     } = plugin;
     let dep_depths = deps.iter().map(|dep| dep_const(dep, quote!(DEPTH)));
     let dep_names = deps.iter().map(|dep| dep_const(dep, quote!(NAME)));
@@ -37,6 +38,12 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
     };
     let timeout = timeout_ms
         .map(|ms| quote!(.with_timeout(::plugin_core::__private::Duration::from_millis(#ms))));
+    // Spanned at the type: "`X: Deserialize` is not satisfied" is reported under it.
+    let config = config.as_ref().map(|ty| {
+        let type_name = ty.to_token_stream().to_string().replace(' ', "");
+        let check = quote_spanned!(ty.span()=> ::plugin_core::__private::config_check::<#ty>());
+        quote!(.with_config(#check, #type_name))
+    });
     let dep_count = deps.len();
     let type_name = ident.to_string();
     // Spanned at the struct's name, so that the notes of a dependency cycle (E0391) each
@@ -80,6 +87,7 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
                 .with_deps(&[#(#dep_names),*])
                 .with_optional_deps(&[#(#optional),*])
                 #timeout
+                #config
                 // Evaluating `DEPTH` here is what makes a dependency cycle a build error.
                 .with_depth(<#ident as ::plugin_core::__private::PluginType>::DEPTH);
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::{Error, ExprPath, Ident, Item, LitStr, Path, Result};
+use syn::{Error, ExprPath, Ident, Item, LitStr, Path, Result, Type};
 
 use crate::args::{Args, Value};
 
@@ -16,6 +16,7 @@ pub(crate) struct Plugin<'a> {
     pub(crate) optional: Vec<LitStr>,
     pub(crate) new: Option<ExprPath>,
     pub(crate) timeout_ms: Option<u64>,
+    pub(crate) config: Option<Type>,
 }
 
 /// Several errors reported together, so that one build shows every mistake.
@@ -74,6 +75,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
     let mut optional = Vec::new();
     let mut new = None;
     let mut timeout_ms = None;
+    let mut config = None;
     for entry in args.entries {
         if !seen.insert(entry.key) {
             let message = format!("duplicate `{}` key", entry.key);
@@ -94,6 +96,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
                 Ok(ms) => timeout_ms = Some(ms),
                 Err(error) => errors.push(error),
             },
+            Value::Config(ty) => config = Some(ty),
         }
     }
     let Some(name) = name else {
@@ -114,6 +117,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
         optional,
         new,
         timeout_ms,
+        config,
     }))
 }
 

@@ -23,9 +23,18 @@ mod commands {
     optional = ["stats", "help"],
     new = Dice::new,
     timeout = "2s",
+    config = DiceConfig,
 )]
 pub struct Dice {
     sides: u32,
+}
+
+/// The configuration.
+#[derive(serde::Deserialize)]
+pub struct DiceConfig {
+    /// The most dice in one roll.
+    #[serde(default)]
+    pub max_dice: u32,
 }
 
 impl Dice {

@@ -1,0 +1,192 @@
+//! A plugin's own configuration: its section of the host's configuration file.
+//!
+//! The host reads a TOML file in which each plugin has a section named after it. The manager
+//! keeps the keys it understands itself (`enabled`, `timeout`, `restart`) and hands the rest
+//! to the plugin as a [`ConfigSection`]; the plugin deserializes it into its own type with
+//! [`Context::config`](crate::Context::config). Errors name the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+/// Where a plugin's configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConfigSource {
+    /// No section for it: the plugin's defaults.
+    #[default]
+    Default,
+    /// A section of a file, starting at `line` (1-based).
+    File {
+        /// The file as the host named it.
+        path: String,
+        /// The line of the section's header.
+        line: usize,
+    },
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::Default => f.write_str("default"),
+            ConfigSource::File { path, line } => write!(f, "{path}:{line}"),
+        }
+    }
+}
+
+/// A plugin's configuration keys, with where each was written.
+///
+/// ```
+/// use plugin_core::ConfigSection;
+///
+/// #[derive(serde::Deserialize)]
+/// struct DiceConfig {
+///     max_dice: u32,
+/// }
+///
+/// let section = ConfigSection::parse_toml("plugins.toml", 3, "max_dice = 20").unwrap();
+/// assert_eq!(section.deserialize::<DiceConfig>("dice").unwrap().max_dice, 20);
+///
+/// let bad = ConfigSection::parse_toml("plugins.toml", 3, "\nmax_dice = \"many\"").unwrap();
+/// let error = bad.deserialize::<DiceConfig>("dice").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "plugins.toml:5: key `dice.max_dice`: invalid type: string \"many\", expected u32"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigSection {
+    source: ConfigSource,
+    values: toml::Table,
+    lines: BTreeMap<String, usize>,
+}
+
+impl ConfigSection {
+    /// A section from `source` with these keys; `lines` gives the line of each key.
+    pub fn new(source: ConfigSource, values: toml::Table, lines: BTreeMap<String, usize>) -> Self {
+        Self {
+            source,
+            values,
+            lines,
+        }
+    }
+
+    /// Parses the body of a section (`key = value` lines) that starts at `line` of `path`;
+    /// for tests and for hosts that keep configuration elsewhere.
+    pub fn parse_toml(path: &str, line: usize, body: &str) -> Result<Self, ConfigError> {
+        let spanned: BTreeMap<String, toml::Spanned<toml::Value>> =
+            toml::from_str(body).map_err(|error| ConfigError {
+                file: Some(path.to_owned()),
+                line: error.span().map(|s| line + line_of(body, s.start)),
+                key: None,
+                message: error.message().to_owned(),
+            })?;
+        let mut values = toml::Table::new();
+        let mut lines = BTreeMap::new();
+        for (key, value) in spanned {
+            lines.insert(key.clone(), line + line_of(body, value.span().start));
+            values.insert(key, value.into_inner());
+        }
+        let source = ConfigSource::File {
+            path: path.to_owned(),
+            line,
+        };
+        Ok(Self::new(source, values, lines))
+    }
+
+    /// Where it comes from.
+    pub fn source(&self) -> &ConfigSource {
+        &self.source
+    }
+
+    /// The keys and values.
+    pub fn values(&self) -> &toml::Table {
+        &self.values
+    }
+
+    /// Deserializes the section into `T`; errors name the file, line and key of `plugin`'s
+    /// section. A missing section deserializes from an empty table, so a `T` whose fields
+    /// have serde defaults works without any file.
+    pub fn deserialize<T: DeserializeOwned>(&self, plugin: &str) -> Result<T, ConfigError> {
+        let value = toml::Value::Table(self.values.clone());
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            let path = error.path().to_string();
+            let top = path.split(['.', '[']).next().unwrap_or("");
+            let key = if path == "." || path.is_empty() {
+                plugin.to_owned()
+            } else {
+                format!("{plugin}.{path}")
+            };
+            let (file, section_line) = match &self.source {
+                ConfigSource::Default => (None, None),
+                ConfigSource::File { path, line } => (Some(path.clone()), Some(*line)),
+            };
+            ConfigError {
+                file,
+                line: self.lines.get(top).copied().or(section_line),
+                key: Some(key),
+                message: error.into_inner().message().to_owned(),
+            }
+        })
+    }
+}
+
+/// A configuration value that could not be used, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, when the value came from one.
+    pub file: Option<String>,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// The key, as `plugin.key`, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `key` at `file:line`.
+    pub fn at(file: &str, line: usize, key: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: Some(file.to_owned()),
+            line: Some(line),
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}: ")?,
+            (Some(file), None) => write!(f, "{file}: ")?,
+            (None, _) => f.write_str("configuration: ")?,
+        }
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// How many lines of `text` come before byte `offset` (0 for the first line).
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// Whether `T` can be made from `section`: what `#[plugin(config = T)]` checks before the
+/// plugin starts, and before a new configuration file is applied.
+pub type ConfigCheck = fn(&ConfigSection, &str) -> Result<(), ConfigError>;
+
+/// The [`ConfigCheck`] for `T`.
+pub fn check_config<T: DeserializeOwned>(
+    section: &ConfigSection,
+    plugin: &str,
+) -> Result<(), ConfigError> {
+    section.deserialize::<T>(plugin).map(drop)
+}
