@@ -39,7 +39,7 @@ impl fmt::Display for ConfigSource {
 /// ```
 /// use plugin_core::ConfigSection;
 ///
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct DiceConfig {
 ///     max_dice: u32,
 /// }
@@ -71,20 +71,21 @@ impl ConfigSection {
         }
     }
 
-    /// Parses the body of a section (`key = value` lines) that starts at `line` of `path`;
-    /// for tests and for hosts that keep configuration elsewhere.
+    /// Parses the body of a section (`key = value` lines) whose header is on `line` of
+    /// `path` (the body starts on the next line); for tests and for hosts that keep
+    /// configuration elsewhere.
     pub fn parse_toml(path: &str, line: usize, body: &str) -> Result<Self, ConfigError> {
         let spanned: BTreeMap<String, toml::Spanned<toml::Value>> =
             toml::from_str(body).map_err(|error| ConfigError {
                 file: Some(path.to_owned()),
-                line: error.span().map(|s| line + line_of(body, s.start)),
+                line: error.span().map(|s| line + 1 + line_of(body, s.start)),
                 key: None,
                 message: error.message().to_owned(),
             })?;
         let mut values = toml::Table::new();
         let mut lines = BTreeMap::new();
         for (key, value) in spanned {
-            lines.insert(key.clone(), line + line_of(body, value.span().start));
+            lines.insert(key.clone(), line + 1 + line_of(body, value.span().start));
             values.insert(key, value.into_inner());
         }
         let source = ConfigSource::File {

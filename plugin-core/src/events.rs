@@ -10,6 +10,11 @@
 //! **Closing:** the manager closes a plugin's subscriptions when it leaves `enabled`. A closed
 //! subscription returns `None` from [`Subscription::recv`] at once: events still queued in it
 //! are discarded, not delivered late. A plugin subscribes again in `on_enable` if it wants to.
+//!
+//! **Request/reply:** a plugin can also *serve* a request type with [`EventBus::serve`] and
+//! anyone can ask it with [`EventBus::request`], under a deadline. A server is a subscription
+//! like the others: it has an owner, a bounded queue, and `close_owner` closes it, failing the
+//! requests it has not answered. See [`crate::request`] for the rules.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -18,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
+
+use crate::request::ServerTable;
 
 /// The default number of events a subscription holds before it drops new ones.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -46,6 +53,7 @@ struct BusInner {
     capacity: usize,
     topics: Mutex<HashMap<TypeId, Vec<Subscriber>>>,
     dropped: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    servers: ServerTable,
 }
 
 /// One subscription as the bus sees it: its owner, its typed sender, its open flag.
@@ -70,6 +78,7 @@ impl EventBus {
                 capacity: capacity.max(1),
                 topics: Mutex::new(HashMap::new()),
                 dropped: Mutex::new(HashMap::new()),
+                servers: ServerTable::default(),
             }),
         }
     }
@@ -123,8 +132,11 @@ impl EventBus {
         delivered
     }
 
-    /// Closes every subscription `owner` holds; their queued events are discarded.
+    /// Closes every subscription `owner` holds; their queued events are discarded. Its
+    /// servers close too: the requests they have not answered fail with
+    /// [`RequestError::Dropped`](crate::RequestError::Dropped).
     pub fn close_owner(&self, owner: &str) {
+        self.inner.servers.close_owner(owner);
         for subscribers in lock(&self.inner.topics).values_mut() {
             subscribers.retain(|sub| {
                 if &*sub.owner == owner {
@@ -144,13 +156,23 @@ impl EventBus {
             .map_or(0, |count| count.load(Ordering::Relaxed))
     }
 
-    /// How many open subscriptions `owner` holds.
+    /// How many open subscriptions `owner` holds, servers included.
     pub fn subscriptions_of(&self, owner: &str) -> usize {
-        lock(&self.inner.topics)
+        let events = lock(&self.inner.topics)
             .values()
             .flatten()
             .filter(|sub| &*sub.owner == owner && sub.open.load(Ordering::Acquire))
-            .count()
+            .count();
+        events + self.inner.servers.count_of(owner)
+    }
+
+    /// How many events or requests one queue holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    pub(crate) fn servers(&self) -> &ServerTable {
+        &self.inner.servers
     }
 
     fn drop_counter(&self, owner: &str) -> Arc<AtomicU64> {
@@ -172,6 +194,7 @@ impl fmt::Debug for EventBus {
         f.debug_struct("EventBus")
             .field("capacity", &self.inner.capacity)
             .field("topics", &lock(&self.inner.topics).len())
+            .field("servers", &self.inner.servers.len())
             .finish()
     }
 }
@@ -224,7 +247,7 @@ impl<E> fmt::Debug for Subscription<E> {
 
 /// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
 /// and the data is plain collections, so a poisoned lock is taken as is.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -52,6 +52,7 @@ pub mod events;
 mod instance;
 mod metadata;
 mod plugin;
+pub mod request;
 
 pub use async_trait::async_trait;
 pub use config::{ConfigCheck, ConfigError, ConfigSection, ConfigSource, check_config, line_of};
@@ -63,6 +64,7 @@ pub use instance::{Dep, Hook, PluginInstance, PluginRef};
 pub use metadata::PluginMetadata;
 pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
+pub use request::{Request, RequestError, Requests, Responder, ServeError};
 pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.
