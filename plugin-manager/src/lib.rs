@@ -45,6 +45,7 @@
 //! # });
 //! ```
 
+mod config;
 mod error;
 mod graph;
 mod host;
@@ -55,8 +56,10 @@ mod state;
 mod supervisor;
 mod task;
 
+pub use config::{PluginSettings, PluginsConfig, RESERVED_KEYS};
 pub use error::{GraphError, InvalidPluginSet, OperationError};
 pub use graph::DependencyGraph;
+pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
 pub use spec::PluginSpec;
 pub use state::{

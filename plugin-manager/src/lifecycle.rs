@@ -19,13 +19,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use plugin_core::{Context, EventBus, Hook, PluginInstance, PluginMetadata};
+use plugin_core::{
+    ConfigCheck, ConfigError, ConfigSection, Context, EventBus, Hook, PluginInstance,
+    PluginMetadata,
+};
 use tokio::sync::broadcast;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+mod reload;
+
+use reload::unknown_sections;
+pub use reload::{ConfigAction, ConfigChange};
+
+use crate::config::PluginsConfig;
 use crate::error::OperationError;
 use crate::graph::DependencyGraph;
 use crate::host::ManagerHost;
@@ -37,6 +46,9 @@ use crate::supervisor::RestartPolicy;
 use crate::task::{run_isolated, spawn_named};
 
 type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
+
+/// A plugin as the builder hands it over.
+pub(crate) type PluginParts = (PluginMetadata, Factory, Option<ConfigCheck>);
 
 /// Everything the manager shares with its tasks and with plugin contexts.
 pub(crate) struct Shared {
@@ -52,12 +64,15 @@ pub(crate) struct Shared {
     supervisors: Mutex<Vec<AbortHandle>>,
     /// This very `Shared`, for tasks the manager starts from `&self` methods.
     this: Weak<Shared>,
+    /// Sections of the configuration given at build time that name no plugin.
+    pub(crate) unknown_sections: Vec<ConfigError>,
 }
 
 /// One plugin's place in the table.
 struct Slot {
     metadata: Arc<PluginMetadata>,
     factory: Factory,
+    config_check: Option<ConfigCheck>,
     operation: tokio::sync::Mutex<()>,
     live: Mutex<Live>,
 }
@@ -84,6 +99,48 @@ struct Live {
     restarts: VecDeque<Instant>,
     restart_count: u32,
     gave_up: Option<String>,
+    /// The plugin's configuration section, handed to each new context.
+    section: Arc<ConfigSection>,
+    /// The configuration switches it on.
+    configured_on: bool,
+    /// What is wrong with its configuration: it cannot start until that is fixed.
+    config_error: Option<ConfigError>,
+    /// The configuration's hook deadline, over the plugin's own.
+    timeout: Option<Duration>,
+}
+
+impl Live {
+    fn new(policy: RestartPolicy) -> Self {
+        Self {
+            state: PluginState::Unloaded,
+            last_error: None,
+            start_time: None,
+            history: VecDeque::new(),
+            instance: None,
+            context: None,
+            tasks: Vec::new(),
+            generation: 0,
+            enabling: false,
+            cancellation: CancellationToken::new(),
+            policy,
+            restarts: VecDeque::new(),
+            restart_count: 0,
+            gave_up: None,
+            section: Arc::new(ConfigSection::default()),
+            configured_on: true,
+            config_error: None,
+            timeout: None,
+        }
+    }
+}
+
+/// Runs a plugin's configuration check, if it declared a configuration type.
+fn check_section(
+    check: Option<ConfigCheck>,
+    section: &ConfigSection,
+    plugin: &str,
+) -> Result<(), ConfigError> {
+    check.map_or(Ok(()), |check| check(section, plugin))
 }
 
 /// Settings the builder passes down.
@@ -93,51 +150,49 @@ pub(crate) struct Settings {
     pub(crate) bus: EventBus,
     pub(crate) default_policy: RestartPolicy,
     pub(crate) policies: HashMap<String, RestartPolicy>,
+    pub(crate) config: PluginsConfig,
 }
 
 impl Shared {
     pub(crate) fn new(
         graph: DependencyGraph,
-        plugins: Vec<(PluginMetadata, Factory)>,
+        plugins: Vec<PluginParts>,
         settings: Settings,
     ) -> Arc<Self> {
-        let mut plugins: Vec<Option<(PluginMetadata, Factory)>> =
-            plugins.into_iter().map(Some).collect();
+        let mut plugins: Vec<Option<PluginParts>> = plugins.into_iter().map(Some).collect();
         let slots = (0..graph.len())
             .map(|pos| {
-                let (metadata, factory) = plugins[graph.source_index(pos)]
+                let (metadata, factory, config_check) = plugins[graph.source_index(pos)]
                     .take()
                     .expect("the graph maps each plugin to one position");
-                let policy = settings
-                    .policies
-                    .get(&metadata.name)
-                    .copied()
+                let configured = settings.config.plugin(&metadata.name);
+                let policy = configured
+                    .and_then(|c| c.restart)
+                    .or_else(|| settings.policies.get(&metadata.name).copied())
                     .unwrap_or(settings.default_policy);
+                let section = settings.config.section_of(&metadata.name);
+                let config_error = configured
+                    .and_then(|c| c.problem.clone())
+                    .or_else(|| check_section(config_check, &section, &metadata.name).err());
                 Slot {
+                    config_check,
+                    live: Mutex::new(Live {
+                        section,
+                        configured_on: configured.is_none_or(|c| c.enabled),
+                        config_error,
+                        timeout: configured.and_then(|c| c.timeout),
+                        ..Live::new(policy)
+                    }),
                     metadata: Arc::new(metadata),
                     factory,
                     operation: tokio::sync::Mutex::new(()),
-                    live: Mutex::new(Live {
-                        state: PluginState::Unloaded,
-                        last_error: None,
-                        start_time: None,
-                        history: VecDeque::new(),
-                        instance: None,
-                        context: None,
-                        tasks: Vec::new(),
-                        generation: 0,
-                        enabling: false,
-                        cancellation: CancellationToken::new(),
-                        policy,
-                        restarts: VecDeque::new(),
-                        restart_count: 0,
-                        gave_up: None,
-                    }),
                 }
             })
             .collect();
+        let unknown_sections = unknown_sections(&graph, &settings.config);
         Arc::new_cyclic(|this| Self {
             this: this.clone(),
+            unknown_sections,
             supervisors: Mutex::new(Vec::new()),
             graph,
             slots,
@@ -189,6 +244,8 @@ impl Shared {
             last_error: live.last_error.clone(),
             start_time: live.start_time,
             dropped_events: self.bus.dropped(&meta.name),
+            config_source: live.section.source().clone(),
+            configured_on: live.configured_on,
             restart_policy: live.policy,
             restart_count: live.restart_count,
             gave_up: live.gave_up.clone(),
@@ -205,9 +262,9 @@ impl Shared {
     }
 
     fn timeout(&self, pos: usize) -> Duration {
-        self.slots[pos]
-            .metadata
+        self.live(pos)
             .timeout
+            .or(self.slots[pos].metadata.timeout)
             .unwrap_or(self.hook_timeout)
     }
 
@@ -398,6 +455,18 @@ impl Shared {
 
     /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`.
     async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+        let (config_error, section) = {
+            let live = self.live(pos);
+            (live.config_error.clone(), live.section.clone())
+        };
+        if let Some(error) = config_error {
+            let failure = Failure {
+                phase: None,
+                kind: FailureKind::Config(error.to_string()),
+            };
+            self.fail(pos, failure.clone());
+            return Err(failure);
+        }
         let name = self.name(pos).to_owned();
         let began = Instant::now();
         let factory = self.slots[pos].factory.clone();
@@ -420,6 +489,7 @@ impl Shared {
                 shared: Arc::downgrade(self),
             }),
         );
+        context.set_config(section);
         {
             let mut live = self.live(pos);
             live.instance = Some(instance);
@@ -487,9 +557,15 @@ impl Shared {
         if self.check_running().is_err() {
             return;
         }
+        // Plugins the configuration switches off stay unloaded, and so do those that need them.
+        let mut off = vec![false; all.len()];
+        for &pos in &all {
+            off[pos] =
+                !self.live(pos).configured_on || self.graph.deps(pos).iter().any(|&dep| off[dep]);
+        }
         let targets: Vec<bool> = all
             .iter()
-            .map(|&p| self.state(p) == PluginState::Unloaded)
+            .map(|&p| !off[p] && self.state(p) == PluginState::Unloaded)
             .collect();
         let mut waiting: Vec<usize> = all
             .iter()
@@ -637,7 +713,10 @@ impl Shared {
         let _locks = self.lock_all(&related).await;
         self.check_running()?;
         let state = self.state(pos);
-        if !matches!(state, PluginState::Disabled | PluginState::Setup) {
+        if !matches!(
+            state,
+            PluginState::Disabled | PluginState::Setup | PluginState::Unloaded
+        ) {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
@@ -646,11 +725,13 @@ impl Shared {
         }
         self.check_dependencies(pos, &related, "enable")?;
         for &p in &related {
-            if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
-                self.enable_one(p)
-                    .await
-                    .map_err(|failure| self.failed(p, failure))?;
-            }
+            let outcome = match self.state(p) {
+                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
+                // Never started (switched off by the configuration): start it now.
+                PluginState::Unloaded => self.start_one(p).await,
+                _ => Ok(()),
+            };
+            outcome.map_err(|failure| self.failed(p, failure))?;
         }
         Ok(())
     }
@@ -666,7 +747,10 @@ impl Shared {
             let state = self.state(dep);
             if !matches!(
                 state,
-                PluginState::Enabled | PluginState::Disabled | PluginState::Setup
+                PluginState::Enabled
+                    | PluginState::Disabled
+                    | PluginState::Setup
+                    | PluginState::Unloaded
             ) {
                 return Err(OperationError::DependencyUnavailable {
                     plugin: self.name(pos).to_owned(),

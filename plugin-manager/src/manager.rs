@@ -6,11 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
+use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
 use tokio::sync::broadcast;
 
+use crate::config::PluginsConfig;
 use crate::error::{InvalidPluginSet, OperationError};
 use crate::graph::DependencyGraph;
+use crate::lifecycle::ConfigChange;
 use crate::lifecycle::{Settings, Shared};
 use crate::spec::PluginSpec;
 use crate::state::{PluginRecord, PluginState, StateChange};
@@ -149,6 +151,24 @@ impl PluginManager {
         self.instance(name)?.downcast::<P>()
     }
 
+    /// Problems of the configuration given at build time that belong to no plugin (sections
+    /// naming unknown plugins). Problems of a plugin's own section make that plugin fail.
+    pub fn config_problems(&self) -> &[ConfigError] {
+        &self.shared.unknown_sections
+    }
+
+    /// Applies a new configuration: checks the whole file first (unknown plugins, invalid
+    /// sections, a plugin left on while a dependency is switched off) and, if anything is
+    /// wrong, changes nothing and returns every problem. Otherwise: plugins switched off are
+    /// disabled (their dependents first), plugins whose section changed get it through
+    /// `reconfigure` or are restarted, plugins switched on are enabled.
+    pub async fn reload_config(
+        &self,
+        config: PluginsConfig,
+    ) -> Result<Vec<ConfigChange>, Vec<ConfigError>> {
+        self.shared.reload(config).await
+    }
+
     /// The event bus shared with every plugin; the host publishes and subscribes here.
     pub fn bus(&self) -> &EventBus {
         &self.shared.bus
@@ -180,6 +200,7 @@ pub struct ManagerBuilder {
     bus: Option<EventBus>,
     default_policy: RestartPolicy,
     policies: HashMap<String, RestartPolicy>,
+    config: PluginsConfig,
 }
 
 impl Default for ManagerBuilder {
@@ -191,6 +212,7 @@ impl Default for ManagerBuilder {
             bus: None,
             default_policy: RestartPolicy::Never,
             policies: HashMap::new(),
+            config: PluginsConfig::empty(),
         }
     }
 }
@@ -247,6 +269,14 @@ impl ManagerBuilder {
         self
     }
 
+    /// The configuration file: which plugins are on, their deadlines, restart policies and
+    /// own settings. A section that is invalid makes its plugin fail at start (the others
+    /// start); a section naming no plugin is reported by [`PluginManager::config_problems`].
+    pub fn config(mut self, config: PluginsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
     /// The event bus to use (e.g. with another queue capacity).
     pub fn bus(mut self, bus: EventBus) -> Self {
         self.bus = Some(bus);
@@ -265,6 +295,7 @@ impl ManagerBuilder {
             bus: self.bus.unwrap_or_default(),
             default_policy: self.default_policy,
             policies: self.policies,
+            config: self.config,
         };
         Ok(PluginManager {
             shared: Shared::new(graph, plugins, settings),

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use plugin_core::{Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
+use plugin_core::{ConfigCheck, Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
 
 type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
 
@@ -28,6 +28,7 @@ type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
 pub struct PluginSpec {
     metadata: PluginMetadata,
     factory: Factory,
+    config_check: Option<ConfigCheck>,
 }
 
 impl PluginSpec {
@@ -39,6 +40,7 @@ impl PluginSpec {
         Self {
             metadata,
             factory: Arc::new(factory),
+            config_check: None,
         }
     }
 
@@ -55,7 +57,15 @@ impl PluginSpec {
         Self {
             metadata: PluginMetadata::from(descriptor),
             factory: Arc::new(|| descriptor.instantiate()),
+            config_check: descriptor.config_check(),
         }
+    }
+
+    /// Checks the plugin's configuration section with `check` (see
+    /// [`plugin_core::check_config`]) before it starts and before a reload.
+    pub fn with_config_check(mut self, check: ConfigCheck) -> Self {
+        self.config_check = Some(check);
+        self
     }
 
     /// The plugin's metadata.
@@ -68,8 +78,8 @@ impl PluginSpec {
         (self.factory)()
     }
 
-    pub(crate) fn into_parts(self) -> (PluginMetadata, Factory) {
-        (self.metadata, self.factory)
+    pub(crate) fn into_parts(self) -> (PluginMetadata, Factory, Option<ConfigCheck>) {
+        (self.metadata, self.factory, self.config_check)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use plugin_core::Hook;
+use plugin_core::{ConfigSource, Hook};
 
 use crate::supervisor::RestartPolicy;
 
@@ -59,6 +59,8 @@ pub enum Phase {
     Hook(Hook),
     /// A task the plugin started with `Context::spawn`.
     Background,
+    /// [`Plugin::reconfigure`](plugin_core::Plugin::reconfigure), after a configuration reload.
+    Reconfigure,
 }
 
 impl fmt::Display for Phase {
@@ -67,6 +69,7 @@ impl fmt::Display for Phase {
             Phase::Constructor => f.write_str("constructor"),
             Phase::Hook(hook) => f.write_str(hook.name()),
             Phase::Background => f.write_str("background task"),
+            Phase::Reconfigure => f.write_str("reconfigure"),
         }
     }
 }
@@ -84,6 +87,8 @@ pub enum FailureKind {
     DependencyFailed(String),
     /// Shutdown reached its deadline before this plugin was torn down.
     Abandoned(Duration),
+    /// Its section of the configuration file is invalid; the text names file, line and key.
+    Config(String),
 }
 
 /// What went wrong with a plugin: the kind, and the phase it happened in.
@@ -131,6 +136,7 @@ impl fmt::Display for Failure {
             FailureKind::Panic(text) => write!(f, "panicked: {text}"),
             FailureKind::Timeout(limit) => write!(f, "timed out after {}", DisplayDuration(*limit)),
             FailureKind::DependencyFailed(dep) => write!(f, "dependency `{dep}` failed"),
+            FailureKind::Config(text) => write!(f, "invalid configuration: {text}"),
             FailureKind::Abandoned(limit) => write!(
                 f,
                 "abandoned: shutdown deadline of {} reached",
@@ -205,6 +211,10 @@ pub struct PluginRecord {
     pub start_time: Option<Duration>,
     /// Events dropped because this plugin's subscription queues were full.
     pub dropped_events: u64,
+    /// Where its configuration comes from: `default`, or `file:line` of its section.
+    pub config_source: ConfigSource,
+    /// Whether the configuration switches it on.
+    pub configured_on: bool,
     /// What happens when it fails through its own fault.
     pub restart_policy: RestartPolicy,
     /// How many times the manager restarted it automatically.

@@ -109,14 +109,29 @@ async fn every_request_for_an_unknown_plugin_is_refused() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn unloaded_plugin_refuses_every_request() {
+async fn unloaded_plugin_refuses_every_request_but_enable() {
     let lab = Lab::default();
     let manager = manager([lab.plugin("p").spec()]);
     assert_eq!(state(&manager, "p"), Unloaded);
-    for op in Op::ALL {
+    for op in [Op::Disable, Op::DisableCascade, Op::Restart] {
         assert_invalid(&manager, &lab, "p", op).await;
     }
     assert_eq!(lab.instances_made("p"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn enabling_an_unloaded_plugin_starts_it_and_its_dependencies() {
+    // E.g. plugins a configuration file kept off: the operator may still turn them on.
+    let lab = Lab::default();
+    let manager = manager([
+        lab.plugin("base").spec(),
+        lab.plugin("p").deps(["base"]).spec(),
+    ]);
+    let mut feed = manager.subscribe();
+    Op::Enable.run(&manager, "p").await.unwrap();
+    assert_eq!(trail(&drain(&mut feed), "base"), [Loaded, Setup, Enabled]);
+    assert_eq!(state(&manager, "p"), Enabled);
+    assert_eq!(lab.instances_made("p"), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,232 @@
+//! Applying a new configuration file to running plugins: validate the whole file first, then
+//! apply the difference (the static counterpart of a runtime plugin loader's hot reload).
+
+use std::fmt;
+use std::sync::Arc;
+
+use plugin_core::{ConfigError, Reconfigured};
+
+use super::{Shared, check_section};
+use crate::config::PluginsConfig;
+use crate::error::OperationError;
+use crate::graph::DependencyGraph;
+use crate::state::{Phase, PluginState};
+use crate::task::run_isolated;
+
+/// What a reload did to one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// The plugin.
+    pub plugin: String,
+    /// What the new file changed for it.
+    pub action: ConfigAction,
+    /// Whether applying it worked; a failure leaves the plugin as the error says.
+    pub result: Result<(), OperationError>,
+}
+
+/// The kinds of change a reload applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigAction {
+    /// `enabled = false`: disabled, with the plugins that need it.
+    SwitchedOff,
+    /// `enabled` back on: enabled (started, if it never was).
+    SwitchedOn,
+    /// Its section changed and it applied it in place (`reconfigure` returned `Applied`).
+    Reconfigured,
+    /// Its section changed and it was restarted with it (and its dependents with it).
+    Restarted,
+    /// Only its deadline or restart policy changed; no hook ran.
+    SettingsUpdated,
+}
+
+impl fmt::Display for ConfigChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.action {
+            ConfigAction::SwitchedOff => "switched off",
+            ConfigAction::SwitchedOn => "switched on",
+            ConfigAction::Reconfigured => "reconfigured in place",
+            ConfigAction::Restarted => "restarted with its new configuration",
+            ConfigAction::SettingsUpdated => "deadline or restart policy updated",
+        };
+        match &self.result {
+            Ok(()) => write!(f, "{}: {what}", self.plugin),
+            Err(error) => write!(f, "{}: {what}: {error}", self.plugin),
+        }
+    }
+}
+
+/// The sections of `config` that name no plugin of `graph`.
+pub(crate) fn unknown_sections(
+    graph: &DependencyGraph,
+    config: &PluginsConfig,
+) -> Vec<ConfigError> {
+    config
+        .plugins()
+        .filter(|(name, _)| graph.position(name).is_none())
+        .map(|(name, settings)| {
+            let mut known = graph.start_order().to_vec();
+            known.sort();
+            ConfigError::at(
+                config.path(),
+                settings.line,
+                Some(name.to_owned()),
+                format!(
+                    "no plugin is called `{name}`; the plugins are {}",
+                    known.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+impl Shared {
+    /// Every reason `config` cannot be applied as a whole.
+    fn check_config(&self, config: &PluginsConfig) -> Vec<ConfigError> {
+        let mut errors = unknown_sections(&self.graph, config);
+        for pos in 0..self.graph.len() {
+            let name = self.name(pos);
+            let settings = config.plugin(name);
+            if let Some(problem) = settings.and_then(|s| s.problem.clone()) {
+                errors.push(problem);
+            }
+            if let Err(error) =
+                check_section(self.slots[pos].config_check, &config.section_of(name), name)
+            {
+                errors.push(error);
+            }
+            if !config.is_enabled(name) {
+                continue;
+            }
+            for &dep in self.graph.deps(pos) {
+                let dep_name = self.name(dep);
+                if !config.is_enabled(dep_name) {
+                    let line = config.plugin(dep_name).map_or(0, |s| s.line);
+                    errors.push(ConfigError::at(
+                        config.path(),
+                        line,
+                        Some(format!("{dep_name}.enabled")),
+                        format!(
+                            "`{name}` stays on and needs `{dep_name}`: switch `{name}` off too"
+                        ),
+                    ));
+                }
+            }
+        }
+        errors
+    }
+
+    /// Validates `config` as a whole, then applies what changed. An invalid file changes
+    /// nothing and comes back as the list of its problems.
+    pub(crate) async fn reload(
+        self: &Arc<Self>,
+        config: PluginsConfig,
+    ) -> Result<Vec<ConfigChange>, Vec<ConfigError>> {
+        let errors = self.check_config(&config);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut changes = Vec::new();
+        let mut switched_off = Vec::new();
+        let mut switched_on = Vec::new();
+        let mut section_changed = Vec::new();
+        for pos in 0..self.graph.len() {
+            let name = self.name(pos);
+            let settings = config.plugin(name);
+            let section = config.section_of(name);
+            let on = config.is_enabled(name);
+            let mut live = self.live(pos);
+            let (was_on, old_section) = (live.configured_on, live.section.clone());
+            let timeout = settings.and_then(|s| s.timeout);
+            let policy = settings.and_then(|s| s.restart).unwrap_or(live.policy);
+            if (live.timeout, live.policy) != (timeout, policy) {
+                live.timeout = timeout;
+                live.policy = policy;
+                changes.push(change(name, ConfigAction::SettingsUpdated, Ok(())));
+            }
+            live.configured_on = on;
+            live.section = section.clone();
+            let fixed = live.config_error.take().is_some();
+            drop(live);
+            match (was_on, on) {
+                (true, false) => switched_off.push(pos),
+                (false, true) => switched_on.push(pos),
+                _ if on && (fixed || old_section.values() != section.values()) => {
+                    section_changed.push(pos);
+                }
+                _ => {}
+            }
+        }
+        for &pos in switched_off.iter().rev() {
+            if self.state(pos) == PluginState::Enabled {
+                let result = self.disable(self.name(pos), true).await;
+                changes.push(change(self.name(pos), ConfigAction::SwitchedOff, result));
+            }
+        }
+        for pos in section_changed {
+            let (action, result) = self.apply_section(pos).await;
+            changes.push(change(self.name(pos), action, result));
+        }
+        for pos in switched_on {
+            let name = self.name(pos);
+            let result = match self.state(pos) {
+                PluginState::Enabled => Ok(()),
+                PluginState::Failed | PluginState::TornDown => self.restart(name).await,
+                _ => self.enable(name).await,
+            };
+            changes.push(change(name, ConfigAction::SwitchedOn, result));
+        }
+        Ok(changes)
+    }
+
+    /// Hands a changed section to `pos`: through `reconfigure` if it is enabled and takes it
+    /// in place, else by a restart (a failed plugin, e.g. one whose old section was invalid,
+    /// is restarted too).
+    async fn apply_section(
+        self: &Arc<Self>,
+        pos: usize,
+    ) -> (ConfigAction, Result<(), OperationError>) {
+        let name = self.name(pos).to_owned();
+        match self.state(pos) {
+            PluginState::Enabled => {}
+            PluginState::Failed => return (ConfigAction::Restarted, self.restart(&name).await),
+            // Not running: the next start reads the new section.
+            _ => return (ConfigAction::Reconfigured, Ok(())),
+        }
+        let outcome = {
+            let _lock = self.lock_all(&[pos]).await;
+            let (instance, context) = {
+                let live = self.live(pos);
+                (live.instance.clone(), live.context.clone())
+            };
+            match (self.state(pos), instance, context) {
+                (PluginState::Enabled, Some(instance), Some(context)) => {
+                    context.set_config(self.live(pos).section.clone());
+                    run_isolated(&name, Phase::Reconfigure, self.timeout(pos), async move {
+                        instance.reconfigure(&context).await
+                    })
+                    .await
+                }
+                _ => Ok(Reconfigured::NeedsRestart),
+            }
+        };
+        match outcome {
+            Ok(Reconfigured::Applied) => (ConfigAction::Reconfigured, Ok(())),
+            Ok(Reconfigured::NeedsRestart) => (ConfigAction::Restarted, self.restart(&name).await),
+            Err(failure) => {
+                let dependents = self.graph.dependents_closure(pos);
+                let _locks = self.lock_all(&dependents).await;
+                self.fail_with_dependents(pos, &dependents, failure.clone())
+                    .await;
+                (ConfigAction::Reconfigured, Err(self.failed(pos, failure)))
+            }
+        }
+    }
+}
+
+fn change(plugin: &str, action: ConfigAction, result: Result<(), OperationError>) -> ConfigChange {
+    ConfigChange {
+        plugin: plugin.to_owned(),
+        action,
+        result,
+    }
+}
