@@ -10,25 +10,41 @@ use std::time::Duration;
 use chat_api::{ChatMessage, Replies};
 use plugin_manager::PluginManager;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
 
+use crate::config_file::ConfigFile;
 use crate::report;
 use crate::say;
 
-/// Runs the chat until stdin ends or Ctrl-C.
-pub(crate) async fn run(manager: &PluginManager, reply_timeout: Duration) {
+/// Runs the chat until stdin ends or Ctrl-C; applies changes to the configuration file.
+pub(crate) async fn run(
+    manager: &PluginManager,
+    reply_timeout: Duration,
+    mut config: Option<ConfigFile>,
+) {
     let mut changes = manager.subscribe();
+    // Without a file (or if watching fails) the loop just never hears of edits.
+    let (_watcher, mut edits) = match config.as_ref().map(ConfigFile::watch) {
+        Some(Ok((watcher, edits))) => (Some(watcher), edits),
+        Some(Err(error)) => {
+            say(&format!(
+                "config: {error}; use !reload-config after editing"
+            ));
+            (None, mpsc::channel(1).1)
+        }
+        None => (None, mpsc::channel(1).1),
+    };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     say(
-        "chat: type `user: text` lines; `!plugins`, `!enable NAME`, `!disable NAME [--cascade]`, `!restart NAME` control plugins",
+        "chat: type `user: text` lines; `!plugins`, `!enable NAME`, `!disable NAME [--cascade]`, `!restart NAME`, `!reload-config` control plugins",
     );
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
-                Ok(Some(line)) => handle_line(manager, &line, reply_timeout).await,
+                Ok(Some(line)) => handle_line(manager, &line, reply_timeout, &mut config).await,
                 Ok(None) => break,
                 Err(error) => {
                     say(&format!("stdin: {error}"));
@@ -36,13 +52,24 @@ pub(crate) async fn run(manager: &PluginManager, reply_timeout: Duration) {
                 }
             },
             change = changes.recv() => print_change(change),
+            Some(()) = edits.recv() => {
+                if let Some(file) = config.as_mut().filter(|file| file.changed()) {
+                    say(&format!("config: {} changed", file.path().display()));
+                    say(&reload(manager, file).await);
+                }
+            }
             _ = &mut ctrl_c => break,
         }
         drain_changes(&mut changes);
     }
 }
 
-async fn handle_line(manager: &PluginManager, line: &str, reply_timeout: Duration) {
+async fn handle_line(
+    manager: &PluginManager,
+    line: &str,
+    reply_timeout: Duration,
+    config: &mut Option<ConfigFile>,
+) {
     let line = line.trim();
     if line.is_empty() {
         return;
@@ -51,6 +78,20 @@ async fn handle_line(manager: &PluginManager, line: &str, reply_timeout: Duratio
         say("(ignored: write `user: text`)");
         return;
     };
+    if message
+        .command()
+        .is_some_and(|(command, _)| command == "reload-config")
+    {
+        let answer = match config {
+            Some(file) => reload(manager, file).await,
+            None => format!(
+                "config: no configuration file (give --config PATH or create {})",
+                crate::config_file::DEFAULT_PATH
+            ),
+        };
+        say(&answer);
+        return;
+    }
     if let Some((command, args)) = message.command()
         && let Some(answer) = operator(manager, command, args).await
     {
@@ -109,6 +150,28 @@ async fn operator(manager: &PluginManager, command: &str, args: &str) -> Option<
         Ok(done) => format!("ok: {done}"),
         Err(error) => format!("error: {error}"),
     })
+}
+
+/// Reloads the file and applies it; the answer says what changed or why nothing did.
+async fn reload(manager: &PluginManager, file: &mut ConfigFile) -> String {
+    let config = match file.load() {
+        Ok(config) => config,
+        Err(error) => return format!("config: reload refused, nothing changed: {error}"),
+    };
+    match manager.reload_config(config).await {
+        Ok(changes) if changes.is_empty() => "config: reloaded; nothing to change".to_owned(),
+        Ok(changes) => {
+            let lines: Vec<String> = changes.iter().map(|c| format!("  - {c}")).collect();
+            format!("config: reloaded\n{}", lines.join("\n"))
+        }
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+            format!(
+                "config: reload refused, nothing changed:\n{}",
+                lines.join("\n")
+            )
+        }
+    }
 }
 
 fn print_change(change: Result<plugin_manager::StateChange, RecvError>) {

@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,11 @@ pub(crate) struct Cli {
     /// Deadline of the whole shutdown; plugins still stopping then are abandoned.
     #[arg(long, global = true, value_parser = parse_duration, default_value = "60s")]
     pub(crate) shutdown_timeout: Duration,
+
+    /// The plugins' configuration file (default: `plugins.toml` if it exists). The bot
+    /// watches it and applies changes while it runs.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
 
     /// How long to wait for the plugins' replies to one chat line.
     #[arg(long, global = true, value_parser = parse_duration, default_value = "5s")]

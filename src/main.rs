@@ -4,6 +4,7 @@
 
 mod chat;
 mod cli;
+mod config_file;
 mod linked;
 mod report;
 
@@ -11,7 +12,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use plugin_manager::PluginManager;
+use plugin_manager::{PluginManager, PluginsConfig};
 
 use crate::cli::{Cli, Command};
 
@@ -26,8 +27,18 @@ async fn main() -> ExitCode {
         )
         .init();
 
+    let mut config_file = config_file::ConfigFile::locate(cli.config.clone());
+    let config = match config_file.as_mut().map(config_file::ConfigFile::load) {
+        None => PluginsConfig::empty(),
+        Some(Ok(config)) => config,
+        Some(Err(error)) => {
+            eprintln!("chatbot: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let manager = match PluginManager::builder()
         .registered()
+        .config(config)
         .hook_timeout(cli.hook_timeout)
         .shutdown_timeout(cli.shutdown_timeout)
         .build()
@@ -47,6 +58,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    for problem in manager.config_problems() {
+        eprintln!("chatbot: configuration: {problem}");
+    }
+
     manager.start().await;
     match cli.command.unwrap_or(Command::Run) {
         Command::List { json } => {
@@ -60,7 +75,7 @@ async fn main() -> ExitCode {
         }
         Command::Run => {
             say(&report::table("started:", &manager.records()));
-            chat::run(&manager, cli.reply_timeout).await;
+            chat::run(&manager, cli.reply_timeout, config_file).await;
             say("shutting down");
             manager.shutdown().await;
             let mut records = manager.records();

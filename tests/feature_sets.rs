@@ -4,15 +4,19 @@
 //! the host itself refuses to start if a selected crate registered nothing, and a dropped
 //! plugin would be missing from the list.
 //!
-//! The builds go to their own target directory and run one after the other (they share the
-//! binary's path), so this is one test that walks through every set.
+//! Where the greeter is in, each build also gets a line of chat: its welcome suggests `!roll`
+//! exactly when the dice plugin (its optional dependency) is compiled in.
+//!
+//! The builds go to their own target directory (inside the one this test was built in) and run
+//! one after the other (they share the binary's path), so this is one test that walks through
+//! every set.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Listed, assert_dependency_order, parse_list, run_with_input};
+use common::{Listed, assert_dependency_order, parse_list, run_with_input, stdout};
 
 struct FeatureSet {
     what: &'static str,
@@ -68,7 +72,7 @@ const SETS: &[FeatureSet] = &[
 #[test]
 fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join("feature-sets");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("feature-sets");
     for set in SETS {
         let binary = build(root, &target, set);
         let mut command = Command::new(&binary);
@@ -77,6 +81,11 @@ fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
             .envs(set.env.iter().copied());
         let plugins = parse_list(&run_with_input(command, ""));
         check(set, &plugins);
+        if set.expected.contains(&"greeter") {
+            let mut command = Command::new(&binary);
+            command.envs(set.env.iter().copied());
+            check_greeter_chat(set, &stdout(&run_with_input(command, CHAT)));
+        }
     }
 }
 
@@ -115,6 +124,7 @@ fn check(set: &FeatureSet, plugins: &[Listed]) {
     names.sort_unstable();
     assert_eq!(names, set.expected, "{}: {:?}", set.what, set.args);
     assert_dependency_order(plugins);
+    assert_optional_dependency_order(set, plugins);
     for plugin in plugins {
         if plugin.name == "chaos" {
             assert_eq!(plugin.state, "failed", "{}", set.what);
@@ -126,6 +136,54 @@ fn check(set: &FeatureSet, plugins: &[Listed]) {
             );
         } else {
             assert_eq!(plugin.state, "enabled", "{}: {plugin:?}", set.what);
+            assert_eq!(plugin.error, None, "{}: {plugin:?}", set.what);
+        }
+        if plugin.name == "greeter" {
+            assert_eq!(plugin.optional_deps, ["dice"], "{}", set.what);
         }
     }
+}
+
+/// An optional dependency that is compiled in starts first, so it is listed first; one that
+/// is not compiled in is no error (checked above: every plugin but chaos is enabled).
+fn assert_optional_dependency_order(set: &FeatureSet, plugins: &[Listed]) {
+    let position = |name: &str| plugins.iter().position(|p| p.name == name);
+    for (i, plugin) in plugins.iter().enumerate() {
+        for optional in &plugin.optional_deps {
+            if let Some(at) = position(optional) {
+                assert!(
+                    at < i,
+                    "{}: `{}` is listed before its optional dependency `{optional}`",
+                    set.what,
+                    plugin.name
+                );
+            }
+        }
+    }
+}
+
+/// A newcomer's first line, then the command the greeter's hint suggests.
+const CHAT: &str = "ada: hello\nada: !roll 2d6\n";
+
+/// The greeter suggests `!roll` exactly when the dice plugin is compiled in, and the
+/// suggestion works.
+fn check_greeter_chat(set: &FeatureSet, out: &str) {
+    let with_dice = set.expected.contains(&"dice");
+    let welcome = out
+        .lines()
+        .find(|line| line.starts_with("[greeter] Welcome, ada!"))
+        .unwrap_or_else(|| panic!("{}: no welcome in:\n{out}", set.what));
+    let (expected_welcome, roll_answer) = if with_dice {
+        (
+            "[greeter] Welcome, ada! Try `!roll 2d6`.",
+            "[dice] ada rolled 2d6: ",
+        )
+    } else {
+        (
+            "[greeter] Welcome, ada!",
+            "[commands] unknown command `!roll`",
+        )
+    };
+    assert_eq!(welcome, expected_welcome, "{}:\n{out}", set.what);
+    assert!(out.contains(roll_answer), "{}:\n{out}", set.what);
 }

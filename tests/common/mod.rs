@@ -46,6 +46,8 @@ pub struct Listed {
     pub name: String,
     pub version: String,
     pub deps: Vec<String>,
+    /// Declared optional dependencies, whether they are compiled in or not.
+    pub optional_deps: Vec<String>,
     pub state: String,
     pub error: Option<String>,
 }

@@ -1,5 +1,13 @@
 //! `!roll NdM`: rolls N dice of M sides. Every roll is published as a [`DiceRolled`] event,
 //! which other plugins (`dice-stats`) react to.
+//!
+//! Configuration (section `[dice]` of the host's file), see [`DiceConfig`]:
+//!
+//! ```toml
+//! [dice]
+//! max_dice = 10     # refuse rolls of more dice (default 100)
+//! default = "1d20"  # what a bare `!roll` rolls (default "1d6")
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +33,27 @@ impl DiceRolled {
     }
 }
 
+/// The dice plugin's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiceConfig {
+    /// The most dice one roll may have.
+    pub max_dice: u32,
+    /// What a bare `!roll` rolls.
+    pub default: String,
+}
+
+impl Default for DiceConfig {
+    fn default() -> Self {
+        Self {
+            max_dice: 100,
+            default: "1d6".to_owned(),
+        }
+    }
+}
+
 /// Rolls dice: `!roll 2d6`.
-#[plugin(name = "dice", deps = [Commands])]
+#[plugin(name = "dice", deps = [Commands], config = DiceConfig)]
 #[derive(Debug, Default)]
 pub struct Dice {
     rolls: Arc<AtomicU64>,
@@ -39,9 +66,15 @@ impl Dice {
     }
 }
 
-/// Parses `NdM` (N defaults to 1): at most 100 dice of 2 to 1000 sides.
-pub fn parse_dice(spec: &str) -> std::result::Result<(u32, u32), String> {
-    let spec = if spec.is_empty() { "1d6" } else { spec };
+/// Parses `NdM` (N defaults to 1; an empty spec means `config.default`): at most
+/// `config.max_dice` dice of 2 to 1000 sides.
+pub fn parse_dice(spec: &str, config: &DiceConfig) -> std::result::Result<(u32, u32), String> {
+    let spec = if spec.is_empty() {
+        &config.default
+    } else {
+        spec
+    };
+    let max = config.max_dice;
     let (count, sides) = spec
         .split_once(['d', 'D'])
         .ok_or_else(|| format!("`{spec}` is not dice: write e.g. `2d6`"))?;
@@ -51,19 +84,20 @@ pub fn parse_dice(spec: &str) -> std::result::Result<(u32, u32), String> {
         count.parse()
     };
     match (count, sides.parse()) {
-        (Ok(count @ 1..=100), Ok(sides @ 2..=1000)) => Ok((count, sides)),
-        _ => Err(format!("`{spec}`: roll 1 to 100 dice of 2 to 1000 sides")),
+        (Ok(count), Ok(sides @ 2..=1000)) if (1..=max).contains(&count) => Ok((count, sides)),
+        _ => Err(format!("`{spec}`: roll 1 to {max} dice of 2 to 1000 sides")),
     }
 }
 
 #[async_trait]
 impl Plugin for Dice {
     async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
+        let config: DiceConfig = ctx.config()?;
         let rolls = self.rolls.clone();
         let announcer = ctx.clone();
         ctx.dep::<Commands>()?
             .register(ctx, "roll", "rolls dice: !roll 2d6", move |call| {
-                let (count, sides) = parse_dice(call.args).map_err(Error::msg)?;
+                let (count, sides) = parse_dice(call.args, &config).map_err(Error::msg)?;
                 let results: Vec<u32> = (0..count).map(|_| fastrand::u32(1..=sides)).collect();
                 rolls.fetch_add(1, Ordering::Relaxed);
                 let event = DiceRolled {
@@ -88,15 +122,29 @@ impl Plugin for Dice {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_dice;
+    use super::{DiceConfig, parse_dice};
 
     #[test]
     fn dice_specs() {
-        assert_eq!(parse_dice("2d6"), Ok((2, 6)));
-        assert_eq!(parse_dice("d20"), Ok((1, 20)));
-        assert_eq!(parse_dice(""), Ok((1, 6)));
-        assert!(parse_dice("0d6").is_err());
-        assert!(parse_dice("2d1").is_err());
-        assert!(parse_dice("lots").is_err());
+        let config = DiceConfig::default();
+        assert_eq!(parse_dice("2d6", &config), Ok((2, 6)));
+        assert_eq!(parse_dice("d20", &config), Ok((1, 20)));
+        assert_eq!(parse_dice("", &config), Ok((1, 6)));
+        assert!(parse_dice("0d6", &config).is_err());
+        assert!(parse_dice("2d1", &config).is_err());
+        assert!(parse_dice("lots", &config).is_err());
+    }
+
+    #[test]
+    fn configuration_limits_and_defaults() {
+        let config = DiceConfig {
+            max_dice: 3,
+            default: "2d8".to_owned(),
+        };
+        assert_eq!(parse_dice("", &config), Ok((2, 8)));
+        assert_eq!(
+            parse_dice("4d6", &config),
+            Err("`4d6`: roll 1 to 3 dice of 2 to 1000 sides".to_owned())
+        );
     }
 }
