@@ -19,6 +19,8 @@ struct PluginJson<'a> {
     error: Option<String>,
     start_time_ms: Option<f64>,
     dropped_events: u64,
+    config: String,
+    restart_count: u32,
 }
 
 /// The records as one JSON array, in the order given.
@@ -36,6 +38,8 @@ pub(crate) fn json(records: &[PluginRecord]) -> String {
             error: r.last_error.as_ref().map(ToString::to_string),
             start_time_ms: r.start_time.map(|d| d.as_secs_f64() * 1000.0),
             dropped_events: r.dropped_events,
+            config: r.config_source.to_string(),
+            restart_count: r.restart_count,
         })
         .collect();
     serde_json::to_string_pretty(&plugins).expect("plugin records serialize")

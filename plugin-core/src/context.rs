@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
 
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,7 @@ use crate::events::{EventBus, Subscription};
 use crate::instance::{Dep, PluginInstance};
 use crate::metadata::PluginMetadata;
 use crate::plugin::PluginType;
+use crate::request::{RequestError, Requests, ServeError};
 
 /// A plugin's background task, as [`Context::spawn`] hands it to the host.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
@@ -238,6 +240,24 @@ impl Context {
     /// failure). Each time the plugin is enabled again it gets a fresh one.
     pub fn cancellation(&self) -> CancellationToken {
         self.inner.host.cancellation(self.name())
+    }
+
+    /// Serves requests `Q` answered with `R` as this plugin; the server closes when the
+    /// plugin leaves `enabled` (see [`crate::request`]). Fails if another plugin serves
+    /// `(Q, R)`.
+    pub fn serve<Q: Send + 'static, R: Send + 'static>(
+        &self,
+    ) -> std::result::Result<Requests<Q, R>, ServeError> {
+        self.inner.bus.serve(self.name())
+    }
+
+    /// Asks whoever serves `(Q, R)`, waiting at most `timeout` (see [`RequestError`]).
+    pub async fn request<Q: Send + 'static, R: Send + 'static>(
+        &self,
+        query: Q,
+        timeout: Duration,
+    ) -> std::result::Result<R, RequestError> {
+        self.inner.bus.request(query, timeout).await
     }
 
     /// The event bus shared by the host and every plugin.

@@ -73,3 +73,88 @@ pub fn assert_dependency_order(plugins: &[Listed]) {
         }
     }
 }
+
+/// The host running in the background, driven line by line: each step waits for the output
+/// it expects (never for a fixed time), with a generous limit so a regression fails instead
+/// of hanging.
+pub struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Session {
+    /// Starts `command` with piped stdin and stdout.
+    pub fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the host binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Sends one chat line.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").expect("the host reads its input");
+        stdin.flush().expect("the host reads its input");
+    }
+
+    /// Waits for a line containing `text` and returns it.
+    pub fn expect(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {text:?}; the host printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
+    /// Closes stdin and waits for a clean exit.
+    pub fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("the host exits");
+        assert!(
+            status.success(),
+            "host failed ({status}):\n{}",
+            self.seen.join("\n")
+        );
+    }
+}
