@@ -8,7 +8,10 @@ use crate::state::{Failure, PluginState};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
     /// Two plugins share a name.
-    #[error("plugin name `{name}` is registered twice: by {first} and by {second}")]
+    #[error(
+        "plugin name `{name}` is registered twice: by {first} and by {second}; names must be \
+         unique in one program: rename one with `#[plugin(name = ...)]` or leave one crate out"
+    )]
     DuplicateName {
         /// The shared name.
         name: String,

@@ -5,6 +5,7 @@
 //! listed them in. Kahn's algorithm then emits them in dependency order, always taking the
 //! smallest ready name next. Everything is O((V + E) log V) with V plugins and E edges.
 
+use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -44,9 +45,15 @@ pub struct DependencyGraph {
 
 impl DependencyGraph {
     /// Validates `plugins` and orders them; on failure returns every problem found.
-    pub fn new(plugins: &[PluginMetadata]) -> Result<Self, Vec<GraphError>> {
+    pub fn new<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Result<Self, Vec<GraphError>> {
+        let plugins: Vec<&PluginMetadata> = plugins.iter().map(Borrow::borrow).collect();
         let mut by_name: Vec<usize> = (0..plugins.len()).collect();
-        by_name.sort_by(|&a, &b| plugins[a].name.cmp(&plugins[b].name));
+        // Equal names (duplicates) are ordered by origin, so the report never depends on the
+        // order the plugins were linked or listed in.
+        by_name.sort_by(|&a, &b| {
+            let (a, b) = (plugins[a], plugins[b]);
+            (&a.name, &a.crate_name, &a.type_name).cmp(&(&b.name, &b.crate_name, &b.type_name))
+        });
 
         let mut errors = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::with_capacity(plugins.len());
@@ -62,7 +69,7 @@ impl DependencyGraph {
                 index.insert(&plugin.name, i);
             }
         }
-        for plugin in plugins {
+        for plugin in &plugins {
             for dep in &plugin.deps {
                 if !index.contains_key(dep.as_str()) {
                     errors.push(GraphError::MissingDependency {
@@ -79,15 +86,17 @@ impl DependencyGraph {
 
         // Kahn over unique names; `rank` is a node's position in name order (the tie-break).
         let n = plugins.len();
-        let rank_of: HashMap<usize, usize> =
-            by_name.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        let mut rank_of = vec![0; n];
+        for (rank, &i) in by_name.iter().enumerate() {
+            rank_of[i] = rank;
+        }
         let edges = |i: usize| -> Vec<usize> {
             let p = &plugins[i];
             p.deps
                 .iter()
                 .chain(&p.optional_deps)
                 .filter(|d| index.contains_key(d.as_str()))
-                .map(|d| rank_of[&index[d.as_str()]])
+                .map(|d| rank_of[index[d.as_str()]])
                 .collect()
         };
         let all_edges: Vec<Vec<usize>> = by_name.iter().map(|&i| edges(i)).collect();
@@ -140,13 +149,13 @@ impl DependencyGraph {
             graph.source.push(by_name[rank]);
             graph.index.insert(plugin.name.clone(), pos);
             for dep in &plugin.deps {
-                let d = position[rank_of[&index[dep.as_str()]]];
+                let d = position[rank_of[index[dep.as_str()]]];
                 graph.deps[pos].push(d);
                 graph.dependents[d].push(pos);
             }
             for dep in &plugin.optional_deps {
                 if let Some(&i) = index.get(dep.as_str()) {
-                    let d = position[rank_of[&i]];
+                    let d = position[rank_of[i]];
                     graph.optional_deps[pos].push(d);
                     graph.optional_dependents[d].push(pos);
                 }

@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use plugin_core::{
     ConfigCheck, ConfigError, ConfigSection, Context, EventBus, Hook, PluginInstance,
     PluginMetadata,
 };
 use tokio::sync::broadcast;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -571,11 +573,13 @@ impl Shared {
             .iter()
             .map(|&p| self.graph.deps(p).len() + self.graph.optional_deps(p).len())
             .collect();
-        let mut tasks = JoinSet::new();
-        let launch = |pos: usize, tasks: &mut JoinSet<(usize, bool)>| {
-            let shared = self.clone();
-            let span = tracing::info_span!("start", plugin = shared.name(pos));
-            tasks.spawn(async move { (pos, shared.start_one(pos).await.is_ok()) }.instrument(span));
+        // The per-plugin drivers are polled here rather than spawned: they only wait for the
+        // hook tasks they spawn, and keeping them on this task saves a task and its wake-ups
+        // per plugin (see the cost model in DESIGN.md).
+        let mut tasks = FuturesUnordered::new();
+        let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
+            let span = tracing::info_span!("start", plugin = self.name(pos));
+            tasks.push(async move { (pos, self.start_one(pos).await.is_ok()) }.instrument(span));
         };
         // A plugin that is not a target counts as done, successful if it is enabled.
         let mut finished: Vec<(usize, bool)> = all
@@ -615,12 +619,8 @@ impl Shared {
                     }
                 }
             }
-            match tasks.join_next().await {
-                Some(Ok((pos, ok))) => finished.push((pos, ok)),
-                Some(Err(join_error)) => {
-                    // `start_one` itself never panics; plugin code runs in nested tasks.
-                    tracing::error!(%join_error, "plugin start driver stopped");
-                }
+            match tasks.next().await {
+                Some(outcome) => finished.push(outcome),
                 None => break,
             }
         }
@@ -646,14 +646,14 @@ impl Shared {
             .map(|&p| self.graph.dependents(p).len() + self.graph.optional_dependents(p).len())
             .collect();
         let mut done = vec![false; n];
-        let mut tasks: JoinSet<usize> = JoinSet::new();
-        let launch = |pos: usize, tasks: &mut JoinSet<usize>| {
-            let shared = self.clone();
-            let span = tracing::info_span!("stop", plugin = shared.name(pos));
-            tasks.spawn(
+        // Polled here, not spawned, as in `start_all`.
+        let mut tasks = FuturesUnordered::new();
+        let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
+            let span = tracing::info_span!("stop", plugin = self.name(pos));
+            tasks.push(
                 async move {
                     // Best effort: a failure is recorded in the plugin's record and never blocks.
-                    let _ = shared.stop_one(pos).await;
+                    let _ = self.stop_one(pos).await;
                     pos
                 }
                 .instrument(span),
@@ -665,8 +665,7 @@ impl Shared {
             }
         }
         let wavefront = async {
-            while let Some(joined) = tasks.join_next().await {
-                let Ok(pos) = joined else { continue };
+            while let Some(pos) = tasks.next().await {
                 done[pos] = true;
                 for &dep in self
                     .graph
@@ -685,7 +684,8 @@ impl Shared {
             .await
             .is_err()
         {
-            tasks.abort_all();
+            // Dropping the drivers aborts the hook tasks they were waiting for.
+            drop(tasks);
             for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
                 let state = self.state(pos);
                 if !matches!(
