@@ -86,7 +86,51 @@ fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
             command.envs(set.env.iter().copied());
             check_greeter_chat(set, &stdout(&run_with_input(command, CHAT)));
         }
+        if set.expected.contains(&"chaos") {
+            chaos_hang_is_cut_off_at_its_deadline(&binary);
+            chaos_crash_is_restarted_by_its_policy(&binary);
+        }
     }
+}
+
+/// The README's hang demo: a hung `setup` is abandoned at `--hook-timeout`, everything else
+/// starts.
+fn chaos_hang_is_cut_off_at_its_deadline(binary: &Path) {
+    let mut command = Command::new(binary);
+    command
+        .args(["--hook-timeout", "300ms", "list", "--json"])
+        .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "setup")]);
+    for plugin in parse_list(&run_with_input(command, "")) {
+        if plugin.name == "chaos" {
+            assert_eq!(plugin.error.as_deref(), Some("setup timed out after 300ms"));
+        } else {
+            assert_eq!(plugin.state, "enabled", "{plugin:?}");
+        }
+    }
+}
+
+/// The README's crash-and-restart demo: `!chaos` crashes the plugin's background task, the
+/// plugin fails, and its restart policy brings it back.
+fn chaos_crash_is_restarted_by_its_policy(binary: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugins.toml");
+    std::fs::write(&config, "[chaos]\nrestart = \"on-failure\"\n").unwrap();
+    let mut command = Command::new(binary);
+    command
+        .arg("--config")
+        .arg(&config)
+        .envs([("CHAOS_FAULT", "panic"), ("CHAOS_HOOK", "command")]);
+    let mut bot = common::Session::start(command);
+    bot.expect("chat: type");
+    bot.send("op: !chaos");
+    bot.expect(
+        "* chaos: enabled -> failed (background task panicked: chaos: panic in background task, as asked)",
+    );
+    bot.expect("* chaos: failed -> loaded");
+    bot.expect("* chaos: setup -> enabled");
+    bot.send("op: !plugins");
+    bot.expect("chaos");
+    bot.finish();
 }
 
 fn build(root: &Path, target: &Path, set: &FeatureSet) -> PathBuf {
