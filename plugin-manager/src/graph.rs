@@ -62,7 +62,7 @@ impl DependencyGraph {
             if let Some(&first) = index.get(plugin.name.as_str()) {
                 errors.push(GraphError::DuplicateName {
                     name: plugin.name.clone(),
-                    first: origin(&plugins[first]),
+                    first: origin(plugins[first]),
                     second: origin(plugin),
                 });
             } else {

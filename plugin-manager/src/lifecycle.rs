@@ -287,6 +287,12 @@ impl Shared {
         let change = {
             let mut live = self.live(pos);
             let from = live.state;
+            // A failed plugin that fails again the same way (a restart that could not get
+            // further) changes nothing worth a record; a new cause is recorded.
+            if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error
+            {
+                return;
+            }
             live.state = to;
             if let Some(failure) = &cause {
                 live.last_error = Some(failure.clone());

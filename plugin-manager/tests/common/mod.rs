@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use plugin_core::{Context, Error, Hook, Plugin, PluginInstance, PluginMetadata, Result};
@@ -175,6 +175,7 @@ impl Lab {
                 delays: Vec::new(),
                 barriers: Vec::new(),
                 background: Vec::new(),
+                constructor_gate: None,
             },
         }
     }
@@ -316,6 +317,48 @@ impl Trigger {
     }
 }
 
+/// A gate that blocks a constructor's thread (synchronously, as a constructor is a plain `fn`)
+/// until the test opens it; [`Gate::entered`] counts the constructors that reached it.
+#[derive(Clone, Default)]
+pub(crate) struct Gate {
+    entered: Probe,
+    open: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Gate {
+    /// How long, in real time, a constructor waits before giving up with a panic. Only a
+    /// safety net: a manager that blocks on the constructor keeps the test from ever opening
+    /// the gate, and the test should then fail, not hang. A passing test opens it at once.
+    const SAFETY_NET: Duration = Duration::from_secs(10);
+
+    /// Counts the constructors that reached the gate (started) and passed it (dropped).
+    pub(crate) fn entered(&self) -> &Probe {
+        &self.entered
+    }
+
+    /// Lets every waiting constructor, and every later one, through.
+    pub(crate) fn open(&self) {
+        let (open, opened) = &*self.open;
+        *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        opened.notify_all();
+    }
+
+    fn pass(&self, plugin: &str) {
+        let _guard = self.entered.enter();
+        let (open, opened) = &*self.open;
+        let guard = open.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_guard, waited) = opened
+            .wait_timeout_while(guard, Self::SAFETY_NET, |open| !*open)
+            .unwrap_or_else(PoisonError::into_inner);
+        assert!(
+            !waited.timed_out(),
+            "{plugin}: the constructor blocked the runtime for {:?} of real time: the manager \
+             never got to abandon it at its deadline",
+            Self::SAFETY_NET
+        );
+    }
+}
+
 // ----- the scripted plugin ------------------------------------------------------------------
 
 /// A plugin under construction: its metadata and what it will do.
@@ -334,6 +377,8 @@ struct Plan {
     delays: Vec<(Hook, Duration)>,
     barriers: Vec<(Hook, Arc<Barrier>)>,
     background: Vec<Background>,
+    /// The constructor waits at this gate (synchronously) before doing anything else.
+    constructor_gate: Option<Gate>,
 }
 
 /// A task the plugin starts with `ctx.spawn` in `on_enable`.
@@ -342,6 +387,9 @@ enum Background {
     Fails(Trigger, Fault),
     /// Runs until cancelled, reporting to the probe.
     Runs(Probe),
+    /// Shows the fault at once in every instance whose number is a multiple of `every`, and
+    /// ends with `Ok` at once in the others.
+    FailsAtOnce { every: u32, fault: Fault },
 }
 
 impl Script {
@@ -421,6 +469,29 @@ impl Script {
         self
     }
 
+    /// Makes `on_enable` start a background task that shows `fault` at once in every
+    /// `every`-th instance (every instance for 1); in the other instances the task
+    /// ends at once with `Ok`. No task is left running, so a test can wait for quiescence.
+    pub(crate) fn background_fails_at_once(mut self, every: u32, fault: Fault) -> Self {
+        assert!(every > 0, "`every` counts instances from 1");
+        assert!(
+            fault != Fault::Hang,
+            "a task that fails at once cannot hang; use `background_fails`"
+        );
+        self.plan
+            .background
+            .push(Background::FailsAtOnce { every, fault });
+        self
+    }
+
+    /// Makes the constructor block its thread at `gate` until the test opens it: a
+    /// synchronous hang, which only a manager that runs constructors off the runtime's
+    /// threads can survive.
+    pub(crate) fn constructor_blocks(mut self, gate: &Gate) -> Self {
+        self.plan.constructor_gate = Some(gate.clone());
+        self
+    }
+
     /// The finished spec.
     pub(crate) fn spec(self) -> PluginSpec {
         let Script {
@@ -439,6 +510,9 @@ impl Script {
                 plan: plan.clone(),
                 lab: lab.clone(),
             };
+            if let Some(gate) = &plugin.plan.constructor_gate {
+                gate.pass(&name);
+            }
             match plugin.fault_in(Phase::Constructor) {
                 None => Ok(PluginInstance::new(plugin)),
                 Some(Fault::Error) => Err(Error::msg(error_text(&name, Phase::Constructor))),
@@ -498,6 +572,17 @@ impl Scripted {
                             let _guard = probe.enter();
                             std::future::pending::<()>().await;
                             Ok(())
+                        });
+                    }
+                    Background::FailsAtOnce { every, fault } => {
+                        let strikes = self.instance.is_multiple_of(*every);
+                        let (fault, lab, name) = (*fault, self.lab.clone(), self.name.clone());
+                        ctx.spawn(async move {
+                            if strikes {
+                                strike(&lab, &name, Phase::Background, fault).await
+                            } else {
+                                Ok(())
+                            }
                         });
                     }
                 }
