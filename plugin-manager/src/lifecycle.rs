@@ -480,7 +480,17 @@ impl Shared {
         let factory = self.slots[pos].factory.clone();
         let instance =
             match run_isolated(&name, Phase::Constructor, self.timeout(pos), async move {
-                factory()
+                // On the blocking pool: a constructor is plain code, and one that blocks must
+                // not take a runtime worker with it. Past the deadline the plugin fails; the
+                // thread is left to finish on its own.
+                match tokio::task::spawn_blocking(move || factory()).await {
+                    Ok(made) => made,
+                    // Re-raised in this task, so it is reported like any panic.
+                    Err(error) => match error.try_into_panic() {
+                        Ok(payload) => std::panic::resume_unwind(payload),
+                        Err(_) => Err(plugin_core::Error::msg("the runtime is shutting down")),
+                    },
+                }
             })
             .await
             {

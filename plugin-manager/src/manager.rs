@@ -76,15 +76,13 @@ impl PluginManager {
     /// Never fails as a whole: a plugin that fails is recorded as `Failed` (and so are the
     /// plugins that need it); everything else starts. Look at [`PluginManager::records`].
     pub async fn start(&self) {
-        let shared = self.shared.clone();
-        run_on_runtime("start", async move { shared.start_all().await }).await;
+        self.shared.start_all().await;
     }
 
     /// Disables and tears down every plugin, dependents before their dependencies, within the
     /// shutdown deadline. Afterwards the manager refuses operator requests.
     pub async fn shutdown(&self) {
-        let shared = self.shared.clone();
-        run_on_runtime("shutdown", async move { shared.shutdown().await }).await;
+        self.shared.shutdown().await;
     }
 
     /// Enables a disabled plugin, enabling its disabled dependencies first.
@@ -182,17 +180,6 @@ impl PluginManager {
     /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
     pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
         self.shared.subscribe_changes()
-    }
-}
-
-/// Runs a wavefront in a task of its own. The caller may be outside the runtime's workers
-/// (`block_on`, as in `#[tokio::main]`); on a worker, the hook tasks the wavefront spawns and
-/// wakes stay on that worker's queue instead of crossing threads at every step.
-async fn run_on_runtime(what: &str, wavefront: impl Future<Output = ()> + Send + 'static) {
-    if let Err(error) = crate::task::spawn_named("manager", what, wavefront).await {
-        // The wavefront runs no plugin code itself (that runs in nested tasks), so this is a
-        // bug of the manager or a runtime shutting down; report it rather than panic.
-        tracing::error!(%error, "plugin {what} stopped");
     }
 }
 

@@ -85,10 +85,6 @@ macro_rules! cells {
 cells! {
     constructor_error: Constructor x Error;
     constructor_panic: Constructor x Panic;
-    #[ignore = "the manager calls a constructor inside an async task, so one that blocks its \
-                thread blocks the runtime (on the paused clock, all of it) and no deadline can \
-                fire; it would have to run constructors on the blocking pool (spawn_blocking), \
-                with which this cell passes"]
     constructor_hang: Constructor x Hang;
     setup_error: Setup x Error;
     setup_panic: Setup x Panic;
