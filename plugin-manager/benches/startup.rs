@@ -83,7 +83,24 @@ fn build(specs: Vec<PluginSpec>) -> PluginManager {
         .expect("a valid set")
 }
 
+fn build_inline(specs: Vec<PluginSpec>) -> PluginManager {
+    PluginManager::builder()
+        .plugins(specs)
+        .inline_constructors()
+        .build()
+        .expect("a valid set")
+}
+
 fn bench_start(bencher: divan::Bencher<'_, '_>, shape: Shape, n: usize) {
+    bench_start_with(bencher, shape, n, build);
+}
+
+fn bench_start_with(
+    bencher: divan::Bencher<'_, '_>,
+    shape: Shape,
+    n: usize,
+    build: fn(Vec<PluginSpec>) -> PluginManager,
+) {
     let rt = runtime();
     bencher
         .with_inputs(|| specs(shape, n))
@@ -130,6 +147,21 @@ mod start {
     #[divan::bench(args = SIZES, sample_count = 10)]
     fn random_dag(bencher: divan::Bencher<'_, '_>, n: usize) {
         bench_start(bencher, Shape::RandomDag, n);
+    }
+}
+
+/// The same, with constructors run in place instead of on the blocking pool.
+mod start_inline_constructors {
+    use super::*;
+
+    #[divan::bench(args = SIZES, sample_count = 10)]
+    fn chain(bencher: divan::Bencher<'_, '_>, n: usize) {
+        bench_start_with(bencher, Shape::Chain, n, build_inline);
+    }
+
+    #[divan::bench(args = SIZES, sample_count = 10)]
+    fn random_dag(bencher: divan::Bencher<'_, '_>, n: usize) {
+        bench_start_with(bencher, Shape::RandomDag, n, build_inline);
     }
 }
 

@@ -60,6 +60,7 @@ pub(crate) struct Shared {
     changes: broadcast::Sender<StateChange>,
     hook_timeout: Duration,
     shutdown_timeout: Duration,
+    blocking_constructors: bool,
     created: Instant,
     shutting_down: AtomicBool,
     /// Pending automatic restarts, aborted at shutdown.
@@ -153,6 +154,7 @@ pub(crate) struct Settings {
     pub(crate) default_policy: RestartPolicy,
     pub(crate) policies: HashMap<String, RestartPolicy>,
     pub(crate) config: PluginsConfig,
+    pub(crate) blocking_constructors: bool,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Shared {
             changes: broadcast::channel(1024).0,
             hook_timeout: settings.hook_timeout,
             shutdown_timeout: settings.shutdown_timeout,
+            blocking_constructors: settings.blocking_constructors,
             created: Instant::now(),
             shutting_down: AtomicBool::new(false),
         })
@@ -478,11 +481,15 @@ impl Shared {
         let name = self.name(pos).to_owned();
         let began = Instant::now();
         let factory = self.slots[pos].factory.clone();
-        let instance =
-            match run_isolated(&name, Phase::Constructor, self.timeout(pos), async move {
-                // On the blocking pool: a constructor is plain code, and one that blocks must
-                // not take a runtime worker with it. Past the deadline the plugin fails; the
-                // thread is left to finish on its own.
+        let instance = match run_isolated(&name, Phase::Constructor, self.timeout(pos), {
+            let blocking_pool = self.blocking_constructors;
+            async move {
+                if !blocking_pool {
+                    return factory();
+                }
+                // A constructor is plain code, and one that blocks must not take a runtime
+                // worker with it. Past the deadline the plugin fails; the thread is left
+                // to finish on its own.
                 match tokio::task::spawn_blocking(move || factory()).await {
                     Ok(made) => made,
                     // Re-raised in this task, so it is reported like any panic.
@@ -491,15 +498,16 @@ impl Shared {
                         Err(_) => Err(plugin_core::Error::msg("the runtime is shutting down")),
                     },
                 }
-            })
-            .await
-            {
-                Ok(instance) => instance,
-                Err(failure) => {
-                    self.fail(pos, failure.clone());
-                    return Err(failure);
-                }
-            };
+            }
+        })
+        .await
+        {
+            Ok(instance) => instance,
+            Err(failure) => {
+                self.fail(pos, failure.clone());
+                return Err(failure);
+            }
+        };
         let context = Context::new(
             self.slots[pos].metadata.clone(),
             self.bus.clone(),
