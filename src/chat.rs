@@ -17,6 +17,9 @@ use crate::config_file::ConfigFile;
 use crate::report;
 use crate::say;
 
+/// How long the configuration file must stay unchanged after an edit before it is reloaded.
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// Runs the chat until stdin ends or Ctrl-C; applies changes to the configuration file.
 pub(crate) async fn run(
     manager: &PluginManager,
@@ -38,6 +41,7 @@ pub(crate) async fn run(
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut settle = std::pin::pin!(None::<tokio::time::Sleep>);
     say(
         "chat: type `user: text` lines; `!plugins`, `!enable NAME`, `!disable NAME [--cascade]`, `!restart NAME`, `!reload-config` control plugins",
     );
@@ -52,7 +56,10 @@ pub(crate) async fn run(
                 }
             },
             change = changes.recv() => print_change(change),
-            Some(()) = edits.recv() => {
+            // An editor's save can be several writes; reload once they have stopped.
+            Some(()) = edits.recv() => settle.set(Some(tokio::time::sleep(SETTLE))),
+            () = async { settle.as_mut().as_pin_mut().expect("guarded").await }, if settle.is_some() => {
+                settle.set(None);
                 if let Some(file) = config.as_mut().filter(|file| file.changed()) {
                     say(&format!("config: {} changed", file.path().display()));
                     say(&reload(manager, file).await);

@@ -98,6 +98,8 @@ struct Live {
     /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
     cancellation: CancellationToken,
     policy: RestartPolicy,
+    /// The policy the builder gave, which a configuration without `restart` falls back to.
+    builder_policy: RestartPolicy,
     /// When the automatic restarts in the policy's window happened.
     restarts: VecDeque<Instant>,
     restart_count: u32,
@@ -126,6 +128,7 @@ impl Live {
             enabling: false,
             cancellation: CancellationToken::new(),
             policy,
+            builder_policy: policy,
             restarts: VecDeque::new(),
             restart_count: 0,
             gave_up: None,
@@ -170,10 +173,12 @@ impl Shared {
                     .take()
                     .expect("the graph maps each plugin to one position");
                 let configured = settings.config.plugin(&metadata.name);
-                let policy = configured
-                    .and_then(|c| c.restart)
-                    .or_else(|| settings.policies.get(&metadata.name).copied())
+                let builder_policy = settings
+                    .policies
+                    .get(&metadata.name)
+                    .copied()
                     .unwrap_or(settings.default_policy);
+                let policy = configured.and_then(|c| c.restart).unwrap_or(builder_policy);
                 let section = settings.config.section_of(&metadata.name);
                 let config_error = configured
                     .and_then(|c| c.problem.clone())
@@ -185,7 +190,8 @@ impl Shared {
                         configured_on: configured.is_none_or(|c| c.enabled),
                         config_error,
                         timeout: configured.and_then(|c| c.timeout),
-                        ..Live::new(policy)
+                        policy,
+                        ..Live::new(builder_policy)
                     }),
                     metadata: Arc::new(metadata),
                     factory,

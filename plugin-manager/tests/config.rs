@@ -319,3 +319,48 @@ async fn reload_fixing_a_broken_section_starts_its_plugin() {
     assert_eq!(changes[0].action, ConfigAction::Restarted, "{changes:?}");
     assert_eq!(manager.enabled(), ["base", "dice", "other"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_plugin_switched_back_on_gets_the_section_edited_while_it_was_off() {
+    let lab = Lab::new();
+    let manager = started(&lab, "[other]\nsides = 2\n", false).await;
+    manager
+        .reload_config(config("[other]\nenabled = false\nsides = 50\n"))
+        .await
+        .unwrap();
+    assert_eq!(manager.state("other"), Some(PluginState::Disabled));
+    manager
+        .reload_config(config("[other]\nsides = 50\n"))
+        .await
+        .unwrap();
+    assert_eq!(manager.state("other"), Some(PluginState::Enabled));
+    assert_eq!(
+        lab.seen().last(),
+        Some(&50),
+        "set up again with the new section"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_restart_from_the_file_falls_back_to_the_builders_policy() {
+    use plugin_manager::{Backoff, RestartPolicy};
+    let lab = Lab::new();
+    let builder_policy = RestartPolicy::OnFailure(Backoff::default());
+    let manager = PluginManager::builder()
+        .plugin(lab.plugin("other", &[], false))
+        .restart_policy("other", builder_policy)
+        .config(config("[other]\nrestart = \"never\"\n"))
+        .build()
+        .unwrap();
+    manager.start().await;
+    assert_eq!(
+        manager.record("other").unwrap().restart_policy,
+        RestartPolicy::Never
+    );
+    let changes = manager.reload_config(config("")).await.unwrap();
+    assert_eq!(changes[0].action, ConfigAction::SettingsUpdated);
+    assert_eq!(
+        manager.record("other").unwrap().restart_policy,
+        builder_policy
+    );
+}

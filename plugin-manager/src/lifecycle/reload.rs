@@ -137,7 +137,9 @@ impl Shared {
             let mut live = self.live(pos);
             let (was_on, old_section) = (live.configured_on, live.section.clone());
             let timeout = settings.and_then(|s| s.timeout);
-            let policy = settings.and_then(|s| s.restart).unwrap_or(live.policy);
+            let policy = settings
+                .and_then(|s| s.restart)
+                .unwrap_or(live.builder_policy);
             if (live.timeout, live.policy) != (timeout, policy) {
                 live.timeout = timeout;
                 live.policy = policy;
@@ -168,9 +170,18 @@ impl Shared {
         }
         for pos in switched_on {
             let name = self.name(pos);
+            // Its section may have changed while it was off: an instance set up with the old
+            // one is replaced rather than enabled again.
+            let stale = {
+                let live = self.live(pos);
+                live.context
+                    .as_ref()
+                    .is_some_and(|ctx| ctx.config_section().values() != live.section.values())
+            };
             let result = match self.state(pos) {
                 PluginState::Enabled => Ok(()),
                 PluginState::Failed | PluginState::TornDown => self.restart(name).await,
+                PluginState::Disabled | PluginState::Setup if stale => self.restart(name).await,
                 _ => self.enable(name).await,
             };
             changes.push(change(name, ConfigAction::SwitchedOn, result));
