@@ -76,13 +76,15 @@ impl PluginManager {
     /// Never fails as a whole: a plugin that fails is recorded as `Failed` (and so are the
     /// plugins that need it); everything else starts. Look at [`PluginManager::records`].
     pub async fn start(&self) {
-        self.shared.start_all().await;
+        let shared = self.shared.clone();
+        run_on_runtime("start", async move { shared.start_all().await }).await;
     }
 
     /// Disables and tears down every plugin, dependents before their dependencies, within the
     /// shutdown deadline. Afterwards the manager refuses operator requests.
     pub async fn shutdown(&self) {
-        self.shared.shutdown().await;
+        let shared = self.shared.clone();
+        run_on_runtime("shutdown", async move { shared.shutdown().await }).await;
     }
 
     /// Enables a disabled plugin, enabling its disabled dependencies first.
@@ -180,6 +182,18 @@ impl PluginManager {
     /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
     pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
         self.shared.subscribe_changes()
+    }
+}
+
+/// Runs a wavefront in a task of its own. The caller may be outside the runtime's workers
+/// (`block_on`, as in `#[tokio::main]`), and waking a thread parked in `block_on` at every
+/// step of a long dependency chain costs a system call each time; on a worker, the hook tasks
+/// the wavefront spawns and wakes mostly stay on that worker.
+async fn run_on_runtime(what: &str, wavefront: impl Future<Output = ()> + Send + 'static) {
+    if let Err(error) = crate::task::spawn_named("manager", what, wavefront).await {
+        // The wavefront runs no plugin code itself (that runs in nested tasks), so this is a
+        // bug of the manager or a runtime shutting down; report it rather than panic.
+        tracing::error!(%error, "plugin {what} stopped");
     }
 }
 
