@@ -16,9 +16,26 @@ use plugin_manager::{PluginManager, PluginsConfig};
 
 use crate::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("chatbot: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(Cli::parse()));
+    // The plugins are shut down by now. A constructor that never returned still occupies a
+    // blocking-pool thread; waiting for it (what dropping the runtime does) would hang the
+    // exit, so leave it behind.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run(cli: Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -94,17 +94,21 @@ fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
 }
 
 /// The README's hang demo: a hung `setup` is abandoned at `--hook-timeout`, everything else
-/// starts.
+/// starts; and a constructor that blocks its thread for good is cut off the same way, and the
+/// host still exits.
 fn chaos_hang_is_cut_off_at_its_deadline(binary: &Path) {
-    let mut command = Command::new(binary);
-    command
-        .args(["--hook-timeout", "300ms", "list", "--json"])
-        .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "setup")]);
-    for plugin in parse_list(&run_with_input(command, "")) {
-        if plugin.name == "chaos" {
-            assert_eq!(plugin.error.as_deref(), Some("setup timed out after 300ms"));
-        } else {
-            assert_eq!(plugin.state, "enabled", "{plugin:?}");
+    for hook in ["setup", "constructor"] {
+        let mut command = Command::new(binary);
+        command
+            .args(["--hook-timeout", "300ms", "list", "--json"])
+            .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", hook)]);
+        for plugin in parse_list(&run_with_input(command, "")) {
+            if plugin.name == "chaos" {
+                let expected = format!("{hook} timed out after 300ms");
+                assert_eq!(plugin.error.as_deref(), Some(expected.as_str()));
+            } else {
+                assert_eq!(plugin.state, "enabled", "{plugin:?}");
+            }
         }
     }
 }

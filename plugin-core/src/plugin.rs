@@ -74,7 +74,10 @@ use crate::error::Result;
 )]
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
-    /// Prepares the plugin: reads configuration, reaches dependencies, subscribes to events.
+    /// Prepares the plugin: reads configuration, reaches dependencies, acquires resources.
+    ///
+    /// Subscribe to events and start background tasks in [`on_enable`](Plugin::on_enable):
+    /// both end when the plugin leaves `enabled`, and `setup` does not run again on re-enable.
     async fn setup(&mut self, ctx: &Context) -> Result<()> {
         let _ = ctx;
         Ok(())

@@ -33,8 +33,8 @@ use tracing::Instrument;
 
 mod reload;
 
-use reload::unknown_sections;
 pub use reload::{ConfigAction, ConfigChange};
+use reload::{needs_switched_off, unknown_sections};
 
 use crate::config::PluginsConfig;
 use crate::error::OperationError;
@@ -140,6 +140,38 @@ impl Live {
     }
 }
 
+impl Drop for Shared {
+    /// Tasks the manager owns do not outlive it: plugins' background work and pending
+    /// automatic restarts are aborted when the last handle to the manager goes.
+    fn drop(&mut self) {
+        let supervisors = self
+            .supervisors
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for task in supervisors.drain(..) {
+            task.abort();
+        }
+        for slot in &mut self.slots {
+            let live = slot.live.get_mut().unwrap_or_else(PoisonError::into_inner);
+            live.cancellation.cancel();
+            for task in live.tasks.drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Drops a plugin instance in a task of its own: its `Drop` is plugin code, and one that
+/// panics must not unwind into the manager or the caller of an operator request.
+fn release(plugin: &str, instance: Option<PluginInstance>, context: Option<Context>) {
+    if instance.is_some() || context.is_some() {
+        drop(spawn_named(plugin, "drop", async move {
+            drop(context);
+            drop(instance);
+        }));
+    }
+}
+
 /// Runs a plugin's configuration check, if it declared a configuration type.
 fn check_section(
     check: Option<ConfigCheck>,
@@ -199,7 +231,8 @@ impl Shared {
                 }
             })
             .collect();
-        let unknown_sections = unknown_sections(&graph, &settings.config);
+        let mut unknown_sections = unknown_sections(&graph, &settings.config);
+        unknown_sections.extend(needs_switched_off(&graph, &settings.config));
         Arc::new_cyclic(|this| Self {
             this: this.clone(),
             unknown_sections,
@@ -316,8 +349,7 @@ impl Shared {
                 }
             }
             if matches!(to, PluginState::TornDown | PluginState::Failed) {
-                live.instance = None;
-                live.context = None;
+                release(name, live.instance.take(), live.context.take());
             }
             let change = StateChange {
                 plugin: name.to_owned(),
@@ -349,7 +381,12 @@ impl Shared {
     }
 
     fn fail(&self, pos: usize, failure: Failure) {
-        let own_fault = failure.phase.is_some();
+        // Failing to stop is recorded, not supervised: the plugin was being stopped anyway.
+        let own_fault = failure.phase.is_some()
+            && !matches!(
+                failure.phase,
+                Some(Phase::Hook(Hook::Disable | Hook::Teardown))
+            );
         self.transition(pos, PluginState::Failed, Some(failure));
         if own_fault {
             self.supervise(pos);
@@ -389,24 +426,13 @@ impl Shared {
             (backoff.delay(attempt), live.generation)
         };
         let shared = self.this.clone();
-        let name = self.name(pos).to_owned();
         let task = spawn_named(self.name(pos), "supervisor", async move {
             tokio::time::sleep(delay).await;
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            let still_failed = {
-                let live = shared.live(pos);
-                live.state == PluginState::Failed && live.generation == generation
-            };
-            // Unless an operator got there first, restart it; a new failure is supervised
-            // again and counts against the window.
-            if still_failed {
-                shared.live(pos).restart_count += 1;
-                if let Err(error) = shared.restart(&name).await {
-                    tracing::warn!(plugin = name, %error, "automatic restart");
-                }
-            }
+            // A new failure is supervised again and counts against the window.
+            shared.auto_restart(pos, generation).await;
         });
         let mut supervisors = self
             .supervisors
@@ -538,6 +564,14 @@ impl Shared {
         Ok(())
     }
 
+    /// Whether the instance of `pos` was set up with a section the configuration has replaced.
+    fn config_stale(&self, pos: usize) -> bool {
+        let live = self.live(pos);
+        live.context
+            .as_ref()
+            .is_some_and(|ctx| ctx.config_section().values() != live.section.values())
+    }
+
     /// Runs `on_enable` of a `Disabled` (or `Setup`) plugin and marks it `Enabled`.
     async fn enable_one(&self, pos: usize) -> Result<(), Failure> {
         self.renew_cancellation(pos);
@@ -570,9 +604,11 @@ impl Shared {
                 self.transition(pos, PluginState::TornDown, None);
             }
             PluginState::Failed => {
-                let mut live = self.live(pos);
-                live.instance = None;
-                live.context = None;
+                let (instance, context) = {
+                    let mut live = self.live(pos);
+                    (live.instance.take(), live.context.take())
+                };
+                release(self.name(pos), instance, context);
             }
             PluginState::Unloaded | PluginState::Enabled | PluginState::TornDown => {}
         }
@@ -668,14 +704,19 @@ impl Shared {
         {
             task.abort();
         }
+        // The deadline covers waiting for requests still in flight, too.
+        let deadline = Instant::now() + self.shutdown_timeout;
         let all: Vec<usize> = (0..self.graph.len()).collect();
-        let _locks = self.lock_all(&all).await;
         let n = all.len();
+        let mut done = vec![false; n];
+        let Ok(_locks) = tokio::time::timeout_at(deadline, self.lock_all(&all)).await else {
+            self.abandon(&done);
+            return;
+        };
         let mut waiting: Vec<usize> = all
             .iter()
             .map(|&p| self.graph.dependents(p).len() + self.graph.optional_dependents(p).len())
             .collect();
-        let mut done = vec![false; n];
         // Polled here, not spawned, as in `start_all`.
         let mut tasks = FuturesUnordered::new();
         let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
@@ -710,26 +751,23 @@ impl Shared {
                 }
             }
         };
-        if tokio::time::timeout(self.shutdown_timeout, wavefront)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout_at(deadline, wavefront).await.is_err() {
             // Dropping the drivers aborts the hook tasks they were waiting for.
             drop(tasks);
-            for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
-                let state = self.state(pos);
-                if !matches!(
-                    state,
-                    PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
-                ) {
-                    self.fail(
-                        pos,
-                        Failure {
-                            phase: None,
-                            kind: FailureKind::Abandoned(self.shutdown_timeout),
-                        },
-                    );
-                }
+            self.abandon(&done);
+        }
+    }
+
+    /// Records every plugin not `done` that is still running as abandoned at the deadline.
+    fn abandon(&self, done: &[bool]) {
+        for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
+            let state = self.state(pos);
+            if !matches!(
+                state,
+                PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
+            ) {
+                let kind = FailureKind::Abandoned(self.shutdown_timeout);
+                self.fail(pos, Failure { phase: None, kind });
             }
         }
     }
@@ -756,6 +794,13 @@ impl Shared {
         self.check_dependencies(pos, &related, "enable")?;
         for &p in &related {
             let outcome = match self.state(p) {
+                // Its configuration changed while it was off: a fresh instance takes it.
+                PluginState::Disabled | PluginState::Setup if self.config_stale(p) => {
+                    match self.stop_one(p).await {
+                        Ok(()) => self.start_one(p).await,
+                        Err(failure) => Err(failure),
+                    }
+                }
                 PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
                 // Never started (switched off by the configuration): start it now.
                 PluginState::Unloaded => self.start_one(p).await,
@@ -844,11 +889,7 @@ impl Shared {
     /// Restarts `name` with a fresh instance, then the plugins that need it.
     pub(crate) async fn restart(self: &Arc<Self>, name: &str) -> Result<(), OperationError> {
         let pos = self.position(name)?;
-        let deps = self.graph.deps_closure(pos);
-        let dependents = self.graph.dependents_closure(pos);
-        let mut related: Vec<usize> = deps.iter().chain(&dependents).copied().collect();
-        related.sort_unstable();
-        related.dedup();
+        let (deps, related) = self.restart_scope(pos);
         let _locks = self.lock_all(&related).await;
         self.check_running()?;
         let state = self.state(pos);
@@ -860,14 +901,67 @@ impl Shared {
             });
         }
         self.check_dependencies(pos, &deps, "restart")?;
-        // Dependencies that are merely disabled are enabled first, as for `enable`.
+        // Dependencies that are merely disabled (or never started) are brought up first, as
+        // for `enable`.
         for &p in deps.iter().filter(|&&p| p != pos) {
-            if matches!(self.state(p), PluginState::Disabled | PluginState::Setup) {
-                self.enable_one(p)
-                    .await
-                    .map_err(|failure| self.failed(p, failure))?;
+            let outcome = match self.state(p) {
+                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
+                PluginState::Unloaded => self.start_one(p).await,
+                _ => Ok(()),
+            };
+            outcome.map_err(|failure| self.failed(p, failure))?;
+        }
+        self.restart_locked(pos).await
+    }
+
+    /// The dependencies of `pos` (with it) and every plugin a restart of it locks.
+    fn restart_scope(&self, pos: usize) -> (Vec<usize>, Vec<usize>) {
+        let deps = self.graph.deps_closure(pos);
+        let mut related: Vec<usize> = deps
+            .iter()
+            .chain(&self.graph.dependents_closure(pos))
+            .copied()
+            .collect();
+        related.sort_unstable();
+        related.dedup();
+        (deps, related)
+    }
+
+    /// A restart the supervisor asked for: only if `pos` is still the failed instance it saw,
+    /// is still switched on, and every dependency is enabled (it never overrides an operator).
+    async fn auto_restart(self: &Arc<Self>, pos: usize, generation: u64) {
+        let (deps, related) = self.restart_scope(pos);
+        let _locks = self.lock_all(&related).await;
+        if self.check_running().is_err() {
+            return;
+        }
+        {
+            let live = self.live(pos);
+            if live.state != PluginState::Failed
+                || live.generation != generation
+                || !live.configured_on
+            {
+                return;
             }
         }
+        if let Some(&dep) = deps
+            .iter()
+            .find(|&&d| d != pos && self.state(d) != PluginState::Enabled)
+        {
+            let state = self.state(dep);
+            tracing::warn!(plugin = self.name(pos), dependency = self.name(dep), %state, "not restarted: a dependency is not enabled");
+            return;
+        }
+        self.live(pos).restart_count += 1;
+        if let Err(error) = self.restart_locked(pos).await {
+            tracing::warn!(plugin = self.name(pos), %error, "automatic restart");
+        }
+    }
+
+    /// Restarts `pos` and the plugins that ran on it, with every lock of its scope held and its
+    /// dependencies enabled.
+    async fn restart_locked(self: &Arc<Self>, pos: usize) -> Result<(), OperationError> {
+        let dependents = self.graph.dependents_closure(pos);
         // The plugin itself, and the dependents that ran on it or failed for want of it.
         let affected: Vec<usize> = dependents
             .iter()

@@ -364,3 +364,46 @@ async fn removing_restart_from_the_file_falls_back_to_the_builders_policy() {
         builder_policy
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_section_edited_while_an_operator_keeps_the_plugin_disabled_applies_on_enable() {
+    let lab = Lab::new();
+    let manager = started(&lab, "[other]\nsides = 2\n", false).await;
+    manager.disable("other").await.unwrap();
+    let changes = manager
+        .reload_config(config("[other]\nsides = 30\n"))
+        .await
+        .unwrap();
+    assert_eq!(changes[0].action, ConfigAction::Deferred, "{changes:?}");
+    assert_eq!(
+        manager.state("other"),
+        Some(PluginState::Disabled),
+        "still the operator's call"
+    );
+    manager.enable("other").await.unwrap();
+    assert_eq!(
+        lab.seen().last(),
+        Some(&30),
+        "a fresh instance set up with the new section"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plugin_held_off_by_a_switched_off_dependency_is_reported_and_starts_with_it() {
+    let lab = Lab::new();
+    let manager = started(&lab, "[base]\nenabled = false\n", false).await;
+    let problems: Vec<String> = manager
+        .config_problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "plugins.toml:1: key `base.enabled`: `dice` stays on and needs `base`: switch `dice` off too"
+        ]
+    );
+    assert_eq!(manager.state("dice"), Some(PluginState::Unloaded));
+    manager.reload_config(config("")).await.unwrap();
+    assert_eq!(manager.enabled(), ["base", "dice", "other"]);
+}

@@ -234,3 +234,121 @@ async fn background_tasks_see_the_token_before_on_disable_returns() {
     assert_eq!(manager.state("graceful"), Some(PluginState::Disabled));
     manager.shutdown().await;
 }
+
+/// Fails in `on_disable`, always.
+struct FailsToStop;
+
+#[async_trait]
+impl Plugin for FailsToStop {
+    async fn on_disable(&mut self, _ctx: &Context) -> Result<()> {
+        Err(plugin_core::Error::msg("stuck"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_to_stop_is_not_undone_by_the_supervisor() {
+    let manager = PluginManager::builder()
+        .plugin(PluginSpec::new(PluginMetadata::new("sticky"), || {
+            Ok(PluginInstance::new(FailsToStop))
+        }))
+        .default_restart_policy(on_failure(3))
+        .build()
+        .unwrap();
+    manager.start().await;
+    assert!(manager.disable("sticky").await.is_err());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let record = manager.record("sticky").unwrap();
+    assert_eq!(
+        record.state,
+        PluginState::Failed,
+        "the operator's disable stands"
+    );
+    assert_eq!(record.restart_count, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_supervisor_does_not_restart_a_plugin_the_operator_restarted_meanwhile() {
+    let instances = Arc::new(AtomicU32::new(0));
+    let manager = PluginManager::builder()
+        .plugin(flaky("flaky", 1, instances.clone()))
+        .restart_policy("flaky", on_failure(3))
+        .build()
+        .unwrap();
+    manager.start().await;
+    // The supervisor waits 100 ms; the operator is quicker.
+    manager.restart("flaky").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(manager.state("flaky"), Some(PluginState::Enabled));
+    assert_eq!(
+        instances.load(Ordering::SeqCst),
+        2,
+        "one start, one operator restart"
+    );
+    assert_eq!(manager.record("flaky").unwrap().restart_count, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_is_contained() {
+    struct Grenade;
+    #[async_trait]
+    impl Plugin for Grenade {}
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            panic!("boom on drop");
+        }
+    }
+    let manager = PluginManager::builder()
+        .plugin(PluginSpec::new(PluginMetadata::new("grenade"), || {
+            Ok(PluginInstance::new(Grenade))
+        }))
+        .build()
+        .unwrap();
+    manager.start().await;
+    // Each of these drops an instance; none may unwind into this task.
+    manager.restart("grenade").await.unwrap();
+    manager.shutdown().await;
+    assert_eq!(manager.state("grenade"), Some(PluginState::TornDown));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_manager_stops_its_background_tasks() {
+    struct Forever {
+        alive: Arc<()>,
+    }
+    #[async_trait]
+    impl Plugin for Forever {
+        async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
+            let alive = self.alive.clone();
+            ctx.spawn(async move {
+                let _alive = alive;
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+            Ok(())
+        }
+    }
+    let alive = Arc::new(());
+    let probe = alive.clone();
+    let manager = PluginManager::builder()
+        .plugin(PluginSpec::new(PluginMetadata::new("forever"), move || {
+            Ok(PluginInstance::new(Forever {
+                alive: probe.clone(),
+            }))
+        }))
+        .build()
+        .unwrap();
+    manager.start().await;
+    drop(manager);
+    // Let the aborted tasks and the released instance go.
+    for _ in 0..100 {
+        if Arc::strong_count(&alive) == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        Arc::strong_count(&alive),
+        1,
+        "the task and the instance are gone"
+    );
+}

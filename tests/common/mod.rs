@@ -24,7 +24,18 @@ pub fn run_with_input(mut command: Command, stdin: &str) -> Output {
         .expect("stdin is piped")
         .write_all(stdin.as_bytes())
         .expect("the host reads its input");
-    let output = child.wait_with_output().expect("the host exits");
+    // Waited for on a thread, so that a host that never exits fails the test (after a limit
+    // far above any normal run) instead of hanging it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    let output = match receiver.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(output) => output.expect("the host exits"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("the host did not exit within 120 s");
+        }
+    };
     assert!(
         output.status.success(),
         "host failed ({}):\nstdout:\n{}\nstderr:\n{}",

@@ -37,6 +37,9 @@ pub enum ConfigAction {
     Restarted,
     /// Only its deadline or restart policy changed; no hook ran.
     SettingsUpdated,
+    /// Its section changed while it is not running: it takes the new one when it is next
+    /// enabled (with a fresh instance).
+    Deferred,
 }
 
 impl fmt::Display for ConfigChange {
@@ -47,6 +50,7 @@ impl fmt::Display for ConfigChange {
             ConfigAction::Reconfigured => "reconfigured in place",
             ConfigAction::Restarted => "restarted with its new configuration",
             ConfigAction::SettingsUpdated => "deadline or restart policy updated",
+            ConfigAction::Deferred => "takes its new configuration when next enabled",
         };
         match &self.result {
             Ok(()) => write!(f, "{}: {what}", self.plugin),
@@ -79,6 +83,33 @@ pub(crate) fn unknown_sections(
         .collect()
 }
 
+/// Plugins `config` leaves on while switching off a dependency they need.
+pub(crate) fn needs_switched_off(
+    graph: &DependencyGraph,
+    config: &PluginsConfig,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for pos in 0..graph.len() {
+        let name = graph.name(pos);
+        if !config.is_enabled(name) {
+            continue;
+        }
+        for &dep in graph.deps(pos) {
+            let dep_name = graph.name(dep);
+            if !config.is_enabled(dep_name) {
+                let line = config.plugin(dep_name).map_or(0, |s| s.line);
+                errors.push(ConfigError::at(
+                    config.path(),
+                    line,
+                    Some(format!("{dep_name}.enabled")),
+                    format!("`{name}` stays on and needs `{dep_name}`: switch `{name}` off too"),
+                ));
+            }
+        }
+    }
+    errors
+}
+
 impl Shared {
     /// Every reason `config` cannot be applied as a whole.
     fn check_config(&self, config: &PluginsConfig) -> Vec<ConfigError> {
@@ -94,24 +125,8 @@ impl Shared {
             {
                 errors.push(error);
             }
-            if !config.is_enabled(name) {
-                continue;
-            }
-            for &dep in self.graph.deps(pos) {
-                let dep_name = self.name(dep);
-                if !config.is_enabled(dep_name) {
-                    let line = config.plugin(dep_name).map_or(0, |s| s.line);
-                    errors.push(ConfigError::at(
-                        config.path(),
-                        line,
-                        Some(format!("{dep_name}.enabled")),
-                        format!(
-                            "`{name}` stays on and needs `{dep_name}`: switch `{name}` off too"
-                        ),
-                    ));
-                }
-            }
         }
+        errors.extend(needs_switched_off(&self.graph, config));
         errors
     }
 
@@ -170,21 +185,21 @@ impl Shared {
         }
         for pos in switched_on {
             let name = self.name(pos);
-            // Its section may have changed while it was off: an instance set up with the old
-            // one is replaced rather than enabled again.
-            let stale = {
-                let live = self.live(pos);
-                live.context
-                    .as_ref()
-                    .is_some_and(|ctx| ctx.config_section().values() != live.section.values())
-            };
+            // `enable` replaces an instance set up with a section edited since.
             let result = match self.state(pos) {
                 PluginState::Enabled => Ok(()),
                 PluginState::Failed | PluginState::TornDown => self.restart(name).await,
-                PluginState::Disabled | PluginState::Setup if stale => self.restart(name).await,
                 _ => self.enable(name).await,
             };
             changes.push(change(name, ConfigAction::SwitchedOn, result));
+        }
+        // Plugins held off at start because a dependency was off, now that it is on again.
+        for pos in 0..self.graph.len() {
+            let held_off = self.live(pos).configured_on && self.state(pos) == PluginState::Unloaded;
+            if held_off {
+                let result = self.enable(self.name(pos)).await;
+                changes.push(change(self.name(pos), ConfigAction::SwitchedOn, result));
+            }
         }
         Ok(changes)
     }
@@ -200,8 +215,8 @@ impl Shared {
         match self.state(pos) {
             PluginState::Enabled => {}
             PluginState::Failed => return (ConfigAction::Restarted, self.restart(&name).await),
-            // Not running: the next start reads the new section.
-            _ => return (ConfigAction::Reconfigured, Ok(())),
+            // Not running: enabling it later gives it a fresh instance with the new section.
+            _ => return (ConfigAction::Deferred, Ok(())),
         }
         let outcome = {
             let _lock = self.lock_all(&[pos]).await;

@@ -89,8 +89,11 @@ fn strike(fault: Fault, place: Place) -> Result<()> {
     match fault {
         Fault::Error => Err(Error::msg(format!("chaos: error in {place}, as asked"))),
         Fault::Panic => panic!("chaos: panic in {place}, as asked"),
-        // A synchronous hang would block a runtime thread; async places hang in `maybe_fail`.
-        Fault::Hang => Err(Error::msg(format!("chaos: cannot hang in {place}"))),
+        // Only the constructor gets here with a hang (async places hang in `maybe_fail`): it
+        // blocks its thread for good, as a constructor stuck on a lock or a socket would.
+        Fault::Hang => loop {
+            std::thread::park();
+        },
     }
 }
 
