@@ -260,11 +260,6 @@ impl Context {
         self.inner.bus.request(query, timeout).await
     }
 
-    /// The event bus shared by the host and every plugin.
-    pub fn bus(&self) -> &EventBus {
-        &self.inner.bus
-    }
-
     /// Publishes an event to every enabled subscriber; returns how many queued it.
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
         self.inner.bus.publish(event)

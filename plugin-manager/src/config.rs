@@ -25,10 +25,7 @@ use std::time::Duration;
 
 use plugin_core::{ConfigError, ConfigSection, ConfigSource, line_of};
 
-use crate::supervisor::{Backoff, RestartPolicy};
-
-/// The keys of a section that the manager reads itself.
-pub const RESERVED_KEYS: [&str; 3] = ["enabled", "timeout", "restart"];
+use crate::restart_policy::{Backoff, RestartPolicy};
 
 /// A parsed configuration file.
 #[derive(Debug, Clone, Default)]

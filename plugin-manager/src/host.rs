@@ -12,9 +12,12 @@ use crate::lifecycle::Shared;
 use crate::state::{Failure, Phase};
 use crate::task::{join_failure, spawn_named};
 
-/// The [`Host`] handed to plugin contexts.
+/// The [`Host`] handed to plugin contexts: one per instance, so a context an old instance
+/// kept (in a command handler, say) cannot start tasks on behalf of a newer one.
 pub(crate) struct ManagerHost {
     pub(crate) shared: Weak<Shared>,
+    /// The instance this context belongs to (see `Live::generation`).
+    pub(crate) generation: u64,
 }
 
 impl Host for ManagerHost {
@@ -25,7 +28,10 @@ impl Host for ManagerHost {
     fn cancellation(&self, plugin: &str) -> CancellationToken {
         self.shared
             .upgrade()
-            .and_then(|shared| Some(shared.cancellation(shared.graph.position(plugin)?)))
+            .and_then(|shared| {
+                let pos = shared.graph.position(plugin)?;
+                Some(shared.cancellation(pos, self.generation))
+            })
             .unwrap_or_else(|| {
                 // No manager, or no such plugin: nothing will run, so say so at once.
                 let token = CancellationToken::new();
@@ -41,8 +47,14 @@ impl Host for ManagerHost {
         let Some(pos) = shared.graph.position(plugin) else {
             return;
         };
-        let Some(generation) = shared.accepting_tasks(pos) else {
-            tracing::warn!(plugin, "background task refused: the plugin is not running");
+        let Some(generation) = shared
+            .accepting_tasks(pos)
+            .filter(|&current| current == self.generation)
+        else {
+            tracing::warn!(
+                plugin,
+                "background task refused: this instance is not running"
+            );
             return;
         };
         let worker = spawn_named(plugin, "background", task);

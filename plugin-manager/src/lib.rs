@@ -51,22 +51,22 @@ mod graph;
 mod host;
 mod lifecycle;
 mod manager;
+mod restart_policy;
 mod spec;
 mod state;
-mod supervisor;
 mod task;
 
-pub use config::{PluginSettings, PluginsConfig, RESERVED_KEYS};
+pub use config::{PluginSettings, PluginsConfig};
 pub use error::{GraphError, InvalidPluginSet, OperationError};
 pub use graph::DependencyGraph;
 pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
+pub use restart_policy::{Backoff, RestartPolicy};
 pub use spec::PluginSpec;
 pub use state::{
     DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
     StateChange,
 };
-pub use supervisor::{Backoff, RestartPolicy};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

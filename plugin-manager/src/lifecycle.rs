@@ -10,17 +10,21 @@
 //! across an `.await`.
 //!
 //! Plugin code (constructor, hooks) always runs in a task of its own through
-//! [`run_isolated`], under the plugin's deadline. Start and shutdown are wavefronts: every
-//! plugin whose dependencies (or, for shutdown, dependents) are done runs at once, so
-//! independent plugins' hooks overlap.
+//! [`run_isolated`], under the plugin's deadline.
+//!
+//! This file holds the table and what moves one plugin (`transition`, `start_one`,
+//! `stop_one`); the rest is split by what drives it:
+//!
+//! - `wavefront`: starting and shutting down the whole set;
+//! - `operations`: the operator's enable, disable and restart;
+//! - `supervision`: automatic restarts after a failure;
+//! - `reload`: applying a new configuration file.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use plugin_core::{
     ConfigCheck, ConfigError, ConfigSection, Context, EventBus, Hook, PluginInstance,
     PluginMetadata,
@@ -29,9 +33,11 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
+mod operations;
 mod reload;
+mod supervision;
+mod wavefront;
 
 pub use reload::{ConfigAction, ConfigChange};
 use reload::{needs_switched_off, unknown_sections};
@@ -40,11 +46,10 @@ use crate::config::PluginsConfig;
 use crate::error::OperationError;
 use crate::graph::DependencyGraph;
 use crate::host::ManagerHost;
+use crate::restart_policy::RestartPolicy;
 use crate::state::{
-    DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
-    StateChange,
+    Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
-use crate::supervisor::RestartPolicy;
 use crate::task::{run_isolated, spawn_named};
 
 type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
@@ -393,58 +398,17 @@ impl Shared {
         }
     }
 
-    /// Schedules an automatic restart of the failed `pos` if its policy allows one more.
-    fn supervise(&self, pos: usize) {
-        if self.shutting_down.load(Ordering::Acquire) {
-            return;
-        }
-        let (delay, generation) = {
-            let mut live = self.live(pos);
-            let RestartPolicy::OnFailure(backoff) = live.policy else {
-                return;
-            };
-            let now = Instant::now();
-            while live
-                .restarts
-                .front()
-                .is_some_and(|&at| now.duration_since(at) >= backoff.within)
-            {
-                live.restarts.pop_front();
-            }
-            let attempt = u32::try_from(live.restarts.len()).unwrap_or(u32::MAX);
-            if attempt >= backoff.max_restarts {
-                let note = format!(
-                    "not restarted: {attempt} restarts within {} already",
-                    DisplayDuration(backoff.within)
-                );
-                tracing::warn!(plugin = self.name(pos), "{note}");
-                live.gave_up = Some(note);
-                return;
-            }
-            live.restarts.push_back(now);
-            live.gave_up = None;
-            (backoff.delay(attempt), live.generation)
-        };
-        let shared = self.this.clone();
-        let task = spawn_named(self.name(pos), "supervisor", async move {
-            tokio::time::sleep(delay).await;
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            // A new failure is supervised again and counts against the window.
-            shared.auto_restart(pos, generation).await;
-        });
-        let mut supervisors = self
-            .supervisors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        supervisors.retain(|t| !t.is_finished());
-        supervisors.push(task.abort_handle());
-    }
-
     /// The token cancelled when `pos` next leaves `enabled`.
-    pub(crate) fn cancellation(&self, pos: usize) -> CancellationToken {
-        self.live(pos).cancellation.clone()
+    pub(crate) fn cancellation(&self, pos: usize, generation: u64) -> CancellationToken {
+        let live = self.live(pos);
+        if live.generation == generation {
+            live.cancellation.clone()
+        } else {
+            // An old instance's context: whatever it starts is already over.
+            let token = CancellationToken::new();
+            token.cancel();
+            token
+        }
     }
 
     /// Gives `pos` a fresh cancellation token if the last one was used.
@@ -540,11 +504,13 @@ impl Shared {
                 return Err(failure);
             }
         };
+        let generation = self.live(pos).generation + 1;
         let context = Context::new(
             self.slots[pos].metadata.clone(),
             self.bus.clone(),
             Arc::new(ManagerHost {
                 shared: Arc::downgrade(self),
+                generation,
             }),
         );
         context.set_config(section);
@@ -552,7 +518,7 @@ impl Shared {
             let mut live = self.live(pos);
             live.instance = Some(instance);
             live.context = Some(context);
-            live.generation += 1;
+            live.generation = generation;
         }
         self.renew_cancellation(pos);
         self.transition(pos, PluginState::Loaded, None);
@@ -613,399 +579,6 @@ impl Shared {
             PluginState::Unloaded | PluginState::Enabled | PluginState::TornDown => {}
         }
         Ok(())
-    }
-
-    // ----- the whole set -------------------------------------------------------------------
-
-    /// Starts every plugin that has not started yet, each as soon as its dependencies are
-    /// enabled; a plugin whose required dependency failed becomes `Failed` without running.
-    pub(crate) async fn start_all(self: &Arc<Self>) {
-        let all: Vec<usize> = (0..self.graph.len()).collect();
-        let _locks = self.lock_all(&all).await;
-        if self.check_running().is_err() {
-            return;
-        }
-        // Plugins the configuration switches off stay unloaded, and so do those that need them.
-        let mut off = vec![false; all.len()];
-        for &pos in &all {
-            off[pos] =
-                !self.live(pos).configured_on || self.graph.deps(pos).iter().any(|&dep| off[dep]);
-        }
-        let targets: Vec<bool> = all
-            .iter()
-            .map(|&p| !off[p] && self.state(p) == PluginState::Unloaded)
-            .collect();
-        let mut waiting: Vec<usize> = all
-            .iter()
-            .map(|&p| self.graph.deps(p).len() + self.graph.optional_deps(p).len())
-            .collect();
-        // The per-plugin drivers are polled here rather than spawned: they only wait for the
-        // hook tasks they spawn, and keeping them on this task saves a task and its wake-ups
-        // per plugin (see the cost model in DESIGN.md).
-        let mut tasks = FuturesUnordered::new();
-        let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
-            let span = tracing::info_span!("start", plugin = self.name(pos));
-            tasks.push(async move { (pos, self.start_one(pos).await.is_ok()) }.instrument(span));
-        };
-        // A plugin that is not a target counts as done, successful if it is enabled.
-        let mut finished: Vec<(usize, bool)> = all
-            .iter()
-            .filter(|&&pos| !targets[pos])
-            .map(|&pos| (pos, self.state(pos) == PluginState::Enabled))
-            .collect();
-        let mut done = vec![false; all.len()];
-        for &pos in &all {
-            if targets[pos] && waiting[pos] == 0 {
-                launch(pos, &mut tasks);
-            }
-        }
-        loop {
-            while let Some((pos, ok)) = finished.pop() {
-                if std::mem::replace(&mut done[pos], true) {
-                    continue;
-                }
-                for &user in self.graph.optional_dependents(pos) {
-                    waiting[user] -= 1;
-                    if waiting[user] == 0 && targets[user] && !done[user] {
-                        launch(user, &mut tasks);
-                    }
-                }
-                for &user in self.graph.dependents(pos) {
-                    if !targets[user] || done[user] {
-                        continue;
-                    }
-                    if ok {
-                        waiting[user] -= 1;
-                        if waiting[user] == 0 {
-                            launch(user, &mut tasks);
-                        }
-                    } else if self.state(user) == PluginState::Unloaded {
-                        self.fail(user, Failure::dependency_failed(self.name(pos)));
-                        finished.push((user, false));
-                    }
-                }
-            }
-            match tasks.next().await {
-                Some(outcome) => finished.push(outcome),
-                None => break,
-            }
-        }
-    }
-
-    /// Stops every plugin, each once all plugins that use it are stopped, within the shutdown
-    /// deadline; plugins still stopping then are abandoned and recorded as such.
-    pub(crate) async fn shutdown(self: &Arc<Self>) {
-        self.shutting_down.store(true, Ordering::Release);
-        for task in self
-            .supervisors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
-        }
-        // The deadline covers waiting for requests still in flight, too.
-        let deadline = Instant::now() + self.shutdown_timeout;
-        let all: Vec<usize> = (0..self.graph.len()).collect();
-        let n = all.len();
-        let mut done = vec![false; n];
-        let Ok(_locks) = tokio::time::timeout_at(deadline, self.lock_all(&all)).await else {
-            self.abandon(&done);
-            return;
-        };
-        let mut waiting: Vec<usize> = all
-            .iter()
-            .map(|&p| self.graph.dependents(p).len() + self.graph.optional_dependents(p).len())
-            .collect();
-        // Polled here, not spawned, as in `start_all`.
-        let mut tasks = FuturesUnordered::new();
-        let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
-            let span = tracing::info_span!("stop", plugin = self.name(pos));
-            tasks.push(
-                async move {
-                    // Best effort: a failure is recorded in the plugin's record and never blocks.
-                    let _ = self.stop_one(pos).await;
-                    pos
-                }
-                .instrument(span),
-            );
-        };
-        for pos in (0..n).rev() {
-            if waiting[pos] == 0 {
-                launch(pos, &mut tasks);
-            }
-        }
-        let wavefront = async {
-            while let Some(pos) = tasks.next().await {
-                done[pos] = true;
-                for &dep in self
-                    .graph
-                    .deps(pos)
-                    .iter()
-                    .chain(self.graph.optional_deps(pos))
-                {
-                    waiting[dep] -= 1;
-                    if waiting[dep] == 0 {
-                        launch(dep, &mut tasks);
-                    }
-                }
-            }
-        };
-        if tokio::time::timeout_at(deadline, wavefront).await.is_err() {
-            // Dropping the drivers aborts the hook tasks they were waiting for.
-            drop(tasks);
-            self.abandon(&done);
-        }
-    }
-
-    /// Records every plugin not `done` that is still running as abandoned at the deadline.
-    fn abandon(&self, done: &[bool]) {
-        for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
-            let state = self.state(pos);
-            if !matches!(
-                state,
-                PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
-            ) {
-                let kind = FailureKind::Abandoned(self.shutdown_timeout);
-                self.fail(pos, Failure { phase: None, kind });
-            }
-        }
-    }
-
-    // ----- operator requests ------------------------------------------------------------------
-
-    /// Enables `name`, first enabling any of its dependencies that are disabled.
-    pub(crate) async fn enable(self: &Arc<Self>, name: &str) -> Result<(), OperationError> {
-        let pos = self.position(name)?;
-        let related = self.graph.deps_closure(pos);
-        let _locks = self.lock_all(&related).await;
-        self.check_running()?;
-        let state = self.state(pos);
-        if !matches!(
-            state,
-            PluginState::Disabled | PluginState::Setup | PluginState::Unloaded
-        ) {
-            return Err(OperationError::InvalidTransition {
-                plugin: name.to_owned(),
-                state,
-                operation: "enable",
-            });
-        }
-        self.check_dependencies(pos, &related, "enable")?;
-        for &p in &related {
-            let outcome = match self.state(p) {
-                // Its configuration changed while it was off: a fresh instance takes it.
-                PluginState::Disabled | PluginState::Setup if self.config_stale(p) => {
-                    match self.stop_one(p).await {
-                        Ok(()) => self.start_one(p).await,
-                        Err(failure) => Err(failure),
-                    }
-                }
-                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
-                // Never started (switched off by the configuration): start it now.
-                PluginState::Unloaded => self.start_one(p).await,
-                _ => Ok(()),
-            };
-            outcome.map_err(|failure| self.failed(p, failure))?;
-        }
-        Ok(())
-    }
-
-    /// Every dependency of `pos` in `closure` must be running or able to be enabled.
-    fn check_dependencies(
-        &self,
-        pos: usize,
-        closure: &[usize],
-        operation: &'static str,
-    ) -> Result<(), OperationError> {
-        for &dep in closure.iter().filter(|&&p| p != pos) {
-            let state = self.state(dep);
-            if !matches!(
-                state,
-                PluginState::Enabled
-                    | PluginState::Disabled
-                    | PluginState::Setup
-                    | PluginState::Unloaded
-            ) {
-                return Err(OperationError::DependencyUnavailable {
-                    plugin: self.name(pos).to_owned(),
-                    dependency: self.name(dep).to_owned(),
-                    state,
-                    operation,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn failed(&self, pos: usize, failure: Failure) -> OperationError {
-        OperationError::Failed {
-            plugin: self.name(pos).to_owned(),
-            failure,
-        }
-    }
-
-    /// Disables `name`; with `cascade`, disables the enabled plugins that need it first.
-    pub(crate) async fn disable(
-        self: &Arc<Self>,
-        name: &str,
-        cascade: bool,
-    ) -> Result<(), OperationError> {
-        let pos = self.position(name)?;
-        let related = self.graph.dependents_closure(pos);
-        let _locks = self.lock_all(&related).await;
-        self.check_running()?;
-        let state = self.state(pos);
-        if state != PluginState::Enabled {
-            return Err(OperationError::InvalidTransition {
-                plugin: name.to_owned(),
-                state,
-                operation: "disable",
-            });
-        }
-        let dependents: Vec<usize> = related
-            .iter()
-            .copied()
-            .filter(|&p| p != pos && self.state(p) == PluginState::Enabled)
-            .collect();
-        if !dependents.is_empty() && !cascade {
-            return Err(OperationError::HasEnabledDependents {
-                plugin: name.to_owned(),
-                dependents: dependents
-                    .iter()
-                    .map(|&p| self.name(p).to_owned())
-                    .collect(),
-            });
-        }
-        let mut first_failure = None;
-        for &p in related.iter().rev() {
-            if let Err(failure) = self.disable_one(p).await {
-                first_failure.get_or_insert_with(|| self.failed(p, failure));
-            }
-        }
-        first_failure.map_or(Ok(()), Err)
-    }
-
-    /// Restarts `name` with a fresh instance, then the plugins that need it.
-    pub(crate) async fn restart(self: &Arc<Self>, name: &str) -> Result<(), OperationError> {
-        let pos = self.position(name)?;
-        let (deps, related) = self.restart_scope(pos);
-        let _locks = self.lock_all(&related).await;
-        self.check_running()?;
-        let state = self.state(pos);
-        if matches!(state, PluginState::Unloaded | PluginState::Loaded) {
-            return Err(OperationError::InvalidTransition {
-                plugin: name.to_owned(),
-                state,
-                operation: "restart",
-            });
-        }
-        self.check_dependencies(pos, &deps, "restart")?;
-        // Dependencies that are merely disabled (or never started) are brought up first, as
-        // for `enable`.
-        for &p in deps.iter().filter(|&&p| p != pos) {
-            let outcome = match self.state(p) {
-                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
-                PluginState::Unloaded => self.start_one(p).await,
-                _ => Ok(()),
-            };
-            outcome.map_err(|failure| self.failed(p, failure))?;
-        }
-        self.restart_locked(pos).await
-    }
-
-    /// The dependencies of `pos` (with it) and every plugin a restart of it locks.
-    fn restart_scope(&self, pos: usize) -> (Vec<usize>, Vec<usize>) {
-        let deps = self.graph.deps_closure(pos);
-        let mut related: Vec<usize> = deps
-            .iter()
-            .chain(&self.graph.dependents_closure(pos))
-            .copied()
-            .collect();
-        related.sort_unstable();
-        related.dedup();
-        (deps, related)
-    }
-
-    /// A restart the supervisor asked for: only if `pos` is still the failed instance it saw,
-    /// is still switched on, and every dependency is enabled (it never overrides an operator).
-    async fn auto_restart(self: &Arc<Self>, pos: usize, generation: u64) {
-        let (deps, related) = self.restart_scope(pos);
-        let _locks = self.lock_all(&related).await;
-        if self.check_running().is_err() {
-            return;
-        }
-        {
-            let live = self.live(pos);
-            if live.state != PluginState::Failed
-                || live.generation != generation
-                || !live.configured_on
-            {
-                return;
-            }
-        }
-        if let Some(&dep) = deps
-            .iter()
-            .find(|&&d| d != pos && self.state(d) != PluginState::Enabled)
-        {
-            let state = self.state(dep);
-            tracing::warn!(plugin = self.name(pos), dependency = self.name(dep), %state, "not restarted: a dependency is not enabled");
-            return;
-        }
-        self.live(pos).restart_count += 1;
-        if let Err(error) = self.restart_locked(pos).await {
-            tracing::warn!(plugin = self.name(pos), %error, "automatic restart");
-        }
-    }
-
-    /// Restarts `pos` and the plugins that ran on it, with every lock of its scope held and its
-    /// dependencies enabled.
-    async fn restart_locked(self: &Arc<Self>, pos: usize) -> Result<(), OperationError> {
-        let dependents = self.graph.dependents_closure(pos);
-        // The plugin itself, and the dependents that ran on it or failed for want of it.
-        let affected: Vec<usize> = dependents
-            .iter()
-            .copied()
-            .filter(|&p| {
-                p == pos || {
-                    let live = self.live(p);
-                    live.state == PluginState::Enabled
-                        || matches!(
-                            live.last_error,
-                            Some(Failure {
-                                kind: FailureKind::DependencyFailed(_),
-                                ..
-                            })
-                        ) && live.state == PluginState::Failed
-                }
-            })
-            .collect();
-        for &p in affected.iter().rev() {
-            // Best effort: a failing `on_disable` or `teardown` leaves `Failed`, which a
-            // restart accepts.
-            let _ = self.stop_one(p).await;
-        }
-        let mut result = Ok(());
-        for &p in &affected {
-            let missing = self
-                .graph
-                .deps(p)
-                .iter()
-                .copied()
-                .find(|&d| self.state(d) != PluginState::Enabled);
-            let outcome = match missing {
-                Some(dep) => {
-                    let failure = Failure::dependency_failed(self.name(dep));
-                    self.fail(p, failure.clone());
-                    Err(failure)
-                }
-                None => self.start_one(p).await,
-            };
-            if let (Err(failure), true) = (outcome, p == pos) {
-                result = Err(self.failed(p, failure));
-            }
-        }
-        result
     }
 
     // ----- background tasks -------------------------------------------------------------------

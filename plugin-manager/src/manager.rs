@@ -14,9 +14,9 @@ use crate::error::{InvalidPluginSet, OperationError};
 use crate::graph::DependencyGraph;
 use crate::lifecycle::ConfigChange;
 use crate::lifecycle::{Settings, Shared};
+use crate::restart_policy::RestartPolicy;
 use crate::spec::PluginSpec;
 use crate::state::{PluginRecord, PluginState, StateChange};
-use crate::supervisor::RestartPolicy;
 
 /// The deadline of each hook unless the host or the plugin sets another.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use plugin_core::{ConfigSource, Hook};
 
-use crate::supervisor::RestartPolicy;
+use crate::restart_policy::RestartPolicy;
 
 /// Where a plugin is in its lifecycle.
 ///

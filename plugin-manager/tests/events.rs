@@ -358,7 +358,7 @@ fn server_panic(n: u32) -> String {
 #[async_trait]
 impl Plugin for Server {
     async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
-        let mut requests = ctx.bus().serve::<Roll, u32>(ctx.name())?;
+        let mut requests = ctx.serve::<Roll, u32>()?;
         let (serving, took) = (self.serving, self.took.clone());
         if serving == Serving::Queues {
             self.kept = Some(requests);
@@ -393,7 +393,7 @@ struct Client {
 #[async_trait]
 impl Plugin for Client {
     async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
-        self.answer = Some(ctx.bus().request::<Roll, u32>(Roll(4), LIMIT).await?);
+        self.answer = Some(ctx.request::<Roll, u32>(Roll(4), LIMIT).await?);
         Ok(())
     }
 }

@@ -112,7 +112,7 @@ pub(crate) fn needs_switched_off(
 
 impl Shared {
     /// Every reason `config` cannot be applied as a whole.
-    fn check_config(&self, config: &PluginsConfig) -> Vec<ConfigError> {
+    pub(super) fn check_config(&self, config: &PluginsConfig) -> Vec<ConfigError> {
         let mut errors = unknown_sections(&self.graph, config);
         for pos in 0..self.graph.len() {
             let name = self.name(pos);
@@ -207,7 +207,7 @@ impl Shared {
     /// Hands a changed section to `pos`: through `reconfigure` if it is enabled and takes it
     /// in place, else by a restart (a failed plugin, e.g. one whose old section was invalid,
     /// is restarted too).
-    async fn apply_section(
+    pub(super) async fn apply_section(
         self: &Arc<Self>,
         pos: usize,
     ) -> (ConfigAction, Result<(), OperationError>) {
@@ -243,7 +243,10 @@ impl Shared {
                 let _locks = self.lock_all(&dependents).await;
                 self.fail_with_dependents(pos, &dependents, failure.clone())
                     .await;
-                (ConfigAction::Reconfigured, Err(self.failed(pos, failure)))
+                (
+                    ConfigAction::Reconfigured,
+                    Err(self.operation_failed(pos, failure)),
+                )
             }
         }
     }

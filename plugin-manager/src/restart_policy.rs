@@ -1,5 +1,6 @@
-//! Bringing failed plugins back: restart policies with exponential backoff and a limit on
-//! restarts in a time window, as OTP supervisors and systemd's `Restart=on-failure` do.
+//! Restart policies: whether and how soon a failed plugin is brought back, with exponential
+//! backoff and a limit on restarts in a time window, as OTP supervisors and systemd do. The
+//! supervision itself (scheduling and running the restarts) is in `lifecycle/supervision.rs`.
 
 use std::fmt;
 use std::time::Duration;
