@@ -1,0 +1,10 @@
+use plugin_core::prelude::*;
+
+#[plugin(name = "dice", optional = ["stats", "stats", "dice"])]
+#[derive(Default)]
+pub struct Dice;
+
+#[async_trait]
+impl Plugin for Dice {}
+
+fn main() {}
