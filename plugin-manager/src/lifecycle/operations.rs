@@ -28,22 +28,27 @@ impl Shared {
         }
         self.check_dependencies(pos, &related, "enable")?;
         for &p in &related {
-            let outcome = match self.state(p) {
-                // Its configuration changed while it was off: a fresh instance takes it.
-                PluginState::Disabled | PluginState::Setup if self.config_stale(p) => {
-                    match self.stop_one(p).await {
-                        Ok(()) => self.start_one(p).await,
-                        Err(failure) => Err(failure),
-                    }
-                }
-                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
-                // Never started (switched off by the configuration): start it now.
-                PluginState::Unloaded => self.start_one(p).await,
-                _ => Ok(()),
-            };
-            outcome.map_err(|failure| self.operation_failed(p, failure))?;
+            self.bring_up(p)
+                .await
+                .map_err(|failure| self.operation_failed(p, failure))?;
         }
         Ok(())
+    }
+
+    /// Makes `pos` enabled if it is merely disabled, set up or never started; leaves any other
+    /// state alone (the caller checked it).
+    async fn bring_up(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+        match self.state(pos) {
+            // Its configuration changed while it was off: a fresh instance takes it.
+            PluginState::Disabled | PluginState::Setup if self.config_stale(pos) => {
+                self.stop_one(pos).await?;
+                self.start_one(pos).await
+            }
+            PluginState::Disabled | PluginState::Setup => self.enable_one(pos).await,
+            // Never started (switched off by the configuration): start it now.
+            PluginState::Unloaded => self.start_one(pos).await,
+            _ => Ok(()),
+        }
     }
 
     /// Every dependency of `pos` in `closure` must be running or able to be enabled.
@@ -139,12 +144,9 @@ impl Shared {
         // Dependencies that are merely disabled (or never started) are brought up first, as
         // for `enable`.
         for &p in deps.iter().filter(|&&p| p != pos) {
-            let outcome = match self.state(p) {
-                PluginState::Disabled | PluginState::Setup => self.enable_one(p).await,
-                PluginState::Unloaded => self.start_one(p).await,
-                _ => Ok(()),
-            };
-            outcome.map_err(|failure| self.operation_failed(p, failure))?;
+            self.bring_up(p)
+                .await
+                .map_err(|failure| self.operation_failed(p, failure))?;
         }
         self.restart_locked(pos).await
     }
