@@ -11,18 +11,34 @@
 //! Throughput is in deliveries (one event reaching one subscriber) or round trips per second.
 //! The event is a `u64`, so the clone per subscriber costs nothing; the figures are the bus's.
 //!
+//! Criterion reports each case's throughput next to its time. Building the bus and starting the
+//! subscriber tasks of `publish` stays outside the timing, and so does dropping the bus.
+//!
 //! Run with `cargo bench -p plugin-manager --bench events`.
 
 use std::cell::Cell;
+use std::hint::black_box;
 use std::time::Duration;
 
-use divan::counter::ItemsCount;
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
+};
 use plugin_core::EventBus;
 use tokio::task::JoinHandle;
 
-fn main() {
-    divan::main();
+criterion_group! {
+    name = benches;
+    // Each case runs for microseconds to tens of milliseconds: short warm-ups and measurements
+    // keep the whole run within a minute or two on two cores.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = publish, direct_call, request_reply
 }
+criterion_main!(benches);
 
 const SUBSCRIBERS: &[usize] = &[1, 10, 100];
 const EVENTS: usize = 10_000;
@@ -46,59 +62,76 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// One publisher, `subscribers` subscription tasks, [`EVENTS`] events each.
-#[divan::bench(args = SUBSCRIBERS, sample_count = 20)]
-fn publish(bencher: divan::Bencher<'_, '_>, subscribers: usize) {
-    let rt = runtime();
-    bencher
-        .counter(ItemsCount::new(EVENTS * subscribers))
-        .with_inputs(|| {
-            let bus = EventBus::with_capacity(EVENTS);
-            let drains: Vec<JoinHandle<u64>> = (0..subscribers)
-                .map(|i| {
-                    let mut ticks = bus.subscribe::<Tick>(&format!("s{i}"));
-                    rt.spawn(async move {
-                        let mut sum = 0;
-                        for _ in 0..EVENTS {
-                            sum += ticks.recv().await.expect("open").0;
-                        }
-                        sum
-                    })
-                })
-                .collect();
-            (bus, drains)
-        })
-        .bench_local_values(|(bus, drains)| {
-            rt.block_on(async {
-                for i in 0..EVENTS {
-                    bus.publish(Tick(i as u64));
-                }
-                for drain in drains {
-                    divan::black_box(drain.await.expect("a drain task"));
-                }
-            });
-            bus // dropped outside the timing
-        });
+fn publish(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish");
+    // Up to tens of milliseconds an iteration: flat sampling, as criterion advises for those.
+    group.sampling_mode(SamplingMode::Flat);
+    for &subscribers in SUBSCRIBERS {
+        let rt = runtime();
+        group.throughput(Throughput::Elements((EVENTS * subscribers) as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(subscribers),
+            &subscribers,
+            |b, &subscribers| {
+                b.iter_batched(
+                    || {
+                        let bus = EventBus::with_capacity(EVENTS);
+                        let drains: Vec<JoinHandle<u64>> = (0..subscribers)
+                            .map(|i| {
+                                let mut ticks = bus.subscribe::<Tick>(&format!("s{i}"));
+                                rt.spawn(async move {
+                                    let mut sum = 0;
+                                    for _ in 0..EVENTS {
+                                        sum += ticks.recv().await.expect("open").0;
+                                    }
+                                    sum
+                                })
+                            })
+                            .collect();
+                        (bus, drains)
+                    },
+                    |(bus, drains)| {
+                        rt.block_on(async {
+                            for i in 0..EVENTS {
+                                bus.publish(Tick(i as u64));
+                            }
+                            for drain in drains {
+                                black_box(drain.await.expect("a drain task"));
+                            }
+                        });
+                        bus // dropped outside the timing
+                    },
+                    BatchSize::PerIteration,
+                );
+            },
+        );
+    }
+    group.finish();
 }
 
 /// The floor: each event handed to each subscriber's handler by a direct `dyn Fn` call.
-#[divan::bench(args = SUBSCRIBERS, sample_count = 20)]
-fn direct_call(bencher: divan::Bencher<'_, '_>, subscribers: usize) {
-    let sums: Vec<Cell<u64>> = (0..subscribers).map(|_| Cell::new(0)).collect();
-    let handlers: Vec<Handler<'_>> = sums
-        .iter()
-        .map(|sum| Box::new(move |tick: &Tick| sum.set(sum.get() + tick.0)) as Handler<'_>)
-        .collect();
-    bencher
-        .counter(ItemsCount::new(EVENTS * subscribers))
-        .bench_local(|| {
-            for i in 0..EVENTS {
-                let tick = divan::black_box(Tick(i as u64));
-                for handler in divan::black_box(&handlers) {
-                    handler(&tick);
+fn direct_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("direct_call");
+    for &subscribers in SUBSCRIBERS {
+        let sums: Vec<Cell<u64>> = (0..subscribers).map(|_| Cell::new(0)).collect();
+        let handlers: Vec<Handler<'_>> = sums
+            .iter()
+            .map(|sum| Box::new(move |tick: &Tick| sum.set(sum.get() + tick.0)) as Handler<'_>)
+            .collect();
+        group.throughput(Throughput::Elements((EVENTS * subscribers) as u64));
+        group.bench_function(BenchmarkId::from_parameter(subscribers), |b| {
+            b.iter(|| {
+                for i in 0..EVENTS {
+                    let tick = black_box(Tick(i as u64));
+                    for handler in black_box(&handlers) {
+                        handler(&tick);
+                    }
                 }
-            }
+            });
         });
-    divan::black_box(sums.iter().map(Cell::get).sum::<u64>());
+        black_box(sums.iter().map(Cell::get).sum::<u64>());
+    }
+    group.finish();
 }
 
 /// A server task answering [`Echo`] requests until the bus closes it.
@@ -113,57 +146,53 @@ fn serve(rt: &tokio::runtime::Runtime, bus: &EventBus) -> JoinHandle<()> {
 }
 
 /// Request/reply round trips.
-mod request_reply {
-    use super::*;
+fn request_reply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_reply");
+    group.throughput(Throughput::Elements(ROUND_TRIPS as u64));
 
-    /// [`ROUND_TRIPS`] requests, each sent when the previous one is answered.
-    #[divan::bench(sample_count = 20)]
-    fn one_at_a_time(bencher: divan::Bencher<'_, '_>) {
-        let rt = runtime();
-        let bus = EventBus::new();
-        let server = serve(&rt, &bus);
-        bencher
-            .counter(ItemsCount::new(ROUND_TRIPS))
-            .bench_local(|| {
-                rt.block_on(async {
-                    for i in 0..ROUND_TRIPS as u64 {
-                        let answer = bus.request::<Echo, u64>(Echo(i), LIMIT).await;
-                        assert_eq!(answer, Ok(i + 1));
-                    }
-                })
-            });
-        bus.close_owner("server");
-        rt.block_on(server).expect("the server task");
-    }
+    // [`ROUND_TRIPS`] requests, each sent when the previous one is answered.
+    bench_round_trips(&mut group, "one_at_a_time", |rt, bus| {
+        rt.block_on(async {
+            for i in 0..ROUND_TRIPS as u64 {
+                let answer = bus.request::<Echo, u64>(Echo(i), LIMIT).await;
+                assert_eq!(answer, Ok(i + 1));
+            }
+        });
+    });
 
-    /// [`ROUND_TRIPS`] requests from [`IN_FLIGHT`] client tasks at once.
-    #[divan::bench(sample_count = 20)]
-    fn many_in_flight(bencher: divan::Bencher<'_, '_>) {
-        let rt = runtime();
-        let bus = EventBus::new();
-        let server = serve(&rt, &bus);
-        bencher
-            .counter(ItemsCount::new(ROUND_TRIPS))
-            .bench_local(|| {
-                rt.block_on(async {
-                    let clients: Vec<JoinHandle<()>> = (0..IN_FLIGHT)
-                        .map(|c| {
-                            let bus = bus.clone();
-                            rt.spawn(async move {
-                                for i in (c..ROUND_TRIPS).step_by(IN_FLIGHT) {
-                                    let answer =
-                                        bus.request::<Echo, u64>(Echo(i as u64), LIMIT).await;
-                                    assert_eq!(answer, Ok(i as u64 + 1));
-                                }
-                            })
-                        })
-                        .collect();
-                    for client in clients {
-                        client.await.expect("a client task");
-                    }
+    // [`ROUND_TRIPS`] requests from [`IN_FLIGHT`] client tasks at once.
+    bench_round_trips(&mut group, "many_in_flight", |rt, bus| {
+        rt.block_on(async {
+            let clients: Vec<JoinHandle<()>> = (0..IN_FLIGHT)
+                .map(|c| {
+                    let bus = bus.clone();
+                    rt.spawn(async move {
+                        for i in (c..ROUND_TRIPS).step_by(IN_FLIGHT) {
+                            let answer = bus.request::<Echo, u64>(Echo(i as u64), LIMIT).await;
+                            assert_eq!(answer, Ok(i as u64 + 1));
+                        }
+                    })
                 })
-            });
-        bus.close_owner("server");
-        rt.block_on(server).expect("the server task");
-    }
+                .collect();
+            for client in clients {
+                client.await.expect("a client task");
+            }
+        });
+    });
+
+    group.finish();
+}
+
+/// Times `round_trips` against a server task on a runtime of its own, then closes the server.
+fn bench_round_trips(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    round_trips: impl Fn(&tokio::runtime::Runtime, &EventBus),
+) {
+    let rt = runtime();
+    let bus = EventBus::new();
+    let server = serve(&rt, &bus);
+    group.bench_function(id, |b| b.iter(|| round_trips(&rt, &bus)));
+    bus.close_owner("server");
+    rt.block_on(server).expect("the server task");
 }

@@ -3,16 +3,32 @@
 //! sleeps 50 ms, which shows whether independent hooks really overlap (the wall time should be
 //! close to one sleep, not a hundred).
 //!
+//! Criterion times only the part named: specs are built, and a set is started before its
+//! shutdown, outside the timing, and every manager is dropped outside it too.
+//!
 //! Run with `cargo bench -p plugin-manager --bench startup`.
 
 use std::time::Duration;
 
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group,
+    criterion_main,
+};
 use plugin_core::{Context, Plugin, PluginMetadata, Result, async_trait};
 use plugin_manager::{PluginManager, PluginSpec};
 
-fn main() {
-    divan::main();
+criterion_group! {
+    name = benches;
+    // Each case runs for milliseconds to a third of a second: a few samples of a few
+    // iterations are enough, and keep the whole run within minutes on two cores.
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = start, start_inline_constructors, shutdown, hundred_sleeping_setups
 }
+criterion_main!(benches);
 
 const SIZES: &[usize] = &[100, 1_000, 10_000];
 
@@ -41,6 +57,17 @@ enum Shape {
     Star,
     /// Each plugin needs up to 3 random earlier ones (seeded, so every run builds the same).
     RandomDag,
+}
+
+impl Shape {
+    /// The name of the case, as the benchmark id shows it.
+    fn id(self) -> &'static str {
+        match self {
+            Shape::Chain => "chain",
+            Shape::Star => "star",
+            Shape::RandomDag => "random_dag",
+        }
+    }
 }
 
 fn specs(shape: Shape, n: usize) -> Vec<PluginSpec> {
@@ -91,115 +118,103 @@ fn build_inline(specs: Vec<PluginSpec>) -> PluginManager {
         .expect("a valid set")
 }
 
-fn bench_start(bencher: divan::Bencher<'_, '_>, shape: Shape, n: usize) {
-    bench_start_with(bencher, shape, n, build);
-}
-
+/// Times `build` and `start` of a set of `shape`, for each of [`SIZES`], in `group`.
+///
+/// `iter_batched` with one input per batch builds the specs before the clock starts and drops
+/// the manager after it stops.
 fn bench_start_with(
-    bencher: divan::Bencher<'_, '_>,
+    group: &mut BenchmarkGroup<'_, WallTime>,
     shape: Shape,
-    n: usize,
     build: fn(Vec<PluginSpec>) -> PluginManager,
 ) {
-    let rt = runtime();
-    bencher
-        .with_inputs(|| specs(shape, n))
-        .bench_local_values(|specs| {
-            rt.block_on(async {
-                let manager = build(specs);
-                manager.start().await;
-                assert_eq!(manager.enabled().len(), n);
-                manager // dropped outside the timing
-            })
+    for &n in SIZES {
+        let rt = runtime();
+        group.bench_with_input(BenchmarkId::new(shape.id(), n), &n, |b, &n| {
+            b.iter_batched(
+                || specs(shape, n),
+                |specs| {
+                    rt.block_on(async {
+                        let manager = build(specs);
+                        manager.start().await;
+                        assert_eq!(manager.enabled().len(), n);
+                        manager // dropped outside the timing
+                    })
+                },
+                BatchSize::PerIteration,
+            );
         });
-}
-
-fn bench_shutdown(bencher: divan::Bencher<'_, '_>, shape: Shape, n: usize) {
-    let rt = runtime();
-    bencher
-        .with_inputs(|| {
-            rt.block_on(async {
-                let manager = build(specs(shape, n));
-                manager.start().await;
-                manager
-            })
-        })
-        .bench_local_values(|manager| {
-            rt.block_on(manager.shutdown());
-            manager
-        });
+    }
 }
 
 /// Registry to all-enabled: validation, ordering, a constructor and two hooks per plugin.
-mod start {
-    use super::*;
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn chain(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_start(bencher, Shape::Chain, n);
+fn start(c: &mut Criterion) {
+    let mut group = c.benchmark_group("start");
+    group.sampling_mode(SamplingMode::Flat);
+    for shape in [Shape::Chain, Shape::Star, Shape::RandomDag] {
+        bench_start_with(&mut group, shape, build);
     }
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn star(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_start(bencher, Shape::Star, n);
-    }
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn random_dag(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_start(bencher, Shape::RandomDag, n);
-    }
+    group.finish();
 }
 
 /// The same, with constructors run in place instead of on the blocking pool.
-mod start_inline_constructors {
-    use super::*;
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn chain(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_start_with(bencher, Shape::Chain, n, build_inline);
+fn start_inline_constructors(c: &mut Criterion) {
+    let mut group = c.benchmark_group("start_inline_constructors");
+    group.sampling_mode(SamplingMode::Flat);
+    for shape in [Shape::Chain, Shape::RandomDag] {
+        bench_start_with(&mut group, shape, build_inline);
     }
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn random_dag(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_start_with(bencher, Shape::RandomDag, n, build_inline);
-    }
+    group.finish();
 }
 
 /// All-enabled to all-torn-down.
-mod shutdown {
-    use super::*;
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn chain(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_shutdown(bencher, Shape::Chain, n);
+fn shutdown(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shutdown");
+    group.sampling_mode(SamplingMode::Flat);
+    for shape in [Shape::Chain, Shape::Star, Shape::RandomDag] {
+        for &n in SIZES {
+            let rt = runtime();
+            group.bench_with_input(BenchmarkId::new(shape.id(), n), &n, |b, &n| {
+                b.iter_batched(
+                    || {
+                        rt.block_on(async {
+                            let manager = build(specs(shape, n));
+                            manager.start().await;
+                            manager
+                        })
+                    },
+                    |manager| {
+                        rt.block_on(manager.shutdown());
+                        manager
+                    },
+                    BatchSize::PerIteration,
+                );
+            });
+        }
     }
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn star(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_shutdown(bencher, Shape::Star, n);
-    }
-
-    #[divan::bench(args = SIZES, sample_count = 10)]
-    fn random_dag(bencher: divan::Bencher<'_, '_>, n: usize) {
-        bench_shutdown(bencher, Shape::RandomDag, n);
-    }
+    group.finish();
 }
 
 /// 100 independent plugins whose setup sleeps 50 ms: about 50 ms if they overlap.
-#[divan::bench(sample_count = 10)]
-fn hundred_sleeping_setups(bencher: divan::Bencher<'_, '_>) {
+fn hundred_sleeping_setups(c: &mut Criterion) {
     let rt = runtime();
-    bencher
-        .with_inputs(|| {
-            (0..100)
-                .map(|i| PluginSpec::with_default::<Sleeper>(PluginMetadata::new(name(i))))
-                .collect::<Vec<_>>()
-        })
-        .bench_local_values(|specs| {
-            rt.block_on(async {
-                let manager = build(specs);
-                manager.start().await;
-                manager
-            })
-        });
+    let mut group = c.benchmark_group("sleeping_setups");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("hundred", |b| {
+        b.iter_batched(
+            || {
+                (0..100)
+                    .map(|i| PluginSpec::with_default::<Sleeper>(PluginMetadata::new(name(i))))
+                    .collect::<Vec<_>>()
+            },
+            |specs| {
+                rt.block_on(async {
+                    let manager = build(specs);
+                    manager.start().await;
+                    manager
+                })
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
 }
