@@ -48,7 +48,11 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
-                Ok(Some(line)) => handle_line(manager, &line, reply_timeout, &mut config).await,
+                // Ctrl-C also cuts short a request that waits on slow plugins.
+                Ok(Some(line)) => tokio::select! {
+                    () = handle_line(manager, &line, reply_timeout, &mut config) => {}
+                    _ = &mut ctrl_c => break,
+                },
                 Ok(None) => break,
                 Err(error) => {
                     say(&format!("stdin: {error}"));
