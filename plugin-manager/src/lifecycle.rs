@@ -50,7 +50,7 @@ use crate::restart_policy::RestartPolicy;
 use crate::state::{
     Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
-use crate::task::{run_isolated, spawn_named};
+use crate::task::{run_blocking_isolated, run_isolated, spawn_named};
 
 type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
 
@@ -477,27 +477,13 @@ impl Shared {
         let name = self.name(pos).to_owned();
         let began = Instant::now();
         let factory = self.slots[pos].factory.clone();
-        let instance = match run_isolated(&name, Phase::Constructor, self.timeout(pos), {
-            let blocking_pool = self.blocking_constructors;
-            async move {
-                if !blocking_pool {
-                    return factory();
-                }
-                // A constructor is plain code, and one that blocks must not take a runtime
-                // worker with it. Past the deadline the plugin fails; the thread is left
-                // to finish on its own.
-                match tokio::task::spawn_blocking(move || factory()).await {
-                    Ok(made) => made,
-                    // Re-raised in this task, so it is reported like any panic.
-                    Err(error) => match error.try_into_panic() {
-                        Ok(payload) => std::panic::resume_unwind(payload),
-                        Err(_) => Err(plugin_core::Error::msg("the runtime is shutting down")),
-                    },
-                }
-            }
-        })
-        .await
-        {
+        let limit = self.timeout(pos);
+        let made = if self.blocking_constructors {
+            run_blocking_isolated(Phase::Constructor, limit, move || factory()).await
+        } else {
+            run_isolated(&name, Phase::Constructor, limit, async move { factory() }).await
+        };
+        let instance = match made {
             Ok(instance) => instance,
             Err(failure) => {
                 self.fail(pos, failure.clone());
