@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::config_file::ConfigFile;
-use crate::report;
+use crate::report::{self, Took};
 use crate::say;
 
 /// How long the configuration file must stay unchanged after an edit before it is reloaded.
@@ -135,7 +135,7 @@ async fn operator(manager: &PluginManager, command: &str, args: &str) -> Option<
     let name = words.next();
     let cascade = words.any(|w| w == "--cascade");
     let outcome = match (command, name) {
-        ("plugins", _) => return Some(report::table("plugins:", &manager.records())),
+        ("plugins", _) => return Some(report::table("plugins:", &manager.records(), Took::Start)),
         ("enable" | "disable" | "restart", None) => {
             return Some(format!("usage: !{command} NAME"));
         }

@@ -15,6 +15,7 @@ use clap::Parser;
 use plugin_manager::{PluginManager, PluginsConfig};
 
 use crate::cli::{Cli, Command};
+use crate::report::Took;
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -86,18 +87,18 @@ async fn run(cli: Cli) -> ExitCode {
             if json {
                 say(&report::json(&records));
             } else {
-                say(&report::table("plugins:", &records));
+                say(&report::table("plugins:", &records, Took::Start));
             }
             manager.shutdown().await;
         }
         Command::Run => {
-            say(&report::table("started:", &manager.records()));
+            say(&report::table("started:", &manager.records(), Took::Start));
             chat::run(&manager, cli.reply_timeout, config_file).await;
             say("shutting down");
             manager.shutdown().await;
             let mut records = manager.records();
             records.reverse();
-            say(&report::table("stopped:", &records));
+            say(&report::table("stopped:", &records, Took::Stop));
         }
     }
     ExitCode::SUCCESS

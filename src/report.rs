@@ -18,6 +18,7 @@ struct PluginJson<'a> {
     state: &'static str,
     error: Option<String>,
     start_time_ms: Option<f64>,
+    stop_time_ms: Option<f64>,
     dropped_events: u64,
     config: String,
     restart_count: u32,
@@ -37,6 +38,7 @@ pub(crate) fn json(records: &[PluginRecord]) -> String {
             state: r.state.as_str(),
             error: r.last_error.as_ref().map(ToString::to_string),
             start_time_ms: r.start_time.map(|d| d.as_secs_f64() * 1000.0),
+            stop_time_ms: r.stop_time.map(|d| d.as_secs_f64() * 1000.0),
             dropped_events: r.dropped_events,
             config: r.config_source.to_string(),
             restart_count: r.restart_count,
@@ -45,8 +47,17 @@ pub(crate) fn json(records: &[PluginRecord]) -> String {
     serde_json::to_string_pretty(&plugins).expect("plugin records serialize")
 }
 
+/// Which duration a table shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Took {
+    /// How long each plugin took to start.
+    Start,
+    /// How long each plugin took to stop.
+    Stop,
+}
+
 /// A table of the records, one line each, with the error under a failed plugin.
-pub(crate) fn table(title: &str, records: &[PluginRecord]) -> String {
+pub(crate) fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
     let width = records
         .iter()
         .map(|r| r.name.len())
@@ -57,12 +68,20 @@ pub(crate) fn table(title: &str, records: &[PluginRecord]) -> String {
     let _ = writeln!(
         out,
         "  {:width$}  {:8}  {:9}  {:>8}  deps",
-        "plugin", "version", "state", "time"
+        "plugin",
+        "version",
+        "state",
+        match took {
+            Took::Start => "start",
+            Took::Stop => "stop",
+        }
     );
     for r in records {
-        let time = r
-            .start_time
-            .map_or_else(|| "-".to_owned(), |d| DisplayDuration(d).to_string());
+        let time = match took {
+            Took::Start => r.start_time,
+            Took::Stop => r.stop_time,
+        }
+        .map_or_else(|| "-".to_owned(), |d| DisplayDuration(d).to_string());
         let deps = if r.deps.is_empty() {
             "-".to_owned()
         } else {

@@ -90,6 +90,7 @@ struct Live {
     state: PluginState,
     last_error: Option<Failure>,
     start_time: Option<Duration>,
+    stop_time: Option<Duration>,
     history: VecDeque<StateChange>,
     instance: Option<PluginInstance>,
     context: Option<Context>,
@@ -125,6 +126,7 @@ impl Live {
             state: PluginState::Unloaded,
             last_error: None,
             start_time: None,
+            stop_time: None,
             history: VecDeque::new(),
             instance: None,
             context: None,
@@ -292,6 +294,7 @@ impl Shared {
             state: live.state,
             last_error: live.last_error.clone(),
             start_time: live.start_time,
+            stop_time: live.stop_time,
             dropped_events: self.bus.dropped(&meta.name),
             config_source: live.section.source().clone(),
             configured_on: live.configured_on,
@@ -548,11 +551,13 @@ impl Shared {
 
     /// Disables `pos` if enabled, then tears it down; a failed plugin just loses its instance.
     async fn stop_one(&self, pos: usize) -> Result<(), Failure> {
+        let began = Instant::now();
         self.disable_one(pos).await?;
         match self.state(pos) {
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
                 self.live(pos).cancellation.cancel();
                 self.run_hook(pos, Hook::Teardown).await?;
+                self.live(pos).stop_time = Some(began.elapsed());
                 self.transition(pos, PluginState::TornDown, None);
             }
             PluginState::Failed => {

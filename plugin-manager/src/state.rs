@@ -209,6 +209,8 @@ pub struct PluginRecord {
     pub last_error: Option<Failure>,
     /// How long the last start took, from the constructor to `enabled`.
     pub start_time: Option<Duration>,
+    /// How long the last stop took, from `on_disable` to `torn_down`.
+    pub stop_time: Option<Duration>,
     /// Events dropped because this plugin's subscription queues were full.
     pub dropped_events: u64,
     /// Where its configuration comes from: `default`, or `file:line` of its section.
