@@ -30,7 +30,7 @@
 //!
 //! # The attribute
 //!
-//! `#[plugin(name = "...", deps = [Type, ...], optional = ["name", ...], new = path, timeout = "2s")]`
+//! `#[plugin(name = "...", deps = [Type, ...], optional = ["name", ...], new = path, timeout = "2s", config = Type)]`
 //!
 //! - `name` (required): lowercase ASCII letters, digits, `-` and `_`.
 //! - `deps`: the plugin types this one needs, by path. The compiler checks that each exists and
