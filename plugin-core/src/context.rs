@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{ConfigError, ConfigSection};
+use crate::config::{ConfigError, ConfigSection, ConfigSource};
 use crate::error::{Error, Result};
 use crate::events::{EventBus, Subscription};
 use crate::instance::{Dep, PluginInstance};
@@ -38,9 +38,16 @@ pub trait Host: Send + Sync {
         let _ = plugin;
         CancellationToken::new()
     }
+
+    /// Whether this host runs no plugins at all, as [`NoHost`]: a [`Context`] then reports
+    /// that it is detached instead of blaming a dependency's state or declaration.
+    fn is_detached(&self) -> bool {
+        false
+    }
 }
 
-/// A host that knows no plugin and runs no task, for contexts built outside a manager.
+/// A host that knows no plugin and runs no task, for contexts built outside a manager
+/// ([`Context::detached`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoHost;
 
@@ -52,7 +59,18 @@ impl Host for NoHost {
     fn spawn(&self, _plugin: &str, task: BackgroundTask) {
         drop(task);
     }
+
+    fn is_detached(&self) -> bool {
+        true
+    }
 }
+
+/// What every error of a detached context says after what could not be done.
+const DETACHED: &str = "this context is detached (no manager runs it)";
+
+/// What a detached context's errors suggest instead.
+const RUN_IT_UNDER_A_MANAGER: &str = "run the plugin with its dependencies under a manager, \
+     e.g. `plugin_manager::testing::TestBed`";
 
 /// A plugin's view of the application, handed to every hook.
 ///
@@ -89,8 +107,24 @@ impl Context {
         }
     }
 
-    /// A context with its own bus, no other plugins and no task runner (spawned tasks are
-    /// dropped), e.g. to unit-test a plugin's hooks.
+    /// A context with its own bus, no other plugins and no task runner, e.g. to unit-test a
+    /// plugin's hooks one by one.
+    ///
+    /// What needs a manager says so: [`Context::dep`] fails with "this context is detached",
+    /// [`Context::request`] with [`RequestError::Detached`], a failed [`Context::config`]
+    /// says that no configuration was given; [`Context::optional_dep`] is `None` and
+    /// [`Context::is_enabled`] `false`; tasks given to [`Context::spawn`] are dropped unrun.
+    ///
+    /// ```
+    /// use plugin_core::{Context, PluginMetadata};
+    ///
+    /// let ctx = Context::detached(PluginMetadata::new("dice").with_deps(["commands"]));
+    /// let error = ctx.dep_named::<()>("commands").unwrap_err().to_string();
+    /// assert!(
+    ///     error.starts_with("plugin `dice`: dependency `commands` is not available: this context is detached"),
+    ///     "{error}"
+    /// );
+    /// ```
     pub fn detached(metadata: PluginMetadata) -> Self {
         Self::new(Arc::new(metadata), EventBus::new(), Arc::new(NoHost))
     }
@@ -125,8 +159,21 @@ impl Context {
     /// ctx.set_config(ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap().into());
     /// assert_eq!(ctx.config::<Limits>().unwrap().max, 3);
     /// ```
+    ///
+    /// On a detached context that was given no section, an error says so.
     pub fn config<T: DeserializeOwned>(&self) -> std::result::Result<T, ConfigError> {
-        self.config_section().deserialize(self.name())
+        let section = self.config_section();
+        section.deserialize(self.name()).map_err(|mut error| {
+            if self.is_detached() && *section.source() == ConfigSource::Default {
+                error.message = format!(
+                    "{}; {DETACHED}, so no configuration file gave it a section: give it \
+                     one with `Context::set_config`, or {RUN_IT_UNDER_A_MANAGER} and its \
+                     configuration",
+                    error.message
+                );
+            }
+            error
+        })
     }
 
     /// This plugin's configuration section as it is now.
@@ -151,15 +198,20 @@ impl Context {
     /// The dependency `P`, which this plugin must have declared in `deps = [...]`.
     ///
     /// Fails, naming both plugins, if `P` was not declared; if it was declared but is not
-    /// enabled (possible only for an optional dependency), or while one of its hooks runs.
+    /// enabled (possible only for an optional dependency), or while one of its hooks runs;
+    /// on a detached context (see [`Context::detached`]), always, saying so.
     pub fn dep<P: PluginType>(&self) -> Result<Dep<P>> {
         self.dep_named(P::NAME)
     }
 
     /// The optional dependency `P`: `None` when it is not compiled in or not enabled.
     ///
-    /// Fails only if `P` was not declared in `deps` or `optional`.
+    /// Fails only if `P` was not declared in `deps` or `optional`. A detached context sees no
+    /// other plugin, so there it is always `None`.
     pub fn optional_dep<P: PluginType>(&self) -> Result<Option<Dep<P>>> {
+        if self.is_detached() {
+            return Ok(None);
+        }
         self.check_declared(P::NAME)?;
         Ok(self
             .inner
@@ -171,8 +223,16 @@ impl Context {
 
     /// The dependency called `name`, as type `P`; for plugins assembled in code.
     pub fn dep_named<P: Send + Sync + 'static>(&self, name: &str) -> Result<Dep<P>> {
-        self.check_declared(name)?;
         let me = self.name();
+        if self.is_detached() {
+            // Checked first: a detached context is often given bare metadata, and "did not
+            // declare" would then blame a declaration that is right.
+            return Err(Error::msg(format_args!(
+                "plugin `{me}`: dependency `{name}` is not available: {DETACHED}, so it \
+                 reaches no other plugin; {RUN_IT_UNDER_A_MANAGER}"
+            )));
+        }
+        self.check_declared(name)?;
         let instance = self.inner.host.enabled_instance(name).ok_or_else(|| {
             Error::msg(format_args!(
                 "plugin `{me}`: dependency `{name}` is not enabled"
@@ -192,9 +252,21 @@ impl Context {
         })
     }
 
-    /// Whether the plugin called `name` is enabled right now (e.g. an optional dependency).
+    /// Whether the plugin called `name` is enabled right now (e.g. an optional dependency);
+    /// always `false` on a detached context.
     pub fn is_enabled(&self, name: &str) -> bool {
         self.inner.host.enabled_instance(name).is_some()
+    }
+
+    /// Whether this context is detached: no manager runs it (see [`Context::detached`]).
+    ///
+    /// ```
+    /// use plugin_core::{Context, PluginMetadata};
+    ///
+    /// assert!(Context::detached(PluginMetadata::new("dice")).is_detached());
+    /// ```
+    pub fn is_detached(&self) -> bool {
+        self.inner.host.is_detached()
     }
 
     fn check_declared(&self, name: &str) -> Result<()> {
@@ -214,6 +286,9 @@ impl Context {
     /// [`Context::cancellation`], then runs `on_disable` (or `teardown`), then aborts the tasks
     /// still running: a task that watches the token can finish its work cleanly meanwhile.
     /// If a task returns an error or panics, the plugin becomes `failed` with that cause.
+    ///
+    /// A detached context (see [`Context::detached`]) has nothing to run the task on and drops
+    /// it unrun.
     ///
     /// ```
     /// # use plugin_core::prelude::*;
@@ -252,12 +327,23 @@ impl Context {
     }
 
     /// Asks whoever serves `(Q, R)`, waiting at most `timeout` (see [`RequestError`]).
+    ///
+    /// On a detached context only this plugin itself could serve it; when it does not, the
+    /// error is [`RequestError::Detached`].
     pub async fn request<Q: Send + 'static, R: Send + 'static>(
         &self,
         query: Q,
         timeout: Duration,
     ) -> std::result::Result<R, RequestError> {
-        self.inner.bus.request(query, timeout).await
+        match self.inner.bus.request(query, timeout).await {
+            Err(RequestError::NoServer { request }) if self.is_detached() => {
+                Err(RequestError::Detached {
+                    request,
+                    plugin: self.name().to_owned(),
+                })
+            }
+            outcome => outcome,
+        }
     }
 
     /// Publishes an event to every enabled subscriber; returns how many queued it.
@@ -278,5 +364,91 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("plugin", &self.name())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detached context whose metadata declares `kv`, as the plugin's real metadata would.
+    fn detached() -> Context {
+        Context::detached(PluginMetadata::new("x").with_deps(["kv"]))
+    }
+
+    #[test]
+    fn a_dependency_of_a_detached_context_is_unavailable_because_it_is_detached() {
+        for ctx in [detached(), Context::detached(PluginMetadata::new("x"))] {
+            let error = ctx.dep_named::<()>("kv").unwrap_err().to_string();
+            assert!(
+                error.starts_with(
+                    "plugin `x`: dependency `kv` is not available: this context is detached \
+                     (no manager runs it)"
+                ),
+                "{error}"
+            );
+            assert!(!error.contains("declare"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_from_a_detached_context_says_it_is_detached() {
+        let error = detached()
+            .request::<u8, u8>(1, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            RequestError::Detached {
+                request: "u8",
+                plugin: "x".into()
+            }
+        );
+        assert!(
+            error.to_string().contains("this context is detached"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_detached_plugin_may_still_ask_itself() {
+        let ctx = detached();
+        let mut requests = ctx.serve::<u8, u8>().unwrap();
+        let asking = ctx.request::<u8, u8>(2, Duration::from_secs(1));
+        let answering = async {
+            let request = requests.recv().await.unwrap();
+            let n = *request.payload();
+            request.reply(n * 2);
+        };
+        let (answer, ()) = tokio::join!(asking, answering);
+        assert_eq!(answer, Ok(4));
+    }
+
+    #[test]
+    fn missing_configuration_of_a_detached_context_says_none_was_given() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Needs {
+            key: u32,
+        }
+        let error = detached().config::<Needs>().unwrap_err().to_string();
+        assert!(error.contains("missing field `key`"), "{error}");
+        assert!(error.contains("this context is detached"), "{error}");
+
+        let given = detached();
+        given.set_config(
+            ConfigSection::parse_toml("t.toml", 1, "key = \"no\"")
+                .unwrap()
+                .into(),
+        );
+        let error = given.config::<Needs>().unwrap_err().to_string();
+        assert!(!error.contains("detached"), "a section was given: {error}");
+    }
+
+    #[test]
+    fn optional_dependencies_of_a_detached_context_are_absent() {
+        let ctx = detached();
+        assert!(ctx.is_detached());
+        assert!(!ctx.is_enabled("kv"));
     }
 }

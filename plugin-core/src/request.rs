@@ -15,6 +15,8 @@
 //!
 //! [`EventBus::request`] returns the answer, or a [`RequestError`]:
 //! - [`NoServer`](RequestError::NoServer) at once when nobody serves the type;
+//!   [`Context::request`](crate::Context::request) on a detached context says
+//!   [`Detached`](RequestError::Detached) instead;
 //! - [`QueueFull`](RequestError::QueueFull) at once when the server's queue is full (this is
 //!   not counted in [`EventBus::dropped`]: the caller is told);
 //! - [`Dropped`](RequestError::Dropped) as soon as the server drops the [`Request`] without
@@ -77,6 +79,19 @@ pub enum RequestError {
         request: &'static str,
         /// The owner of the server.
         server: String,
+    },
+    /// The asking context is detached ([`Context::detached`](crate::Context::detached)): no
+    /// manager runs it, so no other plugin can serve it.
+    #[error(
+        "plugin `{plugin}` cannot ask for `{request}`: this context is detached (no manager \
+         runs it), so no other plugin serves its requests; run the plugin under a manager, \
+         e.g. `plugin_manager::testing::TestBed`"
+    )]
+    Detached {
+        /// The request's type name.
+        request: &'static str,
+        /// The plugin that asked.
+        plugin: String,
     },
     /// No answer came within the limit.
     #[error("`{server}` did not answer the `{request}` request within {after:?}")]
