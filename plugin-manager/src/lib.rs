@@ -55,6 +55,7 @@ mod restart_policy;
 mod spec;
 mod state;
 mod task;
+pub mod testing;
 
 pub use config::{PluginSettings, PluginsConfig};
 pub use error::{GraphError, InvalidPluginSet, OperationError};
