@@ -4,17 +4,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use plugin_manager::host_kit::parse_deadline;
 
 /// A chat bot whose every feature is a plugin. Reads `user: text` lines on stdin.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub(crate) struct Cli {
     /// Deadline of every plugin hook, unless a plugin sets its own (e.g. `5s`, `500ms`).
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s")]
+    #[arg(long, global = true, value_parser = parse_deadline, default_value = "30s")]
     pub(crate) hook_timeout: Duration,
 
     /// Deadline of the whole shutdown; plugins still stopping then are abandoned.
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, global = true, value_parser = parse_deadline, default_value = "60s")]
     pub(crate) shutdown_timeout: Duration,
 
     /// The plugins' configuration file (default: `plugins.toml` if it exists). The bot
@@ -23,7 +24,7 @@ pub(crate) struct Cli {
     pub(crate) config: Option<PathBuf>,
 
     /// How long to wait for the plugins' replies to one chat line.
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, global = true, value_parser = parse_deadline, default_value = "5s")]
     pub(crate) reply_timeout: Duration,
 
     #[command(subcommand)]
@@ -40,13 +41,4 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `5s` or `500ms`"))?;
-    if duration.is_zero() {
-        return Err("a deadline must be longer than zero".to_owned());
-    }
-    Ok(duration)
 }

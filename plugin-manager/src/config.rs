@@ -20,6 +20,9 @@
 //! that every section names a plugin. Every error names the file, the line and the key.
 
 use std::collections::BTreeMap;
+use std::fs::{self, File, Metadata};
+use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,16 +100,54 @@ impl PluginsConfig {
         })
     }
 
-    /// Reads and parses the file at `path`.
-    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
-            file: Some(shown.clone()),
-            line: None,
-            key: None,
-            message: format!("cannot read it: {error}"),
-        })?;
-        Self::parse(&shown, &text)
+    /// The largest file [`PluginsConfig::load`] reads: 1 MiB. A configuration file is a few
+    /// kilobytes; anything this big is the wrong file, and reading it whole would only cost
+    /// memory before the parser rejects it.
+    pub const MAX_SIZE: u64 = 1024 * 1024;
+
+    /// Reads and parses the file at `path`, of at most [`PluginsConfig::MAX_SIZE`] bytes.
+    ///
+    /// Every error names the file, and the line when there is one (a syntax error, or a byte
+    /// that is not UTF-8). Only a regular file (or a symbolic link to one) is read: a FIFO, a
+    /// directory or a device is refused with a message saying what it is, without opening it
+    /// for a read that could wait forever for a writer.
+    ///
+    /// ```
+    /// use plugin_manager::PluginsConfig;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("plugins.toml");
+    /// std::fs::write(&path, "[dice]\nsides = 20\n").unwrap();
+    /// let config = PluginsConfig::load(&path).unwrap();
+    /// assert_eq!(config.plugin("dice").unwrap().section.values()["sides"].as_integer(), Some(20));
+    ///
+    /// std::fs::write(&path, "[dice]\nsides = = 20\n").unwrap();
+    /// let error = PluginsConfig::load(&path).unwrap_err();
+    /// assert_eq!(error.line, Some(2));
+    /// assert!(error.to_string().starts_with(&format!("{}:2: ", path.display())), "{error}");
+    ///
+    /// let error = PluginsConfig::load(dir.path()).unwrap_err();
+    /// assert!(error.to_string().ends_with("cannot read it: it is a directory, not a regular file"), "{error}");
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::load_limited(path, Self::MAX_SIZE)
+    }
+
+    /// [`PluginsConfig::load`] with another size limit, in bytes.
+    ///
+    /// ```
+    /// use plugin_manager::PluginsConfig;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("plugins.toml");
+    /// std::fs::write(&path, "[dice]\nsides = 20\n").unwrap();
+    /// let error = PluginsConfig::load_limited(&path, 8).unwrap_err();
+    /// assert!(error.to_string().ends_with("is 18 bytes, more than the limit of 8"), "{error}");
+    /// ```
+    pub fn load_limited(path: impl AsRef<Path>, max_size: u64) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = read_text(path, max_size)?;
+        Self::parse(&path.display().to_string(), &text)
     }
 
     /// The file's name as given.
@@ -134,6 +175,101 @@ impl PluginsConfig {
         self.plugin(plugin)
             .map_or_else(|| Arc::new(ConfigSection::default()), |s| s.section.clone())
     }
+}
+
+/// Reads the text of the configuration file at `path`: a regular file of at most `max_size`
+/// bytes, in UTF-8. Errors name the file (and the line of a byte that is not UTF-8).
+pub(crate) fn read_text(path: &Path, max_size: u64) -> Result<String, ConfigError> {
+    let shown = path.display().to_string();
+    let fail = |message: String| ConfigError {
+        file: Some(shown.clone()),
+        line: None,
+        key: None,
+        message,
+    };
+    let cannot_read = |error: std::io::Error| fail(format!("cannot read it: {error}"));
+    // Looked at before opening: opening a FIFO for reading waits for a writer.
+    regular_file(&fs::metadata(path).map_err(cannot_read)?).map_err(&fail)?;
+    let file = open_without_waiting(path).map_err(cannot_read)?;
+    // Again on what was opened, in case the path was replaced in between.
+    let metadata = file.metadata().map_err(cannot_read)?;
+    regular_file(&metadata).map_err(&fail)?;
+    let too_large = |size: u64| {
+        fail(format!(
+            "is {size} bytes, more than the limit of {max_size}"
+        ))
+    };
+    if metadata.len() > max_size {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    // Bounded even if the file grows while it is read.
+    file.take(max_size.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > max_size {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let line = error.as_bytes()[..valid]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        ConfigError::at(&shown, line, None, "not UTF-8 text")
+    })
+}
+
+/// Opens `path` for reading; on unix with `O_NONBLOCK`, so that a FIFO swapped in after the
+/// check cannot make the open wait. Reading a regular file is not affected by the flag.
+fn open_without_waiting(path: &Path) -> std::io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// `Ok` for a regular file; otherwise says what it is instead.
+fn regular_file(metadata: &Metadata) -> Result<(), String> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        Some("a directory")
+    } else {
+        special_file(&kind)
+    };
+    Err(match what {
+        Some(what) => format!("cannot read it: it is {what}, not a regular file"),
+        None => "cannot read it: not a regular file".to_owned(),
+    })
+}
+
+#[cfg(unix)]
+fn special_file(kind: &fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else {
+        None
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file(_: &fs::FileType) -> Option<&'static str> {
+    None
 }
 
 fn settings(

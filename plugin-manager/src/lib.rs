@@ -49,6 +49,8 @@ mod config;
 mod error;
 mod graph;
 mod host;
+#[cfg(feature = "host-kit")]
+pub mod host_kit;
 mod lifecycle;
 mod manager;
 mod restart_policy;

@@ -1,9 +1,15 @@
 //! Plugin states, what went wrong, and the record the manager keeps of each plugin.
+//!
+//! Every type here is [`serde::Serialize`], for hosts that export what the manager knows
+//! (as JSON, say). Durations serialize as fractional milliseconds in fields ending in `_ms`,
+//! and values that read as text ([`Phase`], the restart policy, where a configuration comes
+//! from) as the text the reports show.
 
 use std::fmt;
 use std::time::Duration;
 
 use plugin_core::{ConfigSource, Hook};
+use serde::{Serialize, Serializer};
 
 use crate::restart_policy::RestartPolicy;
 
@@ -11,7 +17,8 @@ use crate::restart_policy::RestartPolicy;
 ///
 /// `Unloaded -> Loaded -> Setup -> Enabled <-> Disabled -> TornDown`, and `Failed` from any
 /// state. A restart takes `TornDown` or `Failed` back to `Loaded` with a fresh instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PluginState {
     /// Registered; no instance yet.
     Unloaded,
@@ -63,6 +70,13 @@ pub enum Phase {
     Reconfigure,
 }
 
+/// As its text: `"constructor"`, `"setup"`, `"background task"`, ...
+impl Serialize for Phase {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -75,28 +89,35 @@ impl fmt::Display for Phase {
 }
 
 /// How a plugin failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes as `{"kind": "timeout", "detail": 2000.0}`: the variant in snake case, and its
+/// text, plugin name or duration (in milliseconds) as `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum FailureKind {
     /// Plugin code returned an error; the text is its whole chain of causes.
     Error(String),
     /// Plugin code panicked; the panic message.
     Panic(String),
     /// Plugin code ran past its deadline and was aborted.
-    Timeout(Duration),
+    Timeout(#[serde(serialize_with = "millis")] Duration),
     /// A required dependency failed, so this plugin was not started or was stopped.
     DependencyFailed(String),
     /// Shutdown reached its deadline before this plugin was torn down.
-    Abandoned(Duration),
+    Abandoned(#[serde(serialize_with = "millis")] Duration),
     /// Its section of the configuration file is invalid; the text names file, line and key.
     Config(String),
 }
 
 /// What went wrong with a plugin: the kind, and the phase it happened in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes as `{"phase": "setup", "kind": "panic", "detail": "no config"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The phase, when plugin code of this plugin was running.
     pub phase: Option<Phase>,
     /// What happened.
+    #[serde(flatten)]
     pub kind: FailureKind,
 }
 
@@ -173,7 +194,7 @@ impl fmt::Display for DisplayDuration {
 }
 
 /// One change of state, as kept in a record's history and sent to observers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateChange {
     /// The plugin.
     pub plugin: String,
@@ -183,12 +204,17 @@ pub struct StateChange {
     pub to: PluginState,
     /// Why, when it entered `Failed`.
     pub cause: Option<Failure>,
-    /// When, measured from the manager's creation on tokio's clock.
+    /// When, measured from the manager's creation on tokio's clock (`at_ms` when serialized).
+    #[serde(rename = "at_ms", serialize_with = "millis")]
     pub at: Duration,
 }
 
 /// A snapshot of everything the manager knows about one plugin.
-#[derive(Debug, Clone)]
+///
+/// Serialized, the durations are `start_time_ms` and `stop_time_ms`, the configuration
+/// source and the restart policy their text. (A host's `list --json` shape, a flat and
+/// stable subset of this, is [`host_kit::report::ListEntry`](crate::host_kit::report::ListEntry).)
+#[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct PluginRecord {
     /// The plugin's name.
@@ -208,16 +234,20 @@ pub struct PluginRecord {
     /// The most recent failure; kept after a successful restart until the next failure.
     pub last_error: Option<Failure>,
     /// How long the last start took, from the constructor to `enabled`.
+    #[serde(rename = "start_time_ms", serialize_with = "optional_millis")]
     pub start_time: Option<Duration>,
     /// How long the last stop took, from `on_disable` to `torn_down`.
+    #[serde(rename = "stop_time_ms", serialize_with = "optional_millis")]
     pub stop_time: Option<Duration>,
     /// Events dropped because this plugin's subscription queues were full.
     pub dropped_events: u64,
     /// Where its configuration comes from: `default`, or `file:line` of its section.
+    #[serde(serialize_with = "as_text")]
     pub config_source: ConfigSource,
     /// Whether the configuration switches it on.
     pub configured_on: bool,
     /// What happens when it fails through its own fault.
+    #[serde(serialize_with = "as_text")]
     pub restart_policy: RestartPolicy,
     /// How many times the manager restarted it automatically.
     pub restart_count: u32,
@@ -229,6 +259,26 @@ pub struct PluginRecord {
 
 /// How many state changes a record keeps.
 pub const HISTORY_LIMIT: usize = 256;
+
+/// A duration in the unit of the reports: milliseconds, with fractions.
+pub(crate) fn as_millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn millis<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(as_millis(*duration))
+}
+
+fn optional_millis<S: Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    duration.map(as_millis).serialize(serializer)
+}
+
+fn as_text<S: Serializer, T: fmt::Display>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
 
 #[cfg(test)]
 mod tests {

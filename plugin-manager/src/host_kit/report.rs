@@ -1,0 +1,215 @@
+//! What a host prints about its plugins: the startup and shutdown tables, the `list --json`
+//! records and one line per state change.
+//!
+//! Each function returns the text (without a final newline where it is one line), so a host
+//! chooses where it goes; [`say`] is the stdout printer the kit itself uses.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde::Serialize;
+
+use crate::state::{DisplayDuration, PluginRecord, StateChange, as_millis};
+
+/// One plugin as `list --json` shows it: a flat view of a [`PluginRecord`].
+///
+/// The field names and values are a contract with the scripts that read the output:
+/// `name`, `version`, `description`, `crate`, `deps`, `optional_deps`, `state` (as
+/// [`PluginState::as_str`](crate::PluginState::as_str)), `error` (the last failure as text, or
+/// `null`), `start_time_ms` and `stop_time_ms` (fractional milliseconds, or `null`),
+/// `dropped_events`, `config` (`default` or `file:line`) and `restart_count`.
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::host_kit::report::ListEntry;
+/// use plugin_manager::{PluginManager, PluginSpec};
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// let manager = PluginManager::builder()
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("noop")))
+///     .build()
+///     .unwrap();
+/// let record = manager.record("noop").unwrap();
+/// let json = serde_json::to_value(ListEntry::from(&record)).unwrap();
+/// assert_eq!(json["name"], "noop");
+/// assert_eq!(json["state"], "unloaded");
+/// assert_eq!(json["config"], "default");
+/// assert_eq!(json["error"], serde_json::Value::Null);
+/// ```
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ListEntry<'a> {
+    /// The plugin's name.
+    pub name: &'a str,
+    /// Its crate's version.
+    pub version: &'a str,
+    /// Its crate's description.
+    pub description: &'a str,
+    /// The crate it comes from, as `crate`.
+    #[serde(rename = "crate")]
+    pub crate_name: &'a str,
+    /// Required dependencies.
+    pub deps: &'a [String],
+    /// Optional dependencies, present or not.
+    pub optional_deps: &'a [String],
+    /// The state, as `enabled`, `torn_down`, ...
+    pub state: &'static str,
+    /// The last failure, as the sentence the reports show.
+    pub error: Option<String>,
+    /// How long the last start took, in milliseconds.
+    pub start_time_ms: Option<f64>,
+    /// How long the last stop took, in milliseconds.
+    pub stop_time_ms: Option<f64>,
+    /// Events dropped because the plugin's queues were full.
+    pub dropped_events: u64,
+    /// `default`, or the `file:line` of the plugin's section.
+    pub config: String,
+    /// Automatic restarts so far.
+    pub restart_count: u32,
+}
+
+impl<'a> From<&'a PluginRecord> for ListEntry<'a> {
+    fn from(r: &'a PluginRecord) -> Self {
+        Self {
+            name: &r.name,
+            version: &r.version,
+            description: &r.description,
+            crate_name: &r.crate_name,
+            deps: &r.deps,
+            optional_deps: &r.optional_deps,
+            state: r.state.as_str(),
+            error: r.last_error.as_ref().map(ToString::to_string),
+            start_time_ms: r.start_time.map(as_millis),
+            stop_time_ms: r.stop_time.map(as_millis),
+            dropped_events: r.dropped_events,
+            config: r.config_source.to_string(),
+            restart_count: r.restart_count,
+        }
+    }
+}
+
+/// The records as one pretty-printed JSON array of [`ListEntry`], in the order given.
+pub fn json(records: &[PluginRecord]) -> String {
+    let entries: Vec<ListEntry<'_>> = records.iter().map(ListEntry::from).collect();
+    // Strings, numbers and options only: serializing them cannot fail.
+    serde_json::to_string_pretty(&entries).expect("plugin records serialize")
+}
+
+/// Which duration a [`table`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Took {
+    /// How long each plugin took to start (the `start` column).
+    Start,
+    /// How long each plugin took to stop (the `stop` column).
+    Stop,
+}
+
+/// A table of the records under `title`, one line each, with the error under a failed
+/// plugin; it ends with a newline.
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::host_kit::report::{Took, table};
+/// use plugin_manager::{PluginManager, PluginSpec};
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// let manager = PluginManager::builder()
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("noop").with_version("1.0.0")))
+///     .build()
+///     .unwrap();
+/// assert_eq!(
+///     table("plugins:", &manager.records(), Took::Start),
+///     "plugins:\n  plugin  version   state         start  deps\n  noop    1.0.0     unloaded          -  -\n",
+/// );
+/// ```
+pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
+    let width = records
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut out = format!("{title}\n");
+    let _ = writeln!(
+        out,
+        "  {:width$}  {:8}  {:9}  {:>8}  deps",
+        "plugin",
+        "version",
+        "state",
+        match took {
+            Took::Start => "start",
+            Took::Stop => "stop",
+        }
+    );
+    for r in records {
+        let time = match took {
+            Took::Start => r.start_time,
+            Took::Stop => r.stop_time,
+        }
+        .map_or_else(|| "-".to_owned(), |d| DisplayDuration(d).to_string());
+        let deps = if r.deps.is_empty() {
+            "-".to_owned()
+        } else {
+            r.deps.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "  {:width$}  {:8}  {:9}  {:>8}  {deps}",
+            r.name,
+            r.version,
+            r.state.as_str(),
+            time
+        );
+        if let Some(error) = &r.last_error {
+            let _ = writeln!(out, "  {:width$}  error: {error}", "");
+        }
+    }
+    out
+}
+
+/// One line for a state change: `* dice: enabled -> disabled`, with the cause of a failure
+/// in parentheses.
+///
+/// ```
+/// use std::time::Duration;
+/// use plugin_manager::{PluginState, StateChange, host_kit::report::change};
+///
+/// let off = StateChange {
+///     plugin: "dice".into(),
+///     from: PluginState::Enabled,
+///     to: PluginState::Disabled,
+///     cause: None,
+///     at: Duration::ZERO,
+/// };
+/// assert_eq!(change(&off), "* dice: enabled -> disabled");
+/// ```
+pub fn change(change: &StateChange) -> String {
+    match &change.cause {
+        Some(cause) => format!(
+            "* {}: {} -> {} ({cause})",
+            change.plugin, change.from, change.to
+        ),
+        None => format!("* {}: {} -> {}", change.plugin, change.from, change.to),
+    }
+}
+
+/// The line for state changes an observer missed because it fell behind.
+pub fn missed(count: u64) -> String {
+    format!("* ({count} state changes not shown)")
+}
+
+/// Prints `text` and a newline to stdout and flushes it. A closed stdout (the reader went
+/// away) is not worth a panic, so errors are ignored.
+pub fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
