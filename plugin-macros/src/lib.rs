@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod link;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -25,4 +26,11 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     // The item exactly as written, whatever happened, so that one mistake in the attribute
     // does not turn every use of the struct into an error too.
     quote::quote!(#item #expansion).into()
+}
+
+/// Links every plugin crate the application's Cargo features select. Documented in
+/// `plugin-manager`, which re-exports it.
+#[proc_macro]
+pub fn link_plugins(input: TokenStream) -> TokenStream {
+    link::link_plugins(input.into()).into()
 }

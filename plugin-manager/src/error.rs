@@ -34,6 +34,24 @@ pub enum GraphError {
         /// The cycle, closed: `[a, b, c, a]` reads "a depends on b, b on c, c on a".
         path: Vec<String>,
     },
+    /// A plugin crate the application selected (see [`link_plugins!`](crate::link_plugins))
+    /// is linked but registered no plugin.
+    #[error(
+        "plugin crate `{package}` is selected but registered no plugin: put `#[plugin(...)]` \
+         on a type in it, or leave it out of the application's features"
+    )]
+    NothingRegistered {
+        /// The crate's package name.
+        package: String,
+    },
+    /// No plugin is registered, and the application does not say which crates it selected:
+    /// the crates may have been dropped by the linker.
+    #[error(
+        "no plugin is registered in this program: if it selects plugin crates, write \
+         `plugin_manager::link_plugins!();` at the root of the binary crate so that they are \
+         linked; if it means to run none, build the manager without `registered()`"
+    )]
+    NotLinked,
 }
 
 /// The plugin set cannot be run; every problem found is listed.

@@ -52,6 +52,7 @@ mod host;
 #[cfg(feature = "host-kit")]
 pub mod host_kit;
 mod lifecycle;
+mod linking;
 mod manager;
 mod restart_policy;
 mod spec;
@@ -64,6 +65,9 @@ pub use error::{GraphError, InvalidPluginSet, OperationError};
 pub use graph::DependencyGraph;
 pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
+#[doc(inline)]
+#[doc = include_str!("../../docs/linking.md")]
+pub use plugin_macros::link_plugins;
 pub use restart_policy::{Backoff, RestartPolicy};
 pub use spec::PluginSpec;
 pub use state::{
@@ -75,6 +79,14 @@ pub use state::{
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// Not public API. Used by code that [`link_plugins!`] generates.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+
+    pub use crate::linking::{LinkLine, SelectedCrate};
+}
 
 /// The manager's most used items: `use plugin_manager::prelude::*;`.
 pub mod prelude {

@@ -216,6 +216,7 @@ pub struct ManagerBuilder {
     policies: HashMap<String, RestartPolicy>,
     config: PluginsConfig,
     blocking_constructors: bool,
+    registry_checked: bool,
 }
 
 impl Default for ManagerBuilder {
@@ -229,13 +230,22 @@ impl Default for ManagerBuilder {
             policies: HashMap::new(),
             config: PluginsConfig::empty(),
             blocking_constructors: true,
+            registry_checked: false,
         }
     }
 }
 
 impl ManagerBuilder {
     /// Adds every plugin compiled into this binary.
-    pub fn registered(self) -> Self {
+    ///
+    /// [`build`](Self::build) then also checks the registry against what
+    /// [`link_plugins!`](crate::link_plugins) says the application selected: a selected plugin
+    /// crate that registered no plugin is refused by name
+    /// ([`GraphError::NothingRegistered`](crate::GraphError::NothingRegistered)), and so is an
+    /// empty registry in a program without `link_plugins!()`
+    /// ([`GraphError::NotLinked`](crate::GraphError::NotLinked)).
+    pub fn registered(mut self) -> Self {
+        self.registry_checked = true;
         self.descriptors(plugin_core::registered())
     }
 
@@ -313,9 +323,20 @@ impl ManagerBuilder {
 
     /// Validates the set (duplicate names, missing dependencies, cycles) and orders it.
     pub fn build(self) -> Result<PluginManager, InvalidPluginSet> {
+        let mut errors = if self.registry_checked {
+            crate::linking::check(plugin_core::registered())
+        } else {
+            Vec::new()
+        };
         let metadata: Vec<_> = self.specs.iter().map(PluginSpec::metadata).collect();
-        let graph =
-            DependencyGraph::new(&metadata).map_err(|errors| InvalidPluginSet { errors })?;
+        let graph = match DependencyGraph::new(&metadata) {
+            Ok(graph) if errors.is_empty() => graph,
+            Ok(_) => return Err(InvalidPluginSet { errors }),
+            Err(graph_errors) => {
+                errors.extend(graph_errors);
+                return Err(InvalidPluginSet { errors });
+            }
+        };
         let plugins = self.specs.into_iter().map(PluginSpec::into_parts).collect();
         let settings = Settings {
             hook_timeout: self.hook_timeout,
