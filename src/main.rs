@@ -6,7 +6,6 @@
 
 mod chat;
 mod cli;
-mod linked;
 
 use std::process::ExitCode;
 
@@ -15,6 +14,9 @@ use plugin_manager::host_kit::report::{self, Took, say};
 use plugin_manager::host_kit::{self, Host, HostOptions};
 
 use crate::cli::{Cli, Command};
+
+// The plugin crates selected by Cargo features, linked so that their plugins are registered.
+plugin_manager::link_plugins!();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,15 +39,6 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let missing = linked::missing_plugin_crates(host.manager());
-    if !missing.is_empty() {
-        eprintln!(
-            "chatbot: selected plugin crates registered no plugin: {} (is `#[plugin]` on a type there?)",
-            missing.join(", ")
-        );
-        return ExitCode::from(2);
-    }
-
     let started = host.start().await;
     match cli.command.unwrap_or(Command::Run) {
         Command::List { json } => {
