@@ -80,6 +80,21 @@ pub use state::{
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// The examples of `docs/dependencies-and-events.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/dependencies-and-events.md")]
+struct DocsDependenciesAndEventsDoctests;
+
+/// The examples of `docs/supervision.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/supervision.md")]
+struct DocsSupervisionDoctests;
+
+/// The examples of `docs/configuration.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/configuration.md")]
+struct DocsConfigurationDoctests;
+
 /// Not public API. Used by code that [`link_plugins!`] generates.
 #[doc(hidden)]
 pub mod __private {
