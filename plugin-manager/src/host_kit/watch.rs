@@ -40,8 +40,8 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
 /// ```
 #[derive(Debug)]
 pub struct ConfigWatcher {
-    /// Kept for its `Drop`, which ends the watch.
-    _watcher: notify::RecommendedWatcher,
+    /// Kept for its `Drop`, which ends the watch (`None` in tests that feed events by hand).
+    _watcher: Option<notify::RecommendedWatcher>,
     events: mpsc::Receiver<()>,
     settle: Duration,
     /// When the file counts as settled, if an event is pending.
@@ -90,12 +90,16 @@ impl ConfigWatcher {
                 .watch(&dir, RecursiveMode::NonRecursive)
                 .map_err(|source| WatchError { path: dir, source })?;
         }
-        Ok(Self {
+        Ok(Self::from_parts(Some(watcher), events))
+    }
+
+    fn from_parts(watcher: Option<notify::RecommendedWatcher>, events: mpsc::Receiver<()>) -> Self {
+        Self {
             _watcher: watcher,
             events,
             settle: DEFAULT_SETTLE,
             due: None,
-        })
+        }
     }
 
     /// Sets how long the file must stay quiet after an event before it is reported.
@@ -203,6 +207,35 @@ mod tests {
             EventKind::Other,
         ];
         assert!(!reads.iter().any(is_edit));
+    }
+
+    /// Polls `changed` for at most `limit` (of paused tokio time): whether it fired.
+    async fn fires_within(watcher: &mut ConfigWatcher, limit: Duration) -> bool {
+        tokio::select! {
+            biased;
+            fired = watcher.changed() => fired,
+            () = tokio::time::sleep(limit) => false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_once_the_file_has_been_quiet_for_the_settle_delay() {
+        let (sender, events) = mpsc::channel(1);
+        let mut watcher = ConfigWatcher::from_parts(None, events);
+        let start = Instant::now();
+
+        sender.try_send(()).unwrap();
+        assert!(!fires_within(&mut watcher, Duration::from_millis(150)).await);
+        // A second write 150 ms in starts the delay again; dropping `changed` lost nothing.
+        sender.try_send(()).unwrap();
+        assert!(!fires_within(&mut watcher, Duration::from_millis(150)).await);
+        assert!(watcher.changed().await);
+        assert_eq!(start.elapsed(), Duration::from_millis(350));
+
+        // Quiet: nothing to report.
+        assert!(!fires_within(&mut watcher, Duration::from_secs(10)).await);
+        drop(sender);
+        assert!(!watcher.changed().await, "the watch ended");
     }
 
     #[test]
