@@ -207,6 +207,9 @@ impl Host {
     /// A host over the plugins of `builder`: locates the configuration file
     /// ([`ConfigFile::locate`]), loads it, and builds the manager with it and with the
     /// deadlines of `options` (which replace the builder's). Runs no plugin code yet.
+    ///
+    /// The file is read here, on the calling thread: once, before anything runs, and bounded
+    /// by the size limit. Later reads happen on tokio's blocking pool.
     pub fn with_builder(builder: ManagerBuilder, options: HostOptions) -> Result<Self, HostError> {
         let config = ConfigFile::locate(options.config.clone())
             .map(|file| file.with_max_size(options.max_config_size));

@@ -7,6 +7,12 @@
 //! deadline. An error, a panic or a hang in one plugin makes that plugin `Failed` and leaves
 //! the others alone; plugins that need a failed plugin are not started.
 //!
+//! An application around the manager finds what every host needs in [`host_kit`]: the
+//! configuration file (loaded, watched and applied live), shutdown on Ctrl-C or `SIGTERM`,
+//! the reports and operator commands. It is behind the `host-kit` Cargo feature, on by
+//! default; without it the crate does not depend on `notify`, `serde_json`,
+//! `tracing-subscriber` or tokio's signal handling.
+//!
 //! ```
 //! use plugin_core::{Plugin, PluginMetadata, async_trait};
 //! use plugin_manager::{FailureKind, PluginManager, PluginSpec, PluginState};

@@ -213,7 +213,7 @@ pub struct StateChange {
 ///
 /// Serialized, the durations are `start_time_ms` and `stop_time_ms`, the configuration
 /// source and the restart policy their text. (A host's `list --json` shape, a flat and
-/// stable subset of this, is [`host_kit::report::ListEntry`](crate::host_kit::report::ListEntry).)
+/// stable subset of this, is `host_kit::report::ListEntry`.)
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct PluginRecord {
