@@ -308,7 +308,7 @@ impl ManagerBuilder {
     /// By default each constructor runs on tokio's blocking pool, so one that blocks cannot
     /// take a worker thread with it and is cut off at its deadline. That costs a hand-off to
     /// another thread per plugin; with thousands of trivial constructors (`Default`), running
-    /// them in place starts the set about twice as fast (see the README's benchmarks), at the
+    /// them in place starts the set about twice as fast (see `docs/benchmarks.md`), at the
     /// price that a constructor which blocks stalls a worker thread.
     pub fn inline_constructors(mut self) -> Self {
         self.blocking_constructors = false;

@@ -1,0 +1,186 @@
+//! [`RunningBed`]: the plugins of a bed under a real manager, and waiting for their states.
+
+use std::any::type_name;
+use std::time::Duration;
+
+use plugin_core::{EventBus, PluginRef, PluginType};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::{TestBedError, events::Events};
+use crate::manager::PluginManager;
+use crate::state::{PluginRecord, PluginState};
+
+/// The plugins of a [`TestBed`](super::TestBed), running under a [`PluginManager`].
+///
+/// Dropping it without [`RunningBed::shutdown`] aborts the plugins' background tasks without
+/// running their `on_disable` and `teardown`.
+#[derive(Debug)]
+pub struct RunningBed {
+    pub(super) manager: PluginManager,
+}
+
+impl RunningBed {
+    /// The manager running the plugins, for operator requests (`disable`, `restart`,
+    /// `reload_config`) and everything else it offers.
+    pub fn manager(&self) -> &PluginManager {
+        &self.manager
+    }
+
+    /// The event bus the plugins use.
+    pub fn bus(&self) -> &EventBus {
+        self.manager.bus()
+    }
+
+    /// The state of `plugin`, if the bed has such a plugin.
+    pub fn state(&self, plugin: &str) -> Option<PluginState> {
+        self.manager.state(plugin)
+    }
+
+    /// A snapshot of the record of `plugin`, if the bed has such a plugin.
+    pub fn record(&self, plugin: &str) -> Option<PluginRecord> {
+        self.manager.record(plugin)
+    }
+
+    /// The live instance of the plugin type `P`, or an error saying why there is none.
+    pub fn get<P: PluginType>(&self) -> Result<PluginRef<P>, TestBedError> {
+        self.get_named(P::NAME)
+    }
+
+    /// The live instance of `plugin` as a `P`, for plugins given as specs.
+    pub fn get_named<P: Send + Sync + 'static>(
+        &self,
+        plugin: &str,
+    ) -> Result<PluginRef<P>, TestBedError> {
+        let record = self.known(plugin)?;
+        let instance = self
+            .manager
+            .instance(plugin)
+            .ok_or_else(|| TestBedError::NoInstance {
+                plugin: plugin.to_owned(),
+                state: record.state,
+                failure: record.last_error.clone(),
+            })?;
+        instance
+            .downcast::<P>()
+            .ok_or_else(|| TestBedError::WrongType {
+                plugin: plugin.to_owned(),
+                actual: instance.type_name(),
+                asked: type_name::<P>(),
+            })
+    }
+
+    /// Publishes `event` to the plugins' subscribers; returns how many queued it.
+    pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
+        self.manager.bus().publish(event)
+    }
+
+    /// Subscribes the test to events of type `E` from now on. Subscribe before doing what
+    /// causes the event, so that it cannot pass unseen.
+    pub fn events<E: Clone + Send + Sync + 'static>(&self) -> Events<E> {
+        Events::new(self.manager.bus())
+    }
+
+    /// Waits until `plugin` is in `state` (at once if it is now), at most `timeout` on tokio's
+    /// clock, following the manager's state-change feed.
+    ///
+    /// A timeout error says what was awaited, the state the plugin is in and its last error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use plugin_core::{Plugin, PluginMetadata, async_trait};
+    /// use plugin_manager::{PluginSpec, PluginState};
+    /// use plugin_manager::testing::TestBed;
+    ///
+    /// #[derive(Default)]
+    /// struct Noop;
+    /// #[async_trait]
+    /// impl Plugin for Noop {}
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let bed = TestBed::new()
+    ///     .spec(PluginSpec::with_default::<Noop>(PluginMetadata::new("noop")))
+    ///     .start()
+    ///     .await?;
+    /// let second = Duration::from_secs(1);
+    /// bed.wait_for_state("noop", PluginState::Enabled, second).await?;
+    ///
+    /// let error = bed.wait_for_state("noop", PluginState::Disabled, second).await.unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "timed out after 1s waiting for plugin `noop` to be disabled: it is enabled"
+    /// );
+    ///
+    /// let (waited, disabled) = tokio::join!(
+    ///     bed.wait_for_state("noop", PluginState::Disabled, second),
+    ///     bed.manager().disable("noop"),
+    /// );
+    /// waited?;
+    /// disabled.unwrap();
+    /// # Ok::<(), plugin_manager::testing::TestBedError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn wait_for_state(
+        &self,
+        plugin: &str,
+        state: PluginState,
+        timeout: Duration,
+    ) -> Result<(), TestBedError> {
+        let deadline = Instant::now() + timeout;
+        // Subscribed before the state is read: a change right after the read is in the feed.
+        let mut changes = self.manager.subscribe();
+        loop {
+            if self.known(plugin)?.state == state {
+                return Ok(());
+            }
+            loop {
+                match tokio::time::timeout_at(deadline, changes.recv()).await {
+                    Ok(Ok(change)) if change.plugin == plugin && change.to == state => {
+                        return Ok(());
+                    }
+                    Ok(Ok(_)) => {}
+                    // Missed changes: read the state again.
+                    Ok(Err(RecvError::Lagged(_))) => break,
+                    // The feed ends only with the manager, which `self` keeps alive.
+                    Ok(Err(RecvError::Closed)) | Err(_) => {
+                        let record = self.known(plugin)?;
+                        if record.state == state {
+                            return Ok(());
+                        }
+                        return Err(TestBedError::Timeout {
+                            awaited: format!("plugin `{plugin}` to be {state}"),
+                            after: timeout,
+                            detail: Some(describe(&record)),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shuts the plugins down (dependents first) and returns their records afterwards.
+    pub async fn shutdown(self) -> Vec<PluginRecord> {
+        self.manager.shutdown().await;
+        self.manager.records()
+    }
+
+    fn known(&self, plugin: &str) -> Result<PluginRecord, TestBedError> {
+        self.manager
+            .record(plugin)
+            .ok_or_else(|| TestBedError::UnknownPlugin {
+                plugin: plugin.to_owned(),
+                plugins: self.manager.start_order().to_vec(),
+            })
+    }
+}
+
+/// "it is failed (last error: setup returned an error: ...)".
+pub(super) fn describe(record: &PluginRecord) -> String {
+    match &record.last_error {
+        Some(failure) if record.state == PluginState::Failed => {
+            format!("it is {} ({failure})", record.state)
+        }
+        Some(failure) => format!("it is {} (last error: {failure})", record.state),
+        None => format!("it is {}", record.state),
+    }
+}
