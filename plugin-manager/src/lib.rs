@@ -72,7 +72,7 @@ pub use graph::DependencyGraph;
 pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
 #[doc(inline)]
-#[doc = include_str!("../../docs/linking.md")]
+#[doc = include_str!("../docs/linking.md")]
 pub use plugin_macros::link_plugins;
 pub use restart_policy::{Backoff, RestartPolicy};
 pub use spec::PluginSpec;
