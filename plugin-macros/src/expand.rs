@@ -16,7 +16,7 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
         deps,
         optional,
         new,
-        timeout_ms,
+        timeout,
         config,
     } = plugin;
     let dep_depths = deps.iter().map(|dep| dep_const(dep, quote!(DEPTH)));
@@ -36,8 +36,10 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
             )
         },
     };
-    let timeout = timeout_ms
-        .map(|ms| quote!(.with_timeout(::plugin_core::__private::Duration::from_millis(#ms))));
+    let timeout = timeout.map(|duration| {
+        let (secs, nanos) = (duration.as_secs(), duration.subsec_nanos());
+        quote!(.with_timeout(::plugin_core::__private::Duration::new(#secs, #nanos)))
+    });
     // Spanned at the type: "`X: Deserialize` is not satisfied" is reported under it.
     let config = config.as_ref().map(|ty| {
         let type_name = ty.to_token_stream().to_string().replace(' ', "");

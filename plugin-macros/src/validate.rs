@@ -1,6 +1,7 @@
 //! What the attribute's values mean: checks them against the item and gathers every mistake.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
@@ -15,7 +16,7 @@ pub(crate) struct Plugin<'a> {
     pub(crate) deps: Vec<Path>,
     pub(crate) optional: Vec<LitStr>,
     pub(crate) new: Option<ExprPath>,
-    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) config: Option<Type>,
 }
 
@@ -74,7 +75,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
     let mut deps = Vec::new();
     let mut optional = Vec::new();
     let mut new = None;
-    let mut timeout_ms = None;
+    let mut timeout = None;
     let mut config = None;
     for entry in args.entries {
         if !seen.insert(entry.key) {
@@ -92,8 +93,8 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
             Value::Deps(list) => deps = check_deps(list, ident, &mut errors),
             Value::Optional(list) => optional = check_optional(list, &mut errors),
             Value::New(path) => new = Some(path),
-            Value::Timeout(lit) => match timeout_ms_of(&lit) {
-                Ok(ms) => timeout_ms = Some(ms),
+            Value::Timeout(lit) => match timeout_of(&lit) {
+                Ok(duration) => timeout = Some(duration),
                 Err(error) => errors.push(error),
             },
             Value::Config(ty) => config = Some(ty),
@@ -116,7 +117,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
         deps,
         optional,
         new,
-        timeout_ms,
+        timeout,
         config,
     }))
 }
@@ -230,42 +231,22 @@ fn check_optional(
     names
 }
 
-/// `"500ms"`, `"2s"`, `"1m"`, `"1h"` as milliseconds.
-fn timeout_ms_of(lit: &LitStr) -> Result<u64> {
+/// A `timeout` value, in the grammar of `humantime` (as the manager's configuration file and
+/// the host's command line read it): `"500ms"`, `"1m30s"`, `"1us"`; zero is refused.
+fn timeout_of(lit: &LitStr) -> Result<Duration> {
     let text = lit.value();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let unit_ms: Option<u64> = match unit {
-        "ms" => Some(1),
-        "s" => Some(1_000),
-        "m" => Some(60_000),
-        "h" => Some(3_600_000),
-        _ => None,
-    };
-    let Some(unit_ms) = unit_ms.filter(|_| !number.is_empty()) else {
-        return Err(Error::new(
-            lit.span(),
-            format!(
-                "invalid `timeout` {text:?}: write a whole number followed by `ms`, `s`, `m` \
-                 or `h`, like \"500ms\", \"2s\" or \"1m\""
-            ),
-        ));
-    };
-    match number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_ms))
-    {
-        Some(0) => Err(Error::new(
+    match humantime::parse_duration(&text) {
+        Ok(duration) if duration.is_zero() => Err(Error::new(
             lit.span(),
             "`timeout` must be greater than zero",
         )),
-        Some(ms) => Ok(ms),
-        None => Err(Error::new(
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(Error::new(
             lit.span(),
-            format!("`timeout` {text:?} is too long"),
+            format!(
+                "invalid `timeout` {text:?}: {error}; write a duration like \"500ms\", \"2s\" \
+                 or \"1m30s\""
+            ),
         )),
     }
 }

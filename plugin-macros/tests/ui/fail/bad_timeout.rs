@@ -1,6 +1,6 @@
 use plugin_core::prelude::*;
 
-#[plugin(name = "dice", timeout = "2 seconds")]
+#[plugin(name = "dice", timeout = "2 fortnights")]
 #[derive(Default)]
 pub struct Dice;
 
@@ -8,7 +8,7 @@ pub struct Dice;
 #[derive(Default)]
 pub struct Coin;
 
-#[plugin(name = "die", timeout = "1.5s")]
+#[plugin(name = "die", timeout = "1.5")]
 #[derive(Default)]
 pub struct Die;
 
