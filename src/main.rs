@@ -3,17 +3,25 @@
 //! Which plugins are in is decided by Cargo features (one per plugin crate); see the README.
 //! Everything not about chat (the configuration file, signals, reports, operator commands)
 //! comes from `plugin_manager::host_kit`.
+//!
+//! Signals are listened to from the very start: one during start-up tears down what started;
+//! one during the chat ends it and shuts down gracefully; a second one during the shutdown
+//! exits at once, saying which plugins were abandoned. Stdout is written by a thread of its
+//! own (see `output`), so a stdout nobody reads never keeps a signal from being heard.
 
 mod chat;
 mod cli;
+mod input;
+mod output;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use plugin_manager::host_kit::report::{self, Took, say};
-use plugin_manager::host_kit::{self, Host, HostOptions};
+use plugin_manager::host_kit::report::{self, Took};
+use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals, text};
 
 use crate::cli::{Cli, Command};
+use crate::output::Output;
 
 // The plugin crates selected by Cargo features, linked so that their plugins are registered.
 plugin_manager::link_plugins!();
@@ -27,7 +35,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    // First of all, so that no signal finds the process without a handler.
+    let mut signals = ShutdownSignals::new()
+        .inspect_err(|error| eprintln!("chatbot: cannot listen for shutdown signals: {error}"))
+        .ok();
     host_kit::init_tracing();
+    let out = match Output::stdout() {
+        Ok(out) => out,
+        Err(error) => {
+            eprintln!("chatbot: cannot start the stdout writer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = HostOptions::new("chatbot")
         .config(cli.config.clone())
         .hook_timeout(cli.hook_timeout)
@@ -35,30 +54,73 @@ async fn run(cli: Cli) -> ExitCode {
     let host = match Host::new(options) {
         Ok(host) => host,
         Err(error) => {
-            eprintln!("chatbot: {error}");
+            eprintln!("chatbot: {}", text::escape(&error.to_string()));
             return ExitCode::from(2);
         }
     };
-    let started = host.start().await;
-    match cli.command.unwrap_or(Command::Run) {
-        Command::List { json } => {
-            say(&if json {
-                report::json(&started)
-            } else {
-                report::table("plugins:", &started, Took::Start)
-            });
-            host.shutdown().await;
+    let command = cli.command.unwrap_or(Command::Run);
+    // Notes go to stdout, except for `list`, whose stdout is the list alone.
+    let note = |text: String| match command {
+        Command::Run => out.say_now(text),
+        Command::List { .. } => eprintln!("chatbot: {text}"),
+    };
+
+    let started = tokio::select! {
+        started = host.start() => Some(started),
+        signal = next_signal(signals.as_mut()) => {
+            note(format!("{signal} during start-up: tearing down what started"));
+            None
         }
-        Command::Run => {
-            say(&report::table("started:", &started, Took::Start));
-            chat::run(&host, cli.reply_timeout).await;
-            say("shutting down");
-            say(&report::table(
-                "stopped:",
-                &host.shutdown().await,
-                Took::Stop,
-            ));
+    };
+    if let Some(started) = &started {
+        match command {
+            Command::List { json } => out.say_now(if json {
+                report::json(started)
+            } else {
+                report::table("plugins:", started, Took::Start)
+            }),
+            Command::Run => {
+                out.say_now(report::table("started:", started, Took::Start));
+                tokio::select! {
+                    () = chat::run(&host, &out, cli.reply_timeout) => {}
+                    signal = next_signal(signals.as_mut()) => out.say_now(format!("({signal})")),
+                }
+            }
         }
     }
-    ExitCode::SUCCESS
+    if matches!(command, Command::Run) {
+        out.say_now("shutting down");
+    }
+
+    let mut exit = ExitCode::SUCCESS;
+    tokio::select! {
+        stopped = host.shutdown() => match command {
+            Command::Run => out.say_now(report::table("stopped:", &stopped, Took::Stop)),
+            // An interrupted `list` still prints its one list: what there is after the shutdown.
+            Command::List { json } if started.is_none() => out.say_now(if json {
+                report::json(&stopped)
+            } else {
+                report::table("stopped:", &stopped, Took::Stop)
+            }),
+            Command::List { .. } => {}
+        },
+        signal = next_signal(signals.as_mut()) => {
+            note(format!("{signal} again: exiting now"));
+            note(report::abandoned(&host.manager().records()));
+            exit = ExitCode::FAILURE;
+        }
+    }
+    // Bounded: a stdout nobody reads does not keep the process alive; nor past another signal.
+    tokio::select! {
+        _ = out.finish(cli.shutdown_timeout) => {}
+        _ = next_signal(signals.as_mut()) => {}
+    }
+    exit
+}
+
+async fn next_signal(signals: Option<&mut ShutdownSignals>) -> ShutdownSignal {
+    match signals {
+        Some(signals) => signals.recv().await,
+        None => std::future::pending().await,
+    }
 }

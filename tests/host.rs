@@ -81,12 +81,16 @@ fn operator_commands_control_plugins_and_refusals_change_nothing() {
         out.contains("`!roll` is unavailable: plugin `dice` is not enabled"),
         "{out}"
     );
-    // Enabling dice-stats enables its disabled dependency first.
+    // Enabling dice-stats enables its disabled dependency first; the state changes come
+    // before the confirmation (and after the previous command's).
     let enable = out.find("ok: dice-stats enabled").expect(&out);
-    let after = &out[enable..];
-    assert!(
-        after.find("* dice: disabled -> enabled") < after.find("* dice-stats: disabled -> enabled")
-    );
+    let before = &out[..enable];
+    let dice = before.rfind("* dice: disabled -> enabled").expect(&out);
+    let stats = before
+        .rfind("* dice-stats: disabled -> enabled")
+        .expect(&out);
+    assert!(before.find("ok: dice disabled") < Some(dice), "{out}");
+    assert!(dice < stats, "{out}");
     assert!(out.contains("error: no plugin named `nosuch`"), "{out}");
 }
 

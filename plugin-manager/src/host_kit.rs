@@ -44,6 +44,7 @@ pub mod config_file;
 pub mod operator;
 pub mod report;
 pub mod signals;
+pub mod text;
 pub mod watch;
 
 use std::future::Future;
@@ -250,7 +251,11 @@ impl Host {
     /// order.
     pub async fn start(&self) -> Vec<PluginRecord> {
         for problem in self.manager.config_problems() {
-            eprintln!("{}: configuration: {problem}", self.options.name);
+            eprintln!(
+                "{}: configuration: {}",
+                self.options.name,
+                text::escape(&problem.to_string())
+            );
         }
         self.manager.start().await;
         self.manager.records()
@@ -328,7 +333,10 @@ impl Host {
     /// after an edit.
     pub fn say_reload(&self, reload: &Reload) {
         if let Some(file) = &self.config {
-            report::say(&format!("config: {} changed", file.path().display()));
+            report::say(&format!(
+                "config: {} changed",
+                text::escape(&file.path().display().to_string())
+            ));
         }
         report::say(&reload.to_string());
     }

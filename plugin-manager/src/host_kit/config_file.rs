@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use plugin_core::ConfigError;
 
+use super::text::escape;
 use super::watch::{ConfigWatcher, WatchError};
 use crate::config::{PluginsConfig, read_text};
 use crate::lifecycle::ConfigChange;
@@ -190,14 +191,22 @@ impl fmt::Display for Reload {
             }
             Reload::Applied(changes) => {
                 f.write_str("config: reloaded")?;
-                changes.iter().try_for_each(|c| write!(f, "\n  - {c}"))
+                changes
+                    .iter()
+                    .try_for_each(|c| write!(f, "\n  - {}", escape(&c.to_string())))
             }
             Reload::Unreadable(error) => {
-                write!(f, "config: reload refused, nothing changed: {error}")
+                write!(
+                    f,
+                    "config: reload refused, nothing changed: {}",
+                    escape(&error.to_string())
+                )
             }
             Reload::Refused(errors) => {
                 f.write_str("config: reload refused, nothing changed:")?;
-                errors.iter().try_for_each(|e| write!(f, "\n  - {e}"))
+                errors
+                    .iter()
+                    .try_for_each(|e| write!(f, "\n  - {}", escape(&e.to_string())))
             }
         }
     }

@@ -11,7 +11,8 @@
 //! | `!reload-config` | reads the configuration file again and applies it |
 //!
 //! Each answer is one text to show the operator: `ok: dice disabled`, `error: ...`, the
-//! table, or what a reload changed.
+//! table, or what a reload changed. What it repeats of the line (a plugin name in an error)
+//! is [escaped and shortened](super::text::echo).
 //!
 //! ```
 //! use plugin_core::{Plugin, PluginMetadata, async_trait};
@@ -37,6 +38,7 @@
 
 use super::config_file::{ConfigFile, DEFAULT_PATH};
 use super::report::{self, Took};
+use super::text::echo;
 use crate::manager::PluginManager;
 
 /// The commands, as a host shows them in its greeting.
@@ -133,9 +135,10 @@ impl<'a> Command<'a> {
             } => manager.disable(name).await.map(|()| (name, "disabled")),
             Command::Restart(name) => manager.restart(name).await.map(|()| (name, "restarted")),
         };
+        // Names and errors echo what the operator typed: escaped and shortened.
         match outcome {
-            Ok((name, done)) => format!("ok: {name} {done}"),
-            Err(error) => format!("error: {error}"),
+            Ok((name, done)) => format!("ok: {} {done}", echo(name)),
+            Err(error) => format!("error: {}", echo(&error.to_string())),
         }
     }
 }

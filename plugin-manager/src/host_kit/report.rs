@@ -3,13 +3,27 @@
 //!
 //! Each function returns the text (without a final newline where it is one line), so a host
 //! chooses where it goes; [`say`] is the stdout printer the kit itself uses.
+//!
+//! Everything in the text that came from a plugin or the configuration (names, versions,
+//! dependencies, errors, panic messages) is [escaped](super::text::escape): a control
+//! character shows as `\n`, `\u{1b}`, ..., so no plugin can forge a line of its own. Errors
+//! are also [shortened](super::text::shorten) to [`MAX_ERROR_CHARS`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use serde::Serialize;
 
+use super::text::{escape, shorten};
 use crate::state::{DisplayDuration, PluginRecord, StateChange, as_millis};
+
+/// How many characters of an error or a panic message the reports show.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// An error as the human-readable reports show it: escaped, then shortened.
+fn error_text(error: &dyn std::fmt::Display) -> String {
+    shorten(&escape(&error.to_string()), MAX_ERROR_CHARS).into_owned()
+}
 
 /// One plugin as `list --json` shows it: a flat view of a [`PluginRecord`].
 ///
@@ -133,7 +147,7 @@ pub enum Took {
 pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
     let width = records
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| escape(&r.name).chars().count())
         .max()
         .unwrap_or(0)
         .max(6);
@@ -158,18 +172,18 @@ pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
         let deps = if r.deps.is_empty() {
             "-".to_owned()
         } else {
-            r.deps.join(", ")
+            escape(&r.deps.join(", ")).into_owned()
         };
         let _ = writeln!(
             out,
             "  {:width$}  {:8}  {:9}  {:>8}  {deps}",
-            r.name,
-            r.version,
+            escape(&r.name),
+            escape(&r.version),
             r.state.as_str(),
             time
         );
         if let Some(error) = &r.last_error {
-            let _ = writeln!(out, "  {:width$}  error: {error}", "");
+            let _ = writeln!(out, "  {:width$}  error: {}", "", error_text(error));
         }
     }
     out
@@ -191,13 +205,71 @@ pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
 /// };
 /// assert_eq!(change(&off), "* dice: enabled -> disabled");
 /// ```
+///
+/// The name and the cause are escaped: a panic message cannot start a line.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use plugin_manager::{Failure, FailureKind, Phase, PluginState, StateChange, host_kit::report::change};
+/// let panic = FailureKind::Panic("boom\n* dice: enabled -> failed (forged)".into());
+/// let forged = StateChange {
+///     plugin: "dice".into(),
+///     from: PluginState::Enabled,
+///     to: PluginState::Failed,
+///     cause: Some(Failure::new(Phase::Background, panic)),
+///     at: Duration::ZERO,
+/// };
+/// assert_eq!(change(&forged).lines().count(), 1);
+/// ```
 pub fn change(change: &StateChange) -> String {
+    let plugin = escape(&change.plugin);
     match &change.cause {
         Some(cause) => format!(
-            "* {}: {} -> {} ({cause})",
-            change.plugin, change.from, change.to
+            "* {plugin}: {} -> {} ({})",
+            change.from,
+            change.to,
+            error_text(cause)
         ),
-        None => format!("* {}: {} -> {}", change.plugin, change.from, change.to),
+        None => format!("* {plugin}: {} -> {}", change.from, change.to),
+    }
+}
+
+/// What a host abandoned when it left before its shutdown finished (a second Ctrl-C, say):
+/// one line naming the plugins of `records` that are neither torn down, failed nor never
+/// loaded, with their states, or saying that nothing was left.
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::host_kit::report::abandoned;
+/// use plugin_manager::{PluginManager, PluginSpec};
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// let manager = PluginManager::builder()
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("noop")))
+///     .build()
+///     .unwrap();
+/// assert_eq!(abandoned(&manager.records()), "abandoned: nothing (every plugin had stopped)");
+/// ```
+pub fn abandoned(records: &[PluginRecord]) -> String {
+    use crate::PluginState;
+    let left: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.state,
+                PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
+            )
+        })
+        .map(|r| format!("{} ({})", escape(&r.name), r.state.as_str()))
+        .collect();
+    if left.is_empty() {
+        "abandoned: nothing (every plugin had stopped)".to_owned()
+    } else {
+        format!("abandoned, not torn down: {}", left.join(", "))
     }
 }
 
@@ -208,6 +280,10 @@ pub fn missed(count: u64) -> String {
 
 /// Prints `text` and a newline to stdout and flushes it. A closed stdout (the reader went
 /// away) is not worth a panic, so errors are ignored.
+///
+/// The write blocks the calling thread while stdout is full (a pipe nobody reads). A host
+/// that must stay responsive to signals then prints from a thread of its own instead, as the
+/// demo bot does.
 pub fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
