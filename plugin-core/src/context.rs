@@ -2,68 +2,19 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use std::sync::Arc;
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use serde::de::DeserializeOwned;
-
+use crate::bus::{EventBus, RequestError, Requests, ServeError, Subscription};
 use crate::config::{ConfigError, ConfigSection, ConfigSource};
 use crate::error::{Error, Result};
-use crate::events::{EventBus, Subscription};
-use crate::instance::{Dep, PluginInstance};
+use crate::host::{Host, NoHost};
+use crate::instance::Dep;
 use crate::metadata::PluginMetadata;
 use crate::plugin::PluginType;
-use crate::request::{RequestError, Requests, ServeError};
-
-/// A plugin's background task, as [`Context::spawn`] hands it to the host.
-pub type BackgroundTask = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
-
-/// What a [`Context`] asks of whoever runs the plugins: the manager implements it.
-///
-/// A test can implement it to run a plugin's hooks without a manager.
-pub trait Host: Send + Sync {
-    /// The live instance of the plugin called `name`, if it is enabled.
-    fn enabled_instance(&self, name: &str) -> Option<PluginInstance>;
-
-    /// Runs `task` for `plugin` until the plugin leaves `enabled`; an error or panic in it
-    /// fails the plugin.
-    fn spawn(&self, plugin: &str, task: BackgroundTask);
-
-    /// The token cancelled when `plugin` next leaves `enabled`.
-    fn cancellation(&self, plugin: &str) -> CancellationToken {
-        let _ = plugin;
-        CancellationToken::new()
-    }
-
-    /// Whether this host runs no plugins at all, as [`NoHost`]: a [`Context`] then reports
-    /// that it is detached instead of blaming a dependency's state or declaration.
-    fn is_detached(&self) -> bool {
-        false
-    }
-}
-
-/// A host that knows no plugin and runs no task, for contexts built outside a manager
-/// ([`Context::detached`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoHost;
-
-impl Host for NoHost {
-    fn enabled_instance(&self, _name: &str) -> Option<PluginInstance> {
-        None
-    }
-
-    fn spawn(&self, _plugin: &str, task: BackgroundTask) {
-        drop(task);
-    }
-
-    fn is_detached(&self) -> bool {
-        true
-    }
-}
 
 /// What every error of a detached context says after what could not be done.
 const DETACHED: &str = "this context is detached (no manager runs it)";
@@ -88,6 +39,8 @@ pub struct Context {
 }
 
 struct ContextInner {
+    /// The metadata's name, shared with every event this context publishes.
+    name: Arc<str>,
     metadata: Arc<PluginMetadata>,
     bus: EventBus,
     host: Arc<dyn Host>,
@@ -95,10 +48,12 @@ struct ContextInner {
 }
 
 impl Context {
-    /// A context for the plugin described by `metadata`. The manager makes these.
-    pub fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
+    /// A context for the plugin described by `metadata`; the manager makes these through
+    /// [`ContextHandle::new`](crate::host::ContextHandle::new).
+    pub(crate) fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
         Self {
             inner: Arc::new(ContextInner {
+                name: metadata.name.as_str().into(),
                 metadata,
                 bus,
                 host,
@@ -129,9 +84,17 @@ impl Context {
         Self::new(Arc::new(metadata), EventBus::new(), Arc::new(NoHost))
     }
 
+    /// A detached context (see [`Context::detached`]) whose [`Context::config`] reads
+    /// `section`, e.g. to unit-test how a plugin takes its configuration.
+    pub fn detached_with_config(metadata: PluginMetadata, section: ConfigSection) -> Self {
+        let ctx = Self::detached(metadata);
+        ctx.set_config(Arc::new(section));
+        ctx
+    }
+
     /// This plugin's name.
     pub fn name(&self) -> &str {
-        &self.inner.metadata.name
+        &self.inner.name
     }
 
     /// This plugin's metadata.
@@ -156,7 +119,8 @@ impl Context {
     ///
     /// let ctx = Context::detached(PluginMetadata::new("dice"));
     /// assert_eq!(ctx.config::<Limits>().unwrap().max, 10);
-    /// ctx.set_config(ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap().into());
+    /// let section = ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap();
+    /// let ctx = Context::detached_with_config(PluginMetadata::new("dice"), section);
     /// assert_eq!(ctx.config::<Limits>().unwrap().max, 3);
     /// ```
     ///
@@ -167,7 +131,7 @@ impl Context {
             if self.is_detached() && *section.source() == ConfigSource::Default {
                 error.message = format!(
                     "{}; {DETACHED}, so no configuration file gave it a section: give it \
-                     one with `Context::set_config`, or {RUN_IT_UNDER_A_MANAGER} and its \
+                     one with `Context::detached_with_config`, or {RUN_IT_UNDER_A_MANAGER} and its \
                      configuration",
                     error.message
                 );
@@ -185,9 +149,9 @@ impl Context {
             .clone()
     }
 
-    /// Replaces the configuration section; the manager does this on a reload, before
-    /// calling [`Plugin::reconfigure`](crate::Plugin::reconfigure).
-    pub fn set_config(&self, section: Arc<ConfigSection>) {
+    /// Replaces the configuration section. Not public: a plugin must not change its own
+    /// configuration; the manager does it through its [`ContextHandle`](crate::host::ContextHandle).
+    pub(crate) fn set_config(&self, section: Arc<ConfigSection>) {
         *self
             .inner
             .config
@@ -269,6 +233,22 @@ impl Context {
         self.inner.host.is_detached()
     }
 
+    /// Whether `other` was handed out by the same manager as this context (they share one
+    /// bus): a plugin that receives a context can tell it from one made up with another
+    /// plugin's name, e.g. with [`Context::detached`].
+    ///
+    /// ```
+    /// use plugin_core::{Context, PluginMetadata};
+    ///
+    /// let mine = Context::detached(PluginMetadata::new("commands"));
+    /// let made_up = Context::detached(PluginMetadata::new("dice"));
+    /// assert!(mine.is_sibling_of(&mine.clone()));
+    /// assert!(!mine.is_sibling_of(&made_up));
+    /// ```
+    pub fn is_sibling_of(&self, other: &Context) -> bool {
+        self.inner.bus.is_same(&other.inner.bus)
+    }
+
     fn check_declared(&self, name: &str) -> Result<()> {
         if self.metadata().declares(name) {
             Ok(())
@@ -318,7 +298,7 @@ impl Context {
     }
 
     /// Serves requests `Q` answered with `R` as this plugin; the server closes when the
-    /// plugin leaves `enabled` (see [`crate::request`]). Fails if another plugin serves
+    /// plugin leaves `enabled` (see [`crate::bus`]). Fails if another plugin serves
     /// `(Q, R)`.
     pub fn serve<Q: Send + 'static, R: Send + 'static>(
         &self,
@@ -347,13 +327,15 @@ impl Context {
     }
 
     /// Publishes an event to every enabled subscriber; returns how many queued it.
+    ///
+    /// Subscribers see this plugin as its sender ([`Subscription::recv_stamped`]).
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
-        self.inner.bus.publish(event)
+        self.inner.bus.publish_from(&self.inner.name, event)
     }
 
     /// Subscribes this plugin to events of type `E`.
     ///
-    /// The subscription closes when the plugin leaves `enabled` (see [`crate::events`]).
+    /// The subscription closes when the plugin leaves `enabled` (see [`crate::bus`]).
     pub fn subscribe<E: Clone + Send + Sync + 'static>(&self) -> Subscription<E> {
         self.inner.bus.subscribe(self.name())
     }
@@ -364,91 +346,5 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("plugin", &self.name())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A detached context whose metadata declares `kv`, as the plugin's real metadata would.
-    fn detached() -> Context {
-        Context::detached(PluginMetadata::new("x").with_deps(["kv"]))
-    }
-
-    #[test]
-    fn a_dependency_of_a_detached_context_is_unavailable_because_it_is_detached() {
-        for ctx in [detached(), Context::detached(PluginMetadata::new("x"))] {
-            let error = ctx.dep_named::<()>("kv").unwrap_err().to_string();
-            assert!(
-                error.starts_with(
-                    "plugin `x`: dependency `kv` is not available: this context is detached \
-                     (no manager runs it)"
-                ),
-                "{error}"
-            );
-            assert!(!error.contains("declare"), "{error}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_request_from_a_detached_context_says_it_is_detached() {
-        let error = detached()
-            .request::<u8, u8>(1, Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error,
-            RequestError::Detached {
-                request: "u8",
-                plugin: "x".into()
-            }
-        );
-        assert!(
-            error.to_string().contains("this context is detached"),
-            "{error}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_detached_plugin_may_still_ask_itself() {
-        let ctx = detached();
-        let mut requests = ctx.serve::<u8, u8>().unwrap();
-        let asking = ctx.request::<u8, u8>(2, Duration::from_secs(1));
-        let answering = async {
-            let request = requests.recv().await.unwrap();
-            let n = *request.payload();
-            request.reply(n * 2);
-        };
-        let (answer, ()) = tokio::join!(asking, answering);
-        assert_eq!(answer, Ok(4));
-    }
-
-    #[test]
-    fn missing_configuration_of_a_detached_context_says_none_was_given() {
-        #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
-        struct Needs {
-            key: u32,
-        }
-        let error = detached().config::<Needs>().unwrap_err().to_string();
-        assert!(error.contains("missing field `key`"), "{error}");
-        assert!(error.contains("this context is detached"), "{error}");
-
-        let given = detached();
-        given.set_config(
-            ConfigSection::parse_toml("t.toml", 1, "key = \"no\"")
-                .unwrap()
-                .into(),
-        );
-        let error = given.config::<Needs>().unwrap_err().to_string();
-        assert!(!error.contains("detached"), "a section was given: {error}");
-    }
-
-    #[test]
-    fn optional_dependencies_of_a_detached_context_are_absent() {
-        let ctx = detached();
-        assert!(ctx.is_detached());
-        assert!(!ctx.is_enabled("kv"));
     }
 }

@@ -110,12 +110,16 @@ impl PluginInstance {
 
     /// Runs one hook to completion, holding the plugin's write lock meanwhile.
     ///
-    /// The manager calls this inside a task of its own, under a deadline.
+    /// The manager calls this inside a task of its own, under a deadline; hidden from the
+    /// documentation because a plugin has no business running hooks.
+    #[doc(hidden)]
     pub async fn run_hook(&self, hook: Hook, ctx: &Context) -> Result<()> {
         self.hooks.run(hook, ctx).await
     }
 
-    /// Runs [`Plugin::reconfigure`], holding the plugin's write lock meanwhile.
+    /// Runs [`Plugin::reconfigure`], holding the plugin's write lock meanwhile; for the
+    /// manager, like [`PluginInstance::run_hook`].
+    #[doc(hidden)]
     pub async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured> {
         self.hooks.reconfigure(ctx).await
     }

@@ -40,31 +40,33 @@
 //! - `optional`: names of plugins this one uses if they are compiled in; they start first when
 //!   present, and [`Context::is_enabled`] tells at run time.
 //! - `new`: a constructor `fn() -> Self` or `fn() -> Result<Self, E>` instead of `Default`.
-//! - `timeout`: the deadline of each hook of this plugin, e.g. `"500ms"`, `"2s"`, `"1m"`.
+//! - `timeout`: the deadline of each hook of this plugin, in the duration grammar of `humantime`
+//!   that the configuration file and the command line use too: `"500ms"`, `"2s"`, `"1m30s"`.
 //! - `config`: the plugin's configuration type (`serde::Deserialize`); its section of the
 //!   host's file is checked against it before the plugin starts and before a reload.
 
+pub mod bus;
 mod config;
 mod context;
 mod descriptor;
 mod error;
-pub mod events;
+pub mod host;
 mod instance;
 mod metadata;
 mod plugin;
-pub mod request;
 
 pub use async_trait::async_trait;
-pub use config::{ConfigCheck, ConfigError, ConfigSection, ConfigSource, check_config, line_of};
-pub use context::{BackgroundTask, Context, Host, NoHost};
+pub use bus::{
+    EventBus, Request, RequestError, Requests, Responder, ServeError, Stamped, Subscription,
+};
+pub use config::{ConfigCheck, ConfigError, ConfigSection, ConfigSource, check_config};
+pub use context::Context;
 pub use descriptor::{PluginDescriptor, registered};
 pub use error::{Error, Result};
-pub use events::{EventBus, Subscription};
 pub use instance::{Dep, Hook, PluginInstance, PluginRef};
-pub use metadata::PluginMetadata;
+pub use metadata::{InvalidName, PluginMetadata, check_name};
 pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
-pub use request::{Request, RequestError, Requests, Responder, ServeError};
 pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.

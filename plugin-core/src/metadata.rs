@@ -1,5 +1,6 @@
 //! What is known about a plugin without running it.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::descriptor::PluginDescriptor;
@@ -41,6 +42,10 @@ pub struct PluginMetadata {
 
 impl PluginMetadata {
     /// Metadata with only a name; everything else empty.
+    ///
+    /// The name is not checked here, so that a literal stays a one-liner; the manager's
+    /// builder refuses a plugin whose name breaks the rules of [`check_name`]. Use
+    /// [`PluginMetadata::try_new`] for a name that comes from outside the program.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -53,6 +58,24 @@ impl PluginMetadata {
             optional_deps: Vec::new(),
             timeout: None,
         }
+    }
+
+    /// Metadata with only a name, if the name follows the rules of [`check_name`].
+    ///
+    /// ```
+    /// use plugin_core::PluginMetadata;
+    ///
+    /// assert!(PluginMetadata::try_new("dice-stats").is_ok());
+    /// let error = PluginMetadata::try_new("dice\u{1b}[31m").unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "invalid plugin name \"dice\\u{1b}[31m\": use only lowercase ASCII letters, digits, `-` and `_`"
+    /// );
+    /// ```
+    pub fn try_new(name: impl Into<String>) -> Result<Self, InvalidName> {
+        let name = name.into();
+        check_name(&name)?;
+        Ok(Self::new(name))
     }
 
     /// Sets the version.
@@ -106,3 +129,51 @@ impl From<&PluginDescriptor> for PluginMetadata {
         }
     }
 }
+
+/// Checks a plugin name: not empty, and only lowercase ASCII letters, digits, `-` and `_`, as
+/// `#[plugin(name = "...")]` requires at compile time. Names are shown in logs, reports and
+/// chat, so spaces, newlines and terminal escapes are refused.
+///
+/// ```
+/// use plugin_core::check_name;
+///
+/// assert!(check_name("dice_2-roller").is_ok());
+/// for bad in ["", "a b", "Dice", "x\ny", "\u{1b}[2J"] {
+///     assert!(check_name(bad).is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn check_name(name: &str) -> Result<(), InvalidName> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if !name.is_empty() && name.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// A plugin name that breaks the rules of [`check_name`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidName {
+    /// The name as given.
+    pub name: String,
+}
+
+impl fmt::Display for InvalidName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            f.write_str("a plugin name must not be empty")
+        } else {
+            // Debug formatting escapes newlines and control characters, so the error cannot
+            // itself break a log line or a terminal.
+            write!(
+                f,
+                "invalid plugin name {:?}: use only lowercase ASCII letters, digits, `-` and `_`",
+                self.name
+            )
+        }
+    }
+}
+
+impl std::error::Error for InvalidName {}

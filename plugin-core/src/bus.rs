@@ -1,0 +1,233 @@
+//! The event bus: typed publish/subscribe, and request/reply between plugins.
+//!
+//! Any `Clone + Send + Sync + 'static` type is an event. Each subscription has its own bounded
+//! queue, so a slow subscriber never stalls the publisher or the other subscribers.
+//!
+//! **Overflow policy:** when a subscriber's queue is full, the new event is dropped *for that
+//! subscriber only* and counted; [`EventBus::dropped`] reports the count per owner, and the
+//! manager shows it in each plugin's record.
+//!
+//! **Closing:** the manager closes a plugin's subscriptions when it leaves `enabled`. A closed
+//! subscription returns `None` from [`Subscription::recv`] at once: events still queued in it
+//! are discarded, not delivered late. A plugin subscribes again in `on_enable` if it wants to.
+//!
+//! **Senders:** every event is delivered with the name of the plugin that published it
+//! ([`Subscription::recv_stamped`]). The bus stamps it from the [`Context`](crate::Context)
+//! the event went through, so a plugin cannot publish under another plugin's name; what the
+//! host publishes on the bus directly has no sender.
+//!
+//! # Request/reply
+//!
+//! A plugin can also *serve* a request type with [`EventBus::serve`] and anyone can ask it
+//! with [`EventBus::request`], under a deadline. A *request type* is the pair `(Q, R)`: the
+//! question and the answer. At most one server holds it at a time: a second one is refused
+//! while the first is open ([`ServeError::AlreadyServed`]) instead of silently shadowing it
+//! (plugins enable concurrently, so "the newest wins" would pick a server by a race). Once the
+//! server closes, another one may serve the type.
+//!
+//! A server is a subscription with an owner like the others: its queue holds as many requests
+//! as a subscription holds events, and [`EventBus::close_owner`] closes it.
+//!
+//! [`EventBus::request`] returns the answer, or a [`RequestError`]:
+//! - [`NoServer`](RequestError::NoServer) at once when nobody serves the type;
+//!   [`Context::request`](crate::Context::request) on a detached context says
+//!   [`Detached`](RequestError::Detached) instead;
+//! - [`QueueFull`](RequestError::QueueFull) at once when the server's queue is full (this is
+//!   not counted in [`EventBus::dropped`]: the caller is told);
+//! - [`Dropped`](RequestError::Dropped) as soon as the server drops the [`Request`] without
+//!   answering, drops its [`Requests`] with the request still queued, or is closed by
+//!   [`EventBus::close_owner`] (the manager does this when the plugin leaves `enabled`, fails
+//!   or panics). Closing fails every request the server has not answered yet, queued or in
+//!   hand, without waiting for the deadline;
+//! - [`TimedOut`](RequestError::TimedOut) when no answer came within the limit (on tokio's
+//!   clock, so tests can pause it).
+
+mod events;
+mod request;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use events::{DEFAULT_QUEUE_CAPACITY, Stamped, Subscription};
+pub use request::{Request, RequestError, Requests, Responder, ServeError};
+
+/// A typed publish/subscribe bus, cheap to clone (clones share the bus).
+///
+/// ```
+/// use plugin_core::EventBus;
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct Joined(String);
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let bus = EventBus::new();
+/// let mut sub = bus.subscribe::<Joined>("greeter");
+/// assert_eq!(bus.publish(Joined("ada".into())), 1);
+/// assert_eq!(sub.recv().await, Some(Joined("ada".into())));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    capacity: usize,
+    topics: events::Topics,
+    dropped: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    servers: request::Servers,
+}
+
+impl EventBus {
+    /// A bus whose subscriptions each hold [`DEFAULT_QUEUE_CAPACITY`] events.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// A bus whose subscriptions each hold `capacity` events (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(BusInner {
+                capacity: capacity.max(1),
+                topics: events::Topics::default(),
+                dropped: Mutex::new(HashMap::new()),
+                servers: request::Servers::default(),
+            }),
+        }
+    }
+
+    /// Subscribes `owner` (a plugin name, or e.g. `"host"`) to events of type `E`.
+    pub fn subscribe<E: Clone + Send + Sync + 'static>(&self, owner: &str) -> Subscription<E> {
+        let dropped = lock(&self.inner.dropped)
+            .entry(owner.to_owned())
+            .or_default()
+            .clone();
+        self.inner
+            .topics
+            .subscribe(owner, self.inner.capacity, dropped)
+    }
+
+    /// Sends a clone of `event` to every open subscription of its type, with no sender;
+    /// returns how many queued it. A full queue drops the event for that subscriber and
+    /// counts it.
+    pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
+        self.inner.topics.publish(None, event)
+    }
+
+    /// [`EventBus::publish`] stamped with `sender`; only a [`Context`](crate::Context) calls
+    /// it, with its own plugin's name.
+    pub(crate) fn publish_from<E: Clone + Send + Sync + 'static>(
+        &self,
+        sender: &Arc<str>,
+        event: E,
+    ) -> usize {
+        self.inner.topics.publish(Some(sender), event)
+    }
+
+    /// Closes every subscription `owner` holds; their queued events are discarded. Its
+    /// servers close too: the requests they have not answered fail with
+    /// [`RequestError::Dropped`].
+    pub fn close_owner(&self, owner: &str) {
+        self.inner.servers.close_owner(owner);
+        self.inner.topics.close_owner(owner);
+    }
+
+    /// How many events were dropped for `owner` because its queues were full.
+    pub fn dropped(&self, owner: &str) -> u64 {
+        lock(&self.inner.dropped)
+            .get(owner)
+            .map_or(0, |count| count.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// How many open subscriptions `owner` holds, servers included.
+    pub fn subscriptions_of(&self, owner: &str) -> usize {
+        self.inner.topics.count_of(owner) + self.inner.servers.count_of(owner)
+    }
+
+    /// Opens the server of requests `Q` answered with `R`, owned by `owner`.
+    ///
+    /// Fails if another server of `(Q, R)` is open (see [the module notes](crate::bus)).
+    /// The server closes when it is dropped or when [`EventBus::close_owner`] closes `owner`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use plugin_core::{EventBus, RequestError};
+    ///
+    /// struct Square(u64);
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = EventBus::new();
+    /// let mut requests = bus.serve::<Square, u64>("math")?;
+    /// tokio::spawn(async move {
+    ///     while let Some(request) = requests.recv().await {
+    ///         let n = request.payload().0;
+    ///         request.reply(n * n);
+    ///     }
+    /// });
+    /// let limit = Duration::from_secs(1);
+    /// assert_eq!(bus.request::<Square, u64>(Square(7), limit).await, Ok(49));
+    ///
+    /// // A second server of the same type is refused while the first is open.
+    /// assert!(bus.serve::<Square, u64>("other").is_err());
+    /// // Closing the owner (the manager does it when the plugin leaves `enabled`) frees it.
+    /// bus.close_owner("math");
+    /// assert_eq!(
+    ///     bus.request::<Square, u64>(Square(2), limit).await,
+    ///     Err(RequestError::NoServer { request: std::any::type_name::<Square>() })
+    /// );
+    /// assert!(bus.serve::<Square, u64>("other").is_ok());
+    /// # Ok::<(), plugin_core::ServeError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn serve<Q, R>(&self, owner: &str) -> Result<Requests<Q, R>, ServeError>
+    where
+        Q: Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.servers.open(owner, self.inner.capacity)
+    }
+
+    /// Sends `query` to the server of `(Q, R)` and waits at most `timeout` for its answer.
+    ///
+    /// Fails at once if there is no server or its queue is full, as soon as the server drops
+    /// the request or is closed, or at the deadline; see [`RequestError`]. The request is sent
+    /// when the returned future is first polled; dropping the future withdraws it
+    /// ([`Request::is_waiting`] turns false, and [`Requests::recv`] skips it if still queued).
+    pub async fn request<Q, R>(&self, query: Q, timeout: Duration) -> Result<R, RequestError>
+    where
+        Q: Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.servers.ask(query, timeout).await
+    }
+
+    /// Whether `self` and `other` are the same bus (clones of one another).
+    pub(crate) fn is_same(&self, other: &EventBus) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventBus")
+            .field("capacity", &self.inner.capacity)
+            .field("topics", &self.inner.topics.len())
+            .field("servers", &self.inner.servers.len())
+            .finish()
+    }
+}
+
+/// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
+/// and the data is plain collections, so a poisoned lock is taken as is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

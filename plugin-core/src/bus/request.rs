@@ -1,0 +1,370 @@
+//! Request/reply: the server of each request type, and the requests it receives.
+//!
+//! A request travels in the server's bounded queue with a oneshot channel for its answer.
+//! Dropping the oneshot sender is how "dropped" reaches the requester; that covers a request
+//! dropped by the server and a queue dropped with requests in it. A server that is *closed*
+//! may still be alive (a disabled plugin keeps its instance, and may keep its [`Requests`] in a
+//! field), so its queue is not dropped: each server therefore also has a cancellation token,
+//! fired by `close_owner`, that the requester waits on next to the answer. An answer sent
+//! before the close wins over it.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::lock;
+
+/// Why [`EventBus::request`](crate::EventBus::request) got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Nobody serves this request type (no plugin called [`EventBus::serve`](crate::EventBus::serve) for it, or its
+    /// server is closed).
+    #[error("no server for `{request}` requests")]
+    NoServer {
+        /// The request's type name.
+        request: &'static str,
+    },
+    /// The server's queue was full; the request was not sent.
+    #[error("the request queue of `{server}` is full: `{request}` request not sent")]
+    QueueFull {
+        /// The request's type name.
+        request: &'static str,
+        /// The owner of the server.
+        server: String,
+    },
+    /// The server will not answer: it dropped the request, or was closed (disabled, failed,
+    /// panicked) before answering.
+    #[error("`{server}` dropped the `{request}` request without answering")]
+    Dropped {
+        /// The request's type name.
+        request: &'static str,
+        /// The owner of the server.
+        server: String,
+    },
+    /// The asking context is detached ([`Context::detached`](crate::Context::detached)): no
+    /// manager runs it, so no other plugin can serve it.
+    #[error(
+        "plugin `{plugin}` cannot ask for `{request}`: this context is detached (no manager \
+         runs it), so no other plugin serves its requests; run the plugin under a manager, \
+         e.g. `plugin_manager::testing::TestBed`"
+    )]
+    Detached {
+        /// The request's type name.
+        request: &'static str,
+        /// The plugin that asked.
+        plugin: String,
+    },
+    /// No answer came within the limit.
+    #[error("`{server}` did not answer the `{request}` request within {after:?}")]
+    TimedOut {
+        /// The request's type name.
+        request: &'static str,
+        /// The owner of the server.
+        server: String,
+        /// The limit the caller gave.
+        after: Duration,
+    },
+}
+
+/// Why [`EventBus::serve`](crate::EventBus::serve) refused to open a server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Another server of this request type is open.
+    #[error("`{owner}` already serves `{request}` requests")]
+    AlreadyServed {
+        /// The request's type name.
+        request: &'static str,
+        /// The owner of the open server.
+        owner: String,
+    },
+}
+
+/// The servers of one bus, by request type.
+#[derive(Default)]
+pub(super) struct Servers {
+    table: Mutex<HashMap<TypeId, Server>>,
+}
+
+/// One server as the bus sees it.
+struct Server {
+    owner: Arc<str>,
+    /// An `mpsc::Sender<Request<Q, R>>` for the key's `(Q, R)`.
+    sender: Box<dyn Any + Send + Sync>,
+    open: Arc<AtomicBool>,
+    closed: CancellationToken,
+}
+
+impl Server {
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) && !self.closed.is_cancelled()
+    }
+}
+
+impl Servers {
+    /// Opens the server of `(Q, R)` for `owner`, unless another one is open.
+    pub(super) fn open<Q: Send + 'static, R: Send + 'static>(
+        &self,
+        owner: &str,
+        capacity: usize,
+    ) -> Result<Requests<Q, R>, ServeError> {
+        let mut table = lock(&self.table);
+        let key = TypeId::of::<(Q, R)>();
+        if let Some(open) = table.get(&key).filter(|s| s.is_open()) {
+            return Err(ServeError::AlreadyServed {
+                request: type_name::<Q>(),
+                owner: open.owner.to_string(),
+            });
+        }
+        let (sender, receiver) = mpsc::channel::<Request<Q, R>>(capacity);
+        let open = Arc::new(AtomicBool::new(true));
+        let closed = CancellationToken::new();
+        table.insert(
+            key,
+            Server {
+                owner: owner.into(),
+                sender: Box::new(sender),
+                open: open.clone(),
+                closed: closed.clone(),
+            },
+        );
+        Ok(Requests {
+            receiver,
+            open,
+            closed,
+        })
+    }
+
+    /// Sends `query` to the server of `(Q, R)` and waits at most `timeout` for its answer.
+    pub(super) async fn ask<Q: Send + 'static, R: Send + 'static>(
+        &self,
+        query: Q,
+        timeout: Duration,
+    ) -> Result<R, RequestError> {
+        let request = type_name::<Q>();
+        let (reply, mut answer) = oneshot::channel();
+        let (server, closed) = self.send(Request {
+            payload: query,
+            reply,
+        })?;
+        let mut on_close = pin!(closed.cancelled());
+        let outcome = poll_fn(|cx| {
+            if let Poll::Ready(result) = Pin::new(&mut answer).poll(cx) {
+                return Poll::Ready(result.ok());
+            }
+            if on_close.as_mut().poll(cx).is_ready() {
+                // An answer sent just before the close still counts.
+                return Poll::Ready(answer.try_recv().ok());
+            }
+            Poll::Pending
+        });
+        match tokio::time::timeout(timeout, outcome).await {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(RequestError::Dropped { request, server }),
+            Err(_elapsed) => Err(RequestError::TimedOut {
+                request,
+                server,
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Queues `request` at its server; returns the server's owner and close token.
+    fn send<Q: Send + 'static, R: Send + 'static>(
+        &self,
+        request: Request<Q, R>,
+    ) -> Result<(String, CancellationToken), RequestError> {
+        let name = type_name::<Q>();
+        let mut table = lock(&self.table);
+        let key = TypeId::of::<(Q, R)>();
+        let no_server = RequestError::NoServer { request: name };
+        let Some(server) = table.get(&key) else {
+            return Err(no_server);
+        };
+        if !server.is_open() {
+            table.remove(&key);
+            return Err(no_server);
+        }
+        let sender = server
+            .sender
+            .downcast_ref::<mpsc::Sender<Request<Q, R>>>()
+            .expect("a server slot only holds senders of its own type");
+        match sender.try_send(request) {
+            Ok(()) => Ok((server.owner.to_string(), server.closed.clone())),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(RequestError::QueueFull {
+                request: name,
+                server: server.owner.to_string(),
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                table.remove(&key);
+                Err(no_server)
+            }
+        }
+    }
+
+    /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`.
+    pub(super) fn close_owner(&self, owner: &str) {
+        lock(&self.table).retain(|_, server| {
+            if &*server.owner == owner {
+                server.open.store(false, Ordering::Release);
+                server.closed.cancel();
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// How many open servers `owner` holds.
+    pub(super) fn count_of(&self, owner: &str) -> usize {
+        lock(&self.table)
+            .values()
+            .filter(|server| &*server.owner == owner && server.is_open())
+            .count()
+    }
+
+    /// How many request types have a server entry (open or not yet pruned).
+    pub(super) fn len(&self) -> usize {
+        lock(&self.table).len()
+    }
+}
+
+/// The receiving end of a server: yields the requests sent to it.
+///
+/// Made by [`EventBus::serve`](crate::EventBus::serve). Dropping it closes the server; the requests still queued then
+/// fail with [`RequestError::Dropped`].
+pub struct Requests<Q, R> {
+    receiver: mpsc::Receiver<Request<Q, R>>,
+    open: Arc<AtomicBool>,
+    closed: CancellationToken,
+}
+
+impl<Q, R> Requests<Q, R> {
+    /// The next request whose requester still waits, or `None` once the server is closed (its
+    /// backlog is then discarded: those requesters got [`RequestError::Dropped`]).
+    pub async fn recv(&mut self) -> Option<Request<Q, R>> {
+        loop {
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            let request = self.receiver.recv().await?;
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            if request.is_waiting() {
+                return Some(request);
+            }
+        }
+    }
+
+    /// The next request whose requester still waits, if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Request<Q, R>> {
+        loop {
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            let request = self.receiver.try_recv().ok()?;
+            if request.is_waiting() {
+                return Some(request);
+            }
+        }
+    }
+
+    /// Whether the bus still sends requests here.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) && !self.closed.is_cancelled()
+    }
+}
+
+impl<Q, R> Drop for Requests<Q, R> {
+    fn drop(&mut self) {
+        // The bus prunes the entry at the next `serve` or `request` of this type. Requests
+        // already handed out stay answerable.
+        self.open.store(false, Ordering::Release);
+    }
+}
+
+impl<Q, R> fmt::Debug for Requests<Q, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Requests")
+            .field("request", &type_name::<Q>())
+            .field("reply", &type_name::<R>())
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+/// One request: the question, and the means to answer it once.
+///
+/// Dropping it unanswered fails the requester with [`RequestError::Dropped`] at once.
+pub struct Request<Q, R> {
+    payload: Q,
+    reply: oneshot::Sender<R>,
+}
+
+/// The answering half of a [`Request`] whose payload was taken with [`Request::into_parts`]:
+/// a request whose question is gone, answered with the same [`reply`](Request::reply).
+pub type Responder<R> = Request<(), R>;
+
+impl<Q, R> Request<Q, R> {
+    /// The question.
+    pub fn payload(&self) -> &Q {
+        &self.payload
+    }
+
+    /// Answers; returns whether the requester was still waiting (it may have timed out).
+    pub fn reply(self, answer: R) -> bool {
+        self.reply.send(answer).is_ok()
+    }
+
+    /// Whether the requester still waits for the answer.
+    pub fn is_waiting(&self) -> bool {
+        !self.reply.is_closed()
+    }
+
+    /// The question, taken out, and the means to answer it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use plugin_core::EventBus;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = EventBus::new();
+    /// let mut requests = bus.serve::<String, usize>("len").unwrap();
+    /// tokio::spawn(async move {
+    ///     while let Some(request) = requests.recv().await {
+    ///         let (text, responder) = request.into_parts(); // `text` is owned
+    ///         responder.reply(text.len());
+    ///     }
+    /// });
+    /// let answer = bus.request::<String, usize>("four".to_owned(), Duration::from_secs(1));
+    /// assert_eq!(answer.await, Ok(4));
+    /// # });
+    /// ```
+    pub fn into_parts(self) -> (Q, Responder<R>) {
+        let responder = Request {
+            payload: (),
+            reply: self.reply,
+        };
+        (self.payload, responder)
+    }
+}
+
+impl<Q, R> fmt::Debug for Request<Q, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("request", &type_name::<Q>())
+            .field("reply", &type_name::<R>())
+            .field("waiting", &self.is_waiting())
+            .finish()
+    }
+}
