@@ -20,6 +20,15 @@ pub enum GraphError {
         /// Where the second one comes from.
         second: String,
     },
+    /// A plugin's name breaks the rules of `#[plugin(name = ...)]` (see
+    /// [`plugin_core::check_name`]); names given in code are checked here.
+    #[error("{} (given by {origin})", plugin_core::InvalidName { name: name.clone() })]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Where it comes from (type and crate).
+        origin: String,
+    },
     /// A plugin requires one that is not in the set.
     #[error("plugin `{plugin}` depends on `{dependency}`, which is not registered")]
     MissingDependency {

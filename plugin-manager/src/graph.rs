@@ -56,6 +56,14 @@ impl DependencyGraph {
         });
 
         let mut errors = Vec::new();
+        for &i in &by_name {
+            if plugin_core::check_name(&plugins[i].name).is_err() {
+                errors.push(GraphError::InvalidName {
+                    name: plugins[i].name.clone(),
+                    origin: origin(plugins[i]),
+                });
+            }
+        }
         let mut index: HashMap<&str, usize> = HashMap::with_capacity(plugins.len());
         for &i in &by_name {
             let plugin = &plugins[i];

@@ -5,7 +5,15 @@ use std::sync::Arc;
 
 use plugin_core::{ConfigCheck, Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
 
-type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
+/// How the manager makes a fresh instance of a plugin.
+pub(crate) type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
+
+/// A plugin as the builder hands it to the manager.
+pub(crate) struct PluginParts {
+    pub(crate) metadata: PluginMetadata,
+    pub(crate) factory: Factory,
+    pub(crate) config_check: Option<ConfigCheck>,
+}
 
 /// One plugin to run: its metadata and how to make an instance.
 ///
@@ -78,8 +86,12 @@ impl PluginSpec {
         (self.factory)()
     }
 
-    pub(crate) fn into_parts(self) -> (PluginMetadata, Factory, Option<ConfigCheck>) {
-        (self.metadata, self.factory, self.config_check)
+    pub(crate) fn into_parts(self) -> PluginParts {
+        PluginParts {
+            metadata: self.metadata,
+            factory: self.factory,
+            config_check: self.config_check,
+        }
     }
 }
 
@@ -88,5 +100,50 @@ impl fmt::Debug for PluginSpec {
         f.debug_struct("PluginSpec")
             .field("metadata", &self.metadata)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plugin_core::{Plugin, PluginMetadata, async_trait};
+
+    use super::PluginSpec;
+    use crate::{GraphError, PluginManager};
+
+    #[derive(Default)]
+    struct Noop;
+    #[async_trait]
+    impl Plugin for Noop {}
+
+    #[test]
+    fn the_builder_refuses_names_the_attribute_would_refuse() {
+        let bad = ["", "a b", "Dice", "two\nlines", "\u{1b}[31mred"];
+        let specs = bad
+            .iter()
+            .map(|name| PluginSpec::with_default::<Noop>(PluginMetadata::new(*name)));
+        let error = PluginManager::builder()
+            .plugins(specs)
+            .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new(
+                "fine",
+            )))
+            .build()
+            .unwrap_err();
+        let mut refused: Vec<&str> = error
+            .errors
+            .iter()
+            .filter_map(|e| match e {
+                GraphError::InvalidName { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        refused.sort_unstable();
+        let mut expected = bad.to_vec();
+        expected.sort_unstable();
+        assert_eq!(refused, expected);
+        let shown = error.to_string();
+        assert!(shown.contains(r#"invalid plugin name "two\nlines""#), "{shown}");
+        assert!(shown.contains("a plugin name must not be empty"), "{shown}");
+        assert!(!shown.contains('\u{1b}'), "escapes are shown escaped: {shown}");
+        assert!(!shown.contains("`fine`"), "{shown}");
     }
 }
