@@ -29,7 +29,7 @@ use crate::output::Output;
 /// Runs the chat until stdin ends (or cannot be read), applying edits of the configuration
 /// file as they settle. The caller races it against the shutdown signals.
 pub(crate) async fn run(host: &Host, out: &Output, reply_timeout: Duration) {
-    let mut changes = host.manager().subscribe();
+    let mut changes = host.manager().state_changes();
     // Without a file (or if watching fails) the loop just never hears of edits.
     let mut watcher = match host.watch() {
         Ok(watcher) => watcher,

@@ -298,7 +298,7 @@ impl Host {
     ///
     /// If the file cannot be watched, says so on stderr and runs without live reload.
     pub async fn serve_until<F: Future>(&self, until: F) -> Served<F::Output> {
-        let mut changes = self.manager.subscribe();
+        let mut changes = self.manager.state_changes();
         let mut watcher = self.watch().unwrap_or_else(|error| {
             eprintln!(
                 "{}: config: {error}; edits are not applied while running",

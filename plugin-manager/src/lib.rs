@@ -54,7 +54,6 @@
 mod config;
 mod error;
 mod graph;
-mod host;
 #[cfg(feature = "host-kit")]
 pub mod host_kit;
 mod lifecycle;
@@ -77,8 +76,7 @@ pub use plugin_macros::link_plugins;
 pub use restart_policy::{Backoff, RestartPolicy};
 pub use spec::PluginSpec;
 pub use state::{
-    DisplayDuration, Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState,
-    StateChange,
+    Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -1,4 +1,4 @@
-//! The state table and the operations that move plugins through their lifecycle.
+//! The table of plugins and the operations that move them through their lifecycle.
 //!
 //! # Concurrency
 //!
@@ -7,55 +7,62 @@
 //! whose state it relies on (the plugin, its dependencies and its dependents, transitively),
 //! always in start order, so two operations never deadlock and operations on unrelated plugins
 //! never wait for each other. The live record is only held to read or write a few fields, never
-//! across an `.await`.
+//! across an `.await`. Reloads are serialized by a lock of their own, taken before any
+//! operation lock. ARCHITECTURE.md, "Lock invariants", numbers these rules; comments here
+//! refer to them by number.
 //!
 //! Plugin code (constructor, hooks) always runs in a task of its own through
-//! [`run_isolated`], under the plugin's deadline.
+//! [`run_isolated`](crate::task::run_isolated), under the plugin's deadline.
 //!
-//! This file holds the table and what moves one plugin (`transition`, `start_one`,
-//! `stop_one`); the rest is split by what drives it:
+//! # Layout
+//!
+//! A plugin's live record ([`Live`]) is its state and history plus three parts, each with its
+//! own file, methods and invariants:
+//!
+//! - `instance`: the running instance, its context and background tasks;
+//! - `supervision`: its restart policy, the restarts made, and whether and when to restart;
+//! - `configuration`: its section of the configuration file, on or off, and its deadline.
+//!
+//! What moves one plugin (`transition`, `start_one`, `stop_one`) is in `plugin`; the rest is
+//! split by what drives it:
 //!
 //! - `wavefront`: starting and shutting down the whole set;
 //! - `operations`: the operator's enable, disable and restart;
 //! - `supervision`: automatic restarts after a failure;
-//! - `reload`: applying a new configuration file.
+//! - `reload`: applying a new configuration file;
+//! - `host`: the manager's side of a plugin's `Context` (lookups, background tasks).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use plugin_core::{
-    ConfigCheck, ConfigError, ConfigSection, Context, EventBus, Hook, PluginInstance,
-    PluginMetadata,
-};
+use plugin_core::{ConfigCheck, ConfigError, EventBus, PluginInstance, PluginMetadata};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+mod configuration;
+mod host;
+mod instance;
 mod operations;
+mod plugin;
 mod reload;
 mod supervision;
 mod wavefront;
 
+use configuration::Configuration;
+use instance::Instance;
 pub use reload::{ConfigAction, ConfigChange};
 use reload::{needs_switched_off, unknown_sections};
+use supervision::Supervision;
 
 use crate::config::PluginsConfig;
 use crate::error::OperationError;
 use crate::graph::DependencyGraph;
-use crate::host::ManagerHost;
 use crate::restart_policy::RestartPolicy;
-use crate::state::{
-    Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
-};
-use crate::task::{run_blocking_isolated, run_isolated, spawn_named};
-
-type Factory = Arc<dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync>;
-
-/// A plugin as the builder hands it over.
-pub(crate) type PluginParts = (PluginMetadata, Factory, Option<ConfigCheck>);
+use crate::spec::{Factory, PluginParts};
+use crate::state::{Failure, PluginRecord, PluginState, StateChange};
 
 /// Everything the manager shares with its tasks and with plugin contexts.
 pub(crate) struct Shared {
@@ -68,6 +75,8 @@ pub(crate) struct Shared {
     blocking_constructors: bool,
     created: Instant,
     shutting_down: AtomicBool,
+    /// Serializes reloads (invariant 5).
+    reloading: tokio::sync::Mutex<()>,
     /// Pending automatic restarts, aborted at shutdown.
     supervisors: Mutex<Vec<AbortHandle>>,
     /// This very `Shared`, for tasks the manager starts from `&self` methods.
@@ -81,69 +90,42 @@ struct Slot {
     metadata: Arc<PluginMetadata>,
     factory: Factory,
     config_check: Option<ConfigCheck>,
+    /// Held by every operation that touches the plugin or relies on its state (invariant 1).
     operation: tokio::sync::Mutex<()>,
+    /// Never held across an `.await` (invariant 3).
     live: Mutex<Live>,
 }
 
-/// The mutable part of a slot.
+/// The mutable part of a slot: where the plugin is and has been, and its three parts.
+///
+/// # Invariants
+///
+/// - `state` changes only through `Shared::transition`, along an edge of
+///   [`PluginState::can_go_to`], with the change appended to `history`.
+/// - `instance` holds no instance while `!state.has_instance()`, except in `start_one`
+///   between installing a fresh instance and entering `Loaded`, under the operation lock.
 struct Live {
     state: PluginState,
     last_error: Option<Failure>,
     start_time: Option<Duration>,
     stop_time: Option<Duration>,
     history: VecDeque<StateChange>,
-    instance: Option<PluginInstance>,
-    context: Option<Context>,
-    tasks: Vec<AbortHandle>,
-    /// Counts instances, so a late report from an old instance's task is ignored.
-    generation: u64,
-    /// `on_enable` of a `Disabled` plugin is running: the state still reads `Disabled`, but the
-    /// hook may start background tasks (found by tests/isolation.rs: a re-enabled plugin's
-    /// `ctx.spawn` in `on_enable` was silently refused).
-    enabling: bool,
-    /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
-    cancellation: CancellationToken,
-    policy: RestartPolicy,
-    /// The policy the builder gave, which a configuration without `restart` falls back to.
-    builder_policy: RestartPolicy,
-    /// When the automatic restarts in the policy's window happened.
-    restarts: VecDeque<Instant>,
-    restart_count: u32,
-    gave_up: Option<String>,
-    /// The plugin's configuration section, handed to each new context.
-    section: Arc<ConfigSection>,
-    /// The configuration switches it on.
-    configured_on: bool,
-    /// What is wrong with its configuration: it cannot start until that is fixed.
-    config_error: Option<ConfigError>,
-    /// The configuration's hook deadline, over the plugin's own.
-    timeout: Option<Duration>,
+    instance: Instance,
+    supervision: Supervision,
+    config: Configuration,
 }
 
 impl Live {
-    fn new(policy: RestartPolicy) -> Self {
-        Self {
-            state: PluginState::Unloaded,
-            last_error: None,
-            start_time: None,
-            stop_time: None,
-            history: VecDeque::new(),
-            instance: None,
-            context: None,
-            tasks: Vec::new(),
-            generation: 0,
-            enabling: false,
-            cancellation: CancellationToken::new(),
-            policy,
-            builder_policy: policy,
-            restarts: VecDeque::new(),
-            restart_count: 0,
-            gave_up: None,
-            section: Arc::new(ConfigSection::default()),
-            configured_on: true,
-            config_error: None,
-            timeout: None,
-        }
+    /// Whether the plugin is `Failed` because a dependency failed (not by its own fault).
+    fn failed_for_dependency(&self) -> bool {
+        self.state == PluginState::Failed
+            && matches!(
+                self.last_error,
+                Some(Failure {
+                    kind: crate::state::FailureKind::DependencyFailed(_),
+                    ..
+                })
+            )
     }
 }
 
@@ -160,32 +142,9 @@ impl Drop for Shared {
         }
         for slot in &mut self.slots {
             let live = slot.live.get_mut().unwrap_or_else(PoisonError::into_inner);
-            live.cancellation.cancel();
-            for task in live.tasks.drain(..) {
-                task.abort();
-            }
+            live.instance.stop_tasks();
         }
     }
-}
-
-/// Drops a plugin instance in a task of its own: its `Drop` is plugin code, and one that
-/// panics must not unwind into the manager or the caller of an operator request.
-fn release(plugin: &str, instance: Option<PluginInstance>, context: Option<Context>) {
-    if instance.is_some() || context.is_some() {
-        drop(spawn_named(plugin, "drop", async move {
-            drop(context);
-            drop(instance);
-        }));
-    }
-}
-
-/// Runs a plugin's configuration check, if it declared a configuration type.
-fn check_section(
-    check: Option<ConfigCheck>,
-    section: &ConfigSection,
-    plugin: &str,
-) -> Result<(), ConfigError> {
-    check.map_or(Ok(()), |check| check(section, plugin))
 }
 
 /// Settings the builder passes down.
@@ -208,32 +167,31 @@ impl Shared {
         let mut plugins: Vec<Option<PluginParts>> = plugins.into_iter().map(Some).collect();
         let slots = (0..graph.len())
             .map(|pos| {
-                let (metadata, factory, config_check) = plugins[graph.source_index(pos)]
+                let parts = plugins[graph.source_index(pos)]
                     .take()
                     .expect("the graph maps each plugin to one position");
-                let configured = settings.config.plugin(&metadata.name);
+                let name = &parts.metadata.name;
                 let builder_policy = settings
                     .policies
-                    .get(&metadata.name)
+                    .get(name)
                     .copied()
                     .unwrap_or(settings.default_policy);
-                let policy = configured.and_then(|c| c.restart).unwrap_or(builder_policy);
-                let section = settings.config.section_of(&metadata.name);
-                let config_error = configured
-                    .and_then(|c| c.problem.clone())
-                    .or_else(|| check_section(config_check, &section, &metadata.name).err());
+                let configured_policy = settings.config.plugin(name).and_then(|c| c.restart);
+                let live = Live {
+                    state: PluginState::Unloaded,
+                    last_error: None,
+                    start_time: None,
+                    stop_time: None,
+                    history: VecDeque::new(),
+                    instance: Instance::new(),
+                    supervision: Supervision::new(builder_policy, configured_policy),
+                    config: Configuration::from_file(&settings.config, name, parts.config_check),
+                };
                 Slot {
-                    config_check,
-                    live: Mutex::new(Live {
-                        section,
-                        configured_on: configured.is_none_or(|c| c.enabled),
-                        config_error,
-                        timeout: configured.and_then(|c| c.timeout),
-                        policy,
-                        ..Live::new(builder_policy)
-                    }),
-                    metadata: Arc::new(metadata),
-                    factory,
+                    config_check: parts.config_check,
+                    live: Mutex::new(live),
+                    metadata: Arc::new(parts.metadata),
+                    factory: parts.factory,
                     operation: tokio::sync::Mutex::new(()),
                 }
             })
@@ -244,6 +202,7 @@ impl Shared {
             this: this.clone(),
             unknown_sections,
             supervisors: Mutex::new(Vec::new()),
+            reloading: tokio::sync::Mutex::new(()),
             graph,
             slots,
             bus: settings.bus,
@@ -270,14 +229,14 @@ impl Shared {
     }
 
     pub(crate) fn instance(&self, pos: usize) -> Option<PluginInstance> {
-        self.live(pos).instance.clone()
+        self.live(pos).instance.plugin()
     }
 
     pub(crate) fn enabled_instance(&self, name: &str) -> Option<PluginInstance> {
         let pos = self.graph.position(name)?;
         let live = self.live(pos);
         (live.state == PluginState::Enabled)
-            .then(|| live.instance.clone())
+            .then(|| live.instance.plugin())
             .flatten()
     }
 
@@ -296,11 +255,11 @@ impl Shared {
             start_time: live.start_time,
             stop_time: live.stop_time,
             dropped_events: self.bus.dropped(&meta.name),
-            config_source: live.section.source().clone(),
-            configured_on: live.configured_on,
-            restart_policy: live.policy,
-            restart_count: live.restart_count,
-            gave_up: live.gave_up.clone(),
+            config_source: live.config.section().source().clone(),
+            configured_on: live.config.is_on(),
+            restart_policy: live.supervision.policy(),
+            restart_count: live.supervision.restart_count(),
+            gave_up: live.supervision.gave_up().cloned(),
             history: live.history.iter().cloned().collect(),
         }
     }
@@ -313,11 +272,11 @@ impl Shared {
         &self.slots[pos].metadata.name
     }
 
+    /// The deadline of the hooks of `pos`: the configuration's, the plugin's, the manager's.
     fn timeout(&self, pos: usize) -> Duration {
         self.live(pos)
-            .timeout
-            .or(self.slots[pos].metadata.timeout)
-            .unwrap_or(self.hook_timeout)
+            .config
+            .deadline(self.slots[pos].metadata.timeout, self.hook_timeout)
     }
 
     pub(crate) fn position(&self, name: &str) -> Result<usize, OperationError> {
@@ -328,102 +287,11 @@ impl Shared {
             })
     }
 
-    // ----- writing -------------------------------------------------------------------------
+    // ----- locking -------------------------------------------------------------------------
 
-    /// Moves `pos` to `to`, recording why; leaving the running states stops its background
-    /// tasks and closes its subscriptions.
-    fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
-        let name = self.name(pos);
-        let change = {
-            let mut live = self.live(pos);
-            let from = live.state;
-            // A failed plugin that fails again the same way (a restart that could not get
-            // further) changes nothing worth a record; a new cause is recorded.
-            if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error
-            {
-                return;
-            }
-            live.state = to;
-            if let Some(failure) = &cause {
-                live.last_error = Some(failure.clone());
-            }
-            if matches!(
-                to,
-                PluginState::Disabled | PluginState::TornDown | PluginState::Failed
-            ) {
-                live.cancellation.cancel();
-                for task in live.tasks.drain(..) {
-                    task.abort();
-                }
-            }
-            if matches!(to, PluginState::TornDown | PluginState::Failed) {
-                release(name, live.instance.take(), live.context.take());
-            }
-            let change = StateChange {
-                plugin: name.to_owned(),
-                from,
-                to,
-                cause,
-                at: self.created.elapsed(),
-            };
-            if live.history.len() == HISTORY_LIMIT {
-                live.history.pop_front();
-            }
-            live.history.push_back(change.clone());
-            change
-        };
-        if matches!(
-            to,
-            PluginState::Disabled | PluginState::TornDown | PluginState::Failed
-        ) {
-            self.bus.close_owner(name);
-        }
-        match &change.cause {
-            Some(cause) => {
-                tracing::warn!(plugin = name, from = %change.from, to = %to, %cause, "plugin state")
-            }
-            None => tracing::debug!(plugin = name, from = %change.from, to = %to, "plugin state"),
-        }
-        // No observer is fine; a lagging one misses changes (see `subscribe_changes`).
-        let _ = self.changes.send(change);
-    }
-
-    fn fail(&self, pos: usize, failure: Failure) {
-        // Failing to stop is recorded, not supervised: the plugin was being stopped anyway.
-        let own_fault = failure.phase.is_some()
-            && !matches!(
-                failure.phase,
-                Some(Phase::Hook(Hook::Disable | Hook::Teardown))
-            );
-        self.transition(pos, PluginState::Failed, Some(failure));
-        if own_fault {
-            self.supervise(pos);
-        }
-    }
-
-    /// The token cancelled when `pos` next leaves `enabled`.
-    pub(crate) fn cancellation(&self, pos: usize, generation: u64) -> CancellationToken {
-        let live = self.live(pos);
-        if live.generation == generation {
-            live.cancellation.clone()
-        } else {
-            // An old instance's context: whatever it starts is already over.
-            let token = CancellationToken::new();
-            token.cancel();
-            token
-        }
-    }
-
-    /// Gives `pos` a fresh cancellation token if the last one was used.
-    fn renew_cancellation(&self, pos: usize) {
-        let mut live = self.live(pos);
-        if live.cancellation.is_cancelled() {
-            live.cancellation = CancellationToken::new();
-        }
-    }
-
-    /// Takes the operation locks of `positions` (sorted ascending).
+    /// Takes the operation locks of `positions`, which must be sorted ascending (invariant 1).
     async fn lock_all(&self, positions: &[usize]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        debug_assert!(positions.is_sorted(), "operation locks in start order");
         let mut guards = Vec::with_capacity(positions.len());
         for &pos in positions {
             guards.push(self.slots[pos].operation.lock().await);
@@ -431,215 +299,12 @@ impl Shared {
         guards
     }
 
+    /// Refuses operations once shutdown began; checked after the locks are taken (invariant 7).
     fn check_running(&self) -> Result<(), OperationError> {
         if self.shutting_down.load(Ordering::Acquire) {
             Err(OperationError::ShuttingDown)
         } else {
             Ok(())
         }
-    }
-
-    // ----- one plugin ------------------------------------------------------------------------
-
-    /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
-    async fn run_hook(&self, pos: usize, hook: Hook) -> Result<(), Failure> {
-        let (instance, context) = {
-            let live = self.live(pos);
-            match (live.instance.clone(), live.context.clone()) {
-                (Some(instance), Some(context)) => (instance, context),
-                _ => return Ok(()),
-            }
-        };
-        let outcome = run_isolated(
-            self.name(pos),
-            Phase::Hook(hook),
-            self.timeout(pos),
-            async move { instance.run_hook(hook, &context).await },
-        )
-        .await;
-        if let Err(failure) = &outcome {
-            self.fail(pos, failure.clone());
-        }
-        outcome
-    }
-
-    /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`.
-    async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let (config_error, section) = {
-            let live = self.live(pos);
-            (live.config_error.clone(), live.section.clone())
-        };
-        if let Some(error) = config_error {
-            let failure = Failure {
-                phase: None,
-                kind: FailureKind::Config(error.to_string()),
-            };
-            self.fail(pos, failure.clone());
-            return Err(failure);
-        }
-        let name = self.name(pos).to_owned();
-        let began = Instant::now();
-        let factory = self.slots[pos].factory.clone();
-        let limit = self.timeout(pos);
-        let made = if self.blocking_constructors {
-            run_blocking_isolated(Phase::Constructor, limit, move || factory()).await
-        } else {
-            run_isolated(&name, Phase::Constructor, limit, async move { factory() }).await
-        };
-        let instance = match made {
-            Ok(instance) => instance,
-            Err(failure) => {
-                self.fail(pos, failure.clone());
-                return Err(failure);
-            }
-        };
-        let generation = self.live(pos).generation + 1;
-        let context = Context::new(
-            self.slots[pos].metadata.clone(),
-            self.bus.clone(),
-            Arc::new(ManagerHost {
-                shared: Arc::downgrade(self),
-                generation,
-            }),
-        );
-        context.set_config(section);
-        {
-            let mut live = self.live(pos);
-            live.instance = Some(instance);
-            live.context = Some(context);
-            live.generation = generation;
-        }
-        self.renew_cancellation(pos);
-        self.transition(pos, PluginState::Loaded, None);
-        self.run_hook(pos, Hook::Setup).await?;
-        self.transition(pos, PluginState::Setup, None);
-        self.run_hook(pos, Hook::Enable).await?;
-        self.live(pos).start_time = Some(began.elapsed());
-        self.transition(pos, PluginState::Enabled, None);
-        Ok(())
-    }
-
-    /// Whether the instance of `pos` was set up with a section the configuration has replaced.
-    fn config_stale(&self, pos: usize) -> bool {
-        let live = self.live(pos);
-        live.context
-            .as_ref()
-            .is_some_and(|ctx| ctx.config_section().values() != live.section.values())
-    }
-
-    /// Runs `on_enable` of a `Disabled` (or `Setup`) plugin and marks it `Enabled`.
-    async fn enable_one(&self, pos: usize) -> Result<(), Failure> {
-        self.renew_cancellation(pos);
-        self.live(pos).enabling = true;
-        let outcome = self.run_hook(pos, Hook::Enable).await;
-        self.live(pos).enabling = false;
-        outcome?;
-        self.transition(pos, PluginState::Enabled, None);
-        Ok(())
-    }
-
-    /// Runs `on_disable` if `pos` is enabled.
-    async fn disable_one(&self, pos: usize) -> Result<(), Failure> {
-        if self.state(pos) == PluginState::Enabled {
-            // Background tasks watching the token wind down while `on_disable` runs.
-            self.live(pos).cancellation.cancel();
-            self.run_hook(pos, Hook::Disable).await?;
-            self.transition(pos, PluginState::Disabled, None);
-        }
-        Ok(())
-    }
-
-    /// Disables `pos` if enabled, then tears it down; a failed plugin just loses its instance.
-    async fn stop_one(&self, pos: usize) -> Result<(), Failure> {
-        let began = Instant::now();
-        self.disable_one(pos).await?;
-        match self.state(pos) {
-            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
-                self.live(pos).cancellation.cancel();
-                self.run_hook(pos, Hook::Teardown).await?;
-                self.live(pos).stop_time = Some(began.elapsed());
-                self.transition(pos, PluginState::TornDown, None);
-            }
-            PluginState::Failed => {
-                let (instance, context) = {
-                    let mut live = self.live(pos);
-                    (live.instance.take(), live.context.take())
-                };
-                release(self.name(pos), instance, context);
-            }
-            PluginState::Unloaded | PluginState::Enabled | PluginState::TornDown => {}
-        }
-        Ok(())
-    }
-
-    // ----- background tasks -------------------------------------------------------------------
-
-    /// The current generation of `pos` if it may start background tasks now.
-    pub(crate) fn accepting_tasks(&self, pos: usize) -> Option<u64> {
-        let live = self.live(pos);
-        (matches!(
-            live.state,
-            PluginState::Loaded | PluginState::Setup | PluginState::Enabled
-        ) || live.state == PluginState::Disabled && live.enabling)
-            .then_some(live.generation)
-    }
-
-    pub(crate) fn track_task(&self, pos: usize, generation: u64, task: AbortHandle) {
-        let mut live = self.live(pos);
-        if live.generation == generation
-            && (live.state != PluginState::Disabled || live.enabling)
-            && !matches!(live.state, PluginState::TornDown | PluginState::Failed)
-        {
-            live.tasks.retain(|t| !t.is_finished());
-            live.tasks.push(task);
-        } else {
-            task.abort();
-        }
-    }
-
-    /// A background task of `pos` failed: the plugin fails, and the enabled plugins that need
-    /// it are stopped and fail with "dependency failed".
-    pub(crate) async fn background_failed(
-        self: &Arc<Self>,
-        pos: usize,
-        generation: u64,
-        failure: Failure,
-    ) {
-        let dependents = self.graph.dependents_closure(pos);
-        let _locks = self.lock_all(&dependents).await;
-        {
-            let live = self.live(pos);
-            if live.generation != generation
-                || !matches!(
-                    live.state,
-                    PluginState::Loaded | PluginState::Setup | PluginState::Enabled
-                )
-            {
-                return; // an old instance, or already stopped: nothing to report
-            }
-        }
-        self.fail_with_dependents(pos, &dependents, failure).await;
-    }
-
-    /// Fails `pos` and stops (best effort) then fails every running plugin in `dependents`.
-    async fn fail_with_dependents(&self, pos: usize, dependents: &[usize], failure: Failure) {
-        for &p in dependents.iter().rev().filter(|&&p| p != pos) {
-            if matches!(
-                self.state(p),
-                PluginState::Failed | PluginState::Unloaded | PluginState::TornDown
-            ) {
-                continue;
-            }
-            let _ = self.stop_one(p).await;
-            let cause = self
-                .graph
-                .deps(p)
-                .iter()
-                .copied()
-                .find(|d| dependents.contains(d))
-                .unwrap_or(pos);
-            self.fail(p, Failure::dependency_failed(self.name(cause)));
-        }
-        self.fail(pos, failure);
     }
 }

@@ -176,12 +176,19 @@ impl PluginManager {
         &self.shared.bus
     }
 
-    /// A feed of every state change from now on.
+    /// A feed of every state change from now on (not the plugins' events: those are on
+    /// [`PluginManager::bus`]).
     ///
     /// The feed buffers 1024 changes; an observer that falls further behind gets
     /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
-    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+    pub fn state_changes(&self) -> broadcast::Receiver<StateChange> {
         self.shared.subscribe_changes()
+    }
+
+    /// The feed of state changes, under its old name.
+    #[deprecated(note = "it returns state changes, not events: use `state_changes`")]
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.state_changes()
     }
 }
 

@@ -17,6 +17,8 @@ use crate::restart_policy::RestartPolicy;
 ///
 /// `Unloaded -> Loaded -> Setup -> Enabled <-> Disabled -> TornDown`, and `Failed` from any
 /// state. A restart takes `TornDown` or `Failed` back to `Loaded` with a fresh instance.
+/// [`PluginState::can_go_to`] is that table; the other predicates answer the questions the
+/// manager asks of a state, so each is answered in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginState {
@@ -37,6 +39,79 @@ pub enum PluginState {
 }
 
 impl PluginState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [PluginState; 7] = [
+        PluginState::Unloaded,
+        PluginState::Loaded,
+        PluginState::Setup,
+        PluginState::Enabled,
+        PluginState::Disabled,
+        PluginState::TornDown,
+        PluginState::Failed,
+    ];
+
+    /// Whether the table of legal transitions has the edge `self -> to`.
+    ///
+    /// ```
+    /// use plugin_manager::PluginState::*;
+    ///
+    /// assert!(Enabled.can_go_to(Disabled));
+    /// assert!(TornDown.can_go_to(Loaded)); // a restart
+    /// assert!(Setup.can_go_to(Failed)); // `Failed` from any state
+    /// assert!(!Disabled.can_go_to(Setup));
+    /// ```
+    pub const fn can_go_to(self, to: PluginState) -> bool {
+        use PluginState::*;
+        matches!(
+            (self, to),
+            (Unloaded, Loaded)
+                | (Loaded, Setup)
+                | (Setup, Enabled)
+                | (Enabled, Disabled)
+                | (Disabled, Enabled)
+                | (Disabled, TornDown)
+                | (TornDown | Failed, Loaded)
+                // From any state, itself included: a restart that fails again records its
+                // new cause (a repeat of the same cause is not recorded).
+                | (_, Failed)
+        )
+    }
+
+    /// Whether an instance is started and its code may run: `loaded`, `setup` or `enabled`.
+    /// Leaving these states stops the plugin's background tasks.
+    pub const fn is_running(self) -> bool {
+        matches!(
+            self,
+            PluginState::Loaded | PluginState::Setup | PluginState::Enabled
+        )
+    }
+
+    /// Whether the plugin holds an instance: running or `disabled`. Entering `torn_down` or
+    /// `failed` releases it.
+    pub const fn has_instance(self) -> bool {
+        self.is_running() || matches!(self, PluginState::Disabled)
+    }
+
+    /// Whether an enable brings it up: `disabled`, `setup`, or never started (`unloaded`).
+    pub const fn can_enable(self) -> bool {
+        matches!(
+            self,
+            PluginState::Disabled | PluginState::Setup | PluginState::Unloaded
+        )
+    }
+
+    /// Whether a plugin being enabled or restarted may rely on this one as a dependency: it is
+    /// `enabled`, or an enable brings it up.
+    pub const fn can_serve(self) -> bool {
+        matches!(self, PluginState::Enabled) || self.can_enable()
+    }
+
+    /// Whether an operator may restart it: anything but never started (`unloaded`) or
+    /// mid-start (`loaded`).
+    pub const fn can_restart(self) -> bool {
+        !matches!(self, PluginState::Unloaded | PluginState::Loaded)
+    }
+
     /// The lowercase name used in reports and JSON: `enabled`, `torn_down`, ...
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -167,9 +242,10 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A duration the way people write it: `2s`, `500ms`, `1m30s`.
+/// A duration the way people write it: `2s`, `500ms`, `1m30s` (in failures, policies and the
+/// host kit's reports).
 #[derive(Debug, Clone, Copy)]
-pub struct DisplayDuration(pub Duration);
+pub(crate) struct DisplayDuration(pub(crate) Duration);
 
 impl fmt::Display for DisplayDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -297,6 +373,30 @@ mod tests {
             Failure::dependency_failed("x").to_string(),
             "dependency `x` failed"
         );
+    }
+
+    #[test]
+    fn the_predicates_agree_with_the_table() {
+        for state in PluginState::ALL {
+            // Only a running plugin's start goes on; only a plugin with an instance stops.
+            assert_eq!(
+                state.can_go_to(PluginState::Setup) || state.can_go_to(PluginState::Enabled),
+                matches!(
+                    state,
+                    PluginState::Loaded | PluginState::Setup | PluginState::Disabled
+                ),
+                "{state}"
+            );
+            assert!(state.can_go_to(PluginState::Failed), "{state}");
+            assert_eq!(
+                state.can_go_to(PluginState::TornDown),
+                state == PluginState::Disabled,
+                "{state}"
+            );
+            assert!(!state.can_go_to(PluginState::Unloaded), "{state}");
+            assert!(!state.can_enable() || state.can_serve(), "{state}");
+            assert!(!state.is_running() || state.has_instance(), "{state}");
+        }
     }
 
     #[test]

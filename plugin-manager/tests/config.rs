@@ -239,7 +239,7 @@ async fn reload_hands_the_section_to_a_plugin_that_reconfigures_in_place() {
 async fn reload_switches_plugins_off_dependents_first_and_back_on() {
     let lab = Lab::new();
     let manager = started(&lab, "", false).await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     let changes = manager
         .reload_config(config("[base]\nenabled = false\n[dice]\nenabled = false\n"))
         .await

@@ -237,7 +237,7 @@ async fn a_panicking_subscriber_fails_its_plugin_while_the_others_keep_receiving
         ],
     )
     .await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     for ping in 0..5 {
         assert_eq!(manager.bus().publish(Ping(ping)), 3, "all still subscribed");
     }
@@ -551,7 +551,7 @@ async fn disabling_the_server_fails_the_requests_queued_at_it_at_once() {
 async fn a_server_that_panics_fails_the_request_and_its_plugin() {
     let (took, _) = mpsc::unbounded_channel();
     let manager = started(16, [server("dice", Serving::Panics, &took)]).await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     let began = tokio::time::Instant::now();
     assert_eq!(
         manager.bus().request::<Roll, u32>(Roll(9), LIMIT).await,

@@ -138,7 +138,7 @@ impl Bench {
             lab.plugin("bystander").spec(),
         ];
         let manager = common::manager(specs);
-        let feed = manager.subscribe();
+        let feed = manager.state_changes();
         Self {
             cell: format!("cell {site:?} x {fault:?}"),
             site,

@@ -193,7 +193,7 @@ fn diamond(lab: &Lab, hook: Hook) -> Vec<PluginSpec> {
 async fn a_plugin_starts_only_once_its_dependencies_are_enabled() {
     let lab = Lab::default();
     let manager = manager(diamond(&lab, Hook::Setup));
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("start", manager.start()).await;
     let changes = drain(&mut feed);
     let dependency_first = DIAMOND.map(|(dependent, dependency)| (dependency, dependent));
@@ -225,7 +225,7 @@ async fn shutdown_stops_a_plugin_only_after_every_plugin_that_depends_on_it() {
                 .spec(),
         ])
         .await;
-        let mut feed = manager.subscribe();
+        let mut feed = manager.state_changes();
         within("shutdown", manager.shutdown()).await;
         let changes = drain(&mut feed);
         assert_each_before(&changes, DIAMOND, TornDown, Disabled);
@@ -240,7 +240,7 @@ async fn shutdown_stops_a_plugin_only_after_every_plugin_that_depends_on_it() {
 async fn independent_plugins_start_without_waiting_for_each_other() {
     let lab = Lab::default();
     let manager = manager(diamond(&lab, Hook::Setup));
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("start", manager.start()).await;
     let changes = drain(&mut feed);
     let enabled_at = |plugin: &str| changes[index_of(&changes, plugin, Enabled)].at;

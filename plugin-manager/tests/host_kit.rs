@@ -252,7 +252,7 @@ async fn the_host_applies_an_edit_while_it_serves() {
     let started = host.start().await;
     assert_eq!(started[0].state, PluginState::Enabled);
 
-    let mut changes = host.manager().subscribe();
+    let mut changes = host.manager().state_changes();
     let until = async {
         fs::write(&path, "[noop]\nenabled = false\n").unwrap();
         loop {

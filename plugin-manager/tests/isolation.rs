@@ -292,7 +292,7 @@ async fn background_fault(fault: Fault) {
     ])
     .await;
     assert_eq!(manager.enabled().len(), 4);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
 
     trigger.fire();
     let failed = wait_for(&mut feed, "svc to fail", |c| {
@@ -373,7 +373,7 @@ async fn background_failure_after_a_restart_fails_the_plugin_again() {
         lab.plugin("user").deps(["svc"]).spec(),
     ])
     .await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     trigger.fire();
     wait_for(&mut feed, "svc to fail", |c| {
         c.plugin == "svc" && c.to == Failed

@@ -78,7 +78,7 @@ async fn disabled_dependents_do_not_block_a_disable() {
 async fn cascade_disables_dependents_first() {
     let lab = Lab::default();
     let manager = started(family(&lab)).await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("cascade", manager.disable_cascade("base"))
         .await
         .unwrap();
@@ -104,7 +104,7 @@ async fn cascade_leaves_already_disabled_dependents_alone() {
     let lab = Lab::default();
     let manager = started(family(&lab)).await;
     within("disable", manager.disable("right")).await.unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("cascade", manager.disable_cascade("base"))
         .await
         .unwrap();
@@ -122,7 +122,7 @@ async fn enable_enables_disabled_dependencies_first_and_nothing_else() {
     within("cascade", manager.disable_cascade("base"))
         .await
         .unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("enable", manager.enable("top")).await.unwrap();
     let changes = drain(&mut feed);
 
@@ -181,7 +181,7 @@ async fn restart_makes_a_fresh_instance_and_restarts_what_runs_on_it() {
     let manager = started(family(&lab)).await;
     // `right` is disabled by the operator: a restart of `base` leaves it so.
     within("disable", manager.disable("right")).await.unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("restart", manager.restart("base")).await.unwrap();
     let changes = drain(&mut feed);
 
@@ -243,7 +243,7 @@ async fn restart_of_a_failed_plugin_brings_back_the_plugins_that_failed_for_want
     ])
     .await;
     assert_eq!(manager.enabled(), ["other"]);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
 
     within("restart", manager.restart("base")).await.unwrap();
     let changes = drain(&mut feed);
@@ -329,7 +329,7 @@ async fn feed_and_history_report_every_transition_in_order_with_causes_and_times
             .fails(Phase::Hook(Hook::Enable), Fault::Error)
             .spec(),
     ]);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("start", manager.start()).await;
     within("shutdown", manager.shutdown()).await;
     let changes = drain(&mut feed);

@@ -632,7 +632,7 @@ async fn run(seed: u64) {
         .plugins(specs)
         .build()
         .unwrap_or_else(|e| panic!("seed {seed:#x}: the random set is valid: {e}"));
-    let mut feed = FeedReader::new(manager.subscribe());
+    let mut feed = FeedReader::new(manager.state_changes());
     let mut checker = Checker::new(seed, world);
     let names = checker.world.names.clone();
     let mut tally = Tally::default();

@@ -76,7 +76,7 @@ async fn a_failed_plugin_is_restarted_with_doubling_delays() {
         .restart_policy("flaky", on_failure(3))
         .build()
         .unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     manager.start().await;
     let mut seen = Vec::new();
     until(&mut feed, "flaky", PluginState::Enabled, &mut seen).await;
@@ -177,7 +177,7 @@ async fn a_crashed_background_task_is_restarted_along_with_its_dependents() {
         .restart_policy("worker", on_failure(3))
         .build()
         .unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     manager.start().await;
     let mut seen = Vec::new();
     until(&mut feed, "worker", PluginState::Failed, &mut seen).await;

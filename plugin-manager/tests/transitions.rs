@@ -68,7 +68,7 @@ async fn assert_refused(
     expected: OperationError,
 ) {
     let before = snapshot(manager, lab).await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     let error = op
         .run(manager, plugin)
         .await
@@ -127,7 +127,7 @@ async fn enabling_an_unloaded_plugin_starts_it_and_its_dependencies() {
         lab.plugin("base").spec(),
         lab.plugin("p").deps(["base"]).spec(),
     ]);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     Op::Enable.run(&manager, "p").await.unwrap();
     assert_eq!(trail(&drain(&mut feed), "base"), [Loaded, Setup, Enabled]);
     assert_eq!(state(&manager, "p"), Enabled);
@@ -138,7 +138,7 @@ async fn enabling_an_unloaded_plugin_starts_it_and_its_dependencies() {
 async fn start_moves_a_plugin_through_loaded_and_setup_to_enabled() {
     let lab = Lab::default();
     let manager = manager([lab.plugin("p").spec()]);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("start", manager.start()).await;
     assert_eq!(trail(&drain(&mut feed), "p"), [Loaded, Setup, Enabled]);
     assert_eq!(lab.hooks_of("p"), [Hook::Setup, Hook::Enable]);
@@ -166,7 +166,7 @@ async fn enabled_plugin_disables_keeping_its_instance() {
     for op in [Op::Disable, Op::DisableCascade] {
         let lab = Lab::default();
         let manager = started([lab.plugin("p").spec()]).await;
-        let mut feed = manager.subscribe();
+        let mut feed = manager.state_changes();
         op.run(&manager, "p").await.unwrap();
         assert_eq!(trail(&drain(&mut feed), "p"), [Disabled], "{op:?}");
         assert_eq!(
@@ -181,7 +181,7 @@ async fn enabled_plugin_disables_keeping_its_instance() {
 async fn enabled_plugin_restarts_with_a_fresh_instance() {
     let lab = Lab::default();
     let manager = started([lab.plugin("p").spec()]).await;
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     Op::Restart.run(&manager, "p").await.unwrap();
     assert_eq!(
         trail(&drain(&mut feed), "p"),
@@ -220,7 +220,7 @@ async fn disabled_plugin_enables_with_the_same_instance() {
     let lab = Lab::default();
     let manager = started([lab.plugin("p").spec()]).await;
     manager.disable("p").await.unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     Op::Enable.run(&manager, "p").await.unwrap();
     assert_eq!(trail(&drain(&mut feed), "p"), [Enabled]);
     assert_eq!(
@@ -235,7 +235,7 @@ async fn disabled_plugin_restarts_with_a_fresh_instance() {
     let lab = Lab::default();
     let manager = started([lab.plugin("p").spec()]).await;
     manager.disable("p").await.unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     Op::Restart.run(&manager, "p").await.unwrap();
     assert_eq!(
         trail(&drain(&mut feed), "p"),
@@ -273,7 +273,7 @@ async fn failed_plugin_restarts_with_a_fresh_instance_and_keeps_the_old_error() 
         .spec();
     let manager = started([spec]).await;
     assert_eq!(live_instance(&manager, "p").await, None);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     Op::Restart.run(&manager, "p").await.unwrap();
     assert_eq!(trail(&drain(&mut feed), "p"), [Loaded, Setup, Enabled]);
     assert_eq!(live_instance(&manager, "p").await, Some(2));
@@ -369,7 +369,7 @@ async fn restart_of_a_dependent_is_refused_while_its_dependency_is_failed() {
 async fn shutdown_of_an_unstarted_manager_runs_no_plugin_code() {
     let lab = Lab::default();
     let manager = manager([lab.plugin("p").spec()]);
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("shutdown", manager.shutdown()).await;
     assert_eq!(state(&manager, "p"), Unloaded);
     assert_eq!(drain(&mut feed), []);
@@ -392,7 +392,7 @@ async fn shutdown_tears_down_enabled_and_disabled_plugins_and_leaves_failed_ones
     ])
     .await;
     manager.disable("off").await.unwrap();
-    let mut feed = manager.subscribe();
+    let mut feed = manager.state_changes();
     within("shutdown", manager.shutdown()).await;
     let changes = drain(&mut feed);
 

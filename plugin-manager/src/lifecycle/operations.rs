@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Shared;
 use crate::error::OperationError;
-use crate::state::{Failure, FailureKind, PluginState};
+use crate::state::{Failure, PluginState};
 
 impl Shared {
     /// Enables `name`, first enabling any of its dependencies that are disabled.
@@ -16,10 +16,7 @@ impl Shared {
         let _locks = self.lock_all(&related).await;
         self.check_running()?;
         let state = self.state(pos);
-        if !matches!(
-            state,
-            PluginState::Disabled | PluginState::Setup | PluginState::Unloaded
-        ) {
+        if !state.can_enable() {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
@@ -60,13 +57,7 @@ impl Shared {
     ) -> Result<(), OperationError> {
         for &dep in closure.iter().filter(|&&p| p != pos) {
             let state = self.state(dep);
-            if !matches!(
-                state,
-                PluginState::Enabled
-                    | PluginState::Disabled
-                    | PluginState::Setup
-                    | PluginState::Unloaded
-            ) {
+            if !state.can_serve() {
                 return Err(OperationError::DependencyUnavailable {
                     plugin: self.name(pos).to_owned(),
                     dependency: self.name(dep).to_owned(),
@@ -133,7 +124,7 @@ impl Shared {
         let _locks = self.lock_all(&related).await;
         self.check_running()?;
         let state = self.state(pos);
-        if matches!(state, PluginState::Unloaded | PluginState::Loaded) {
+        if !state.can_restart() {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
@@ -175,14 +166,7 @@ impl Shared {
             .filter(|&p| {
                 p == pos || {
                     let live = self.live(p);
-                    live.state == PluginState::Enabled
-                        || matches!(
-                            live.last_error,
-                            Some(Failure {
-                                kind: FailureKind::DependencyFailed(_),
-                                ..
-                            })
-                        ) && live.state == PluginState::Failed
+                    live.state == PluginState::Enabled || live.failed_for_dependency()
                 }
             })
             .collect();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use plugin_core::{ConfigError, Reconfigured};
 
-use super::{Shared, check_section};
+use super::Shared;
+use super::configuration::check_section;
 use crate::config::PluginsConfig;
 use crate::error::OperationError;
 use crate::graph::DependencyGraph;
@@ -132,10 +133,14 @@ impl Shared {
 
     /// Validates `config` as a whole, then applies what changed. An invalid file changes
     /// nothing and comes back as the list of its problems.
+    ///
+    /// Reloads take turns (invariant 5): each validates and applies against the records the
+    /// one before it left.
     pub(crate) async fn reload(
         self: &Arc<Self>,
         config: PluginsConfig,
     ) -> Result<Vec<ConfigChange>, Vec<ConfigError>> {
+        let _reloading = self.reloading.lock().await;
         let errors = self.check_config(&config);
         if !errors.is_empty() {
             return Err(errors);
@@ -144,33 +149,30 @@ impl Shared {
         let mut switched_off = Vec::new();
         let mut switched_on = Vec::new();
         let mut section_changed = Vec::new();
-        for pos in 0..self.graph.len() {
-            let name = self.name(pos);
-            let settings = config.plugin(name);
-            let section = config.section_of(name);
-            let on = config.is_enabled(name);
-            let mut live = self.live(pos);
-            let (was_on, old_section) = (live.configured_on, live.section.clone());
-            let timeout = settings.and_then(|s| s.timeout);
-            let policy = settings
-                .and_then(|s| s.restart)
-                .unwrap_or(live.builder_policy);
-            if (live.timeout, live.policy) != (timeout, policy) {
-                live.timeout = timeout;
-                live.policy = policy;
-                changes.push(change(name, ConfigAction::SettingsUpdated, Ok(())));
-            }
-            live.configured_on = on;
-            live.section = section.clone();
-            let fixed = live.config_error.take().is_some();
-            drop(live);
-            match (was_on, on) {
-                (true, false) => switched_off.push(pos),
-                (false, true) => switched_on.push(pos),
-                _ if on && (fixed || old_section.values() != section.values()) => {
-                    section_changed.push(pos);
+        {
+            // The records change with every operation lock held, so no operation sees half a
+            // file (invariants 2 and 5); the operations below take their own locks.
+            let all: Vec<usize> = (0..self.graph.len()).collect();
+            let _locks = self.lock_all(&all).await;
+            for pos in all {
+                let name = self.name(pos);
+                let settings = config.plugin(name);
+                let on = config.is_enabled(name);
+                let mut live = self.live(pos);
+                let replaced = live.config.replace(settings, config.section_of(name), on);
+                let policy_changed = live
+                    .supervision
+                    .reconfigure(settings.and_then(|s| s.restart));
+                drop(live);
+                if replaced.timeout_changed || policy_changed {
+                    changes.push(change(name, ConfigAction::SettingsUpdated, Ok(())));
                 }
-                _ => {}
+                match (replaced.was_on, on) {
+                    (true, false) => switched_off.push(pos),
+                    (false, true) => switched_on.push(pos),
+                    _ if on && replaced.section_changed => section_changed.push(pos),
+                    _ => {}
+                }
             }
         }
         for &pos in switched_off.iter().rev() {
@@ -195,7 +197,10 @@ impl Shared {
         }
         // Plugins held off at start because a dependency was off, now that it is on again.
         for pos in 0..self.graph.len() {
-            let held_off = self.live(pos).configured_on && self.state(pos) == PluginState::Unloaded;
+            let held_off = {
+                let live = self.live(pos);
+                live.config.is_on() && live.state == PluginState::Unloaded
+            };
             if held_off {
                 let result = self.enable(self.name(pos)).await;
                 changes.push(change(self.name(pos), ConfigAction::SwitchedOn, result));
@@ -219,35 +224,40 @@ impl Shared {
             _ => return (ConfigAction::Deferred, Ok(())),
         }
         let outcome = {
-            let _lock = self.lock_all(&[pos]).await;
-            let (instance, context) = {
+            // The dependents' locks too: a failing `reconfigure` stops them (invariant 2).
+            let dependents = self.graph.dependents_closure(pos);
+            let _locks = self.lock_all(&dependents).await;
+            let (handles, section) = {
                 let live = self.live(pos);
-                (live.instance.clone(), live.context.clone())
+                let handles = (live.state == PluginState::Enabled)
+                    .then(|| live.instance.handles())
+                    .flatten();
+                (handles, live.config.section())
             };
-            match (self.state(pos), instance, context) {
-                (PluginState::Enabled, Some(instance), Some(context)) => {
-                    context.set_config(self.live(pos).section.clone());
-                    run_isolated(&name, Phase::Reconfigure, self.timeout(pos), async move {
-                        instance.reconfigure(&context).await
-                    })
-                    .await
+            match handles {
+                Some((instance, context)) => {
+                    context.set_config(section);
+                    let applied =
+                        run_isolated(&name, Phase::Reconfigure, self.timeout(pos), async move {
+                            instance.reconfigure(&context).await
+                        })
+                        .await;
+                    if let Err(failure) = &applied {
+                        self.fail_with_dependents(pos, &dependents, failure.clone())
+                            .await;
+                    }
+                    applied
                 }
-                _ => Ok(Reconfigured::NeedsRestart),
+                None => Ok(Reconfigured::NeedsRestart),
             }
         };
         match outcome {
             Ok(Reconfigured::Applied) => (ConfigAction::Reconfigured, Ok(())),
             Ok(Reconfigured::NeedsRestart) => (ConfigAction::Restarted, self.restart(&name).await),
-            Err(failure) => {
-                let dependents = self.graph.dependents_closure(pos);
-                let _locks = self.lock_all(&dependents).await;
-                self.fail_with_dependents(pos, &dependents, failure.clone())
-                    .await;
-                (
-                    ConfigAction::Reconfigured,
-                    Err(self.operation_failed(pos, failure)),
-                )
-            }
+            Err(failure) => (
+                ConfigAction::Reconfigured,
+                Err(self.operation_failed(pos, failure)),
+            ),
         }
     }
 }

@@ -1,16 +1,153 @@
 //! Supervision: bringing a plugin that failed through its own fault back, as its
 //! [`RestartPolicy`] says: after a delay that doubles with each restart in the policy's window,
 //! and never past its limit, nor over an operator's or the configuration's decision.
+//!
+//! Whether and when is [`decide`], a pure function of the policy, the restarts already made
+//! and the time; [`Supervision`] keeps what it needs; `Shared::supervise` schedules the restart
+//! and `Shared::auto_restart` makes it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
+use plugin_core::Hook;
 use tokio::time::Instant;
 
 use super::Shared;
 use crate::restart_policy::RestartPolicy;
-use crate::state::{DisplayDuration, PluginState};
+use crate::state::{DisplayDuration, Failure, Phase, PluginState};
 use crate::task::spawn_named;
+
+/// What a policy says after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The policy never restarts.
+    Never,
+    /// Restart after `delay`; this is restart number `attempt` (0 for the first) in the window.
+    RestartAfter { delay: Duration, attempt: u32 },
+    /// The window already holds the most restarts the policy allows.
+    GiveUp { restarts: u32, within: Duration },
+}
+
+/// Whether and when `policy` restarts a plugin that failed `now`, given when its earlier
+/// automatic restarts happened (oldest first).
+pub(super) fn decide(policy: RestartPolicy, restarts: &VecDeque<Instant>, now: Instant) -> Verdict {
+    let RestartPolicy::OnFailure(backoff) = policy else {
+        return Verdict::Never;
+    };
+    let recent = restarts
+        .iter()
+        .filter(|&&at| now.duration_since(at) < backoff.within)
+        .count();
+    let attempt = u32::try_from(recent).unwrap_or(u32::MAX);
+    if attempt >= backoff.max_restarts {
+        Verdict::GiveUp {
+            restarts: attempt,
+            within: backoff.within,
+        }
+    } else {
+        Verdict::RestartAfter {
+            delay: backoff.delay(attempt),
+            attempt,
+        }
+    }
+}
+
+/// Whether a failure is the plugin's own fault while it was starting or running, which its
+/// policy answers; failing to stop is recorded, not supervised (it was being stopped anyway),
+/// and neither is a failure of a dependency, the configuration or the shutdown deadline.
+pub(super) fn is_supervised(failure: &Failure) -> bool {
+    failure.phase.is_some()
+        && !matches!(
+            failure.phase,
+            Some(Phase::Hook(Hook::Disable | Hook::Teardown))
+        )
+}
+
+/// One plugin's supervision: its policy and the restarts made under it.
+///
+/// # Invariants
+///
+/// - `restarts` is in time order and holds only restarts scheduled under `decide`'s
+///   `RestartAfter`; entries older than the policy's window are dropped when it is next asked.
+/// - `gave_up` is set exactly when the last verdict was `GiveUp`.
+pub(super) struct Supervision {
+    policy: RestartPolicy,
+    /// The policy the builder gave, which a configuration without `restart` falls back to.
+    builder_policy: RestartPolicy,
+    restarts: VecDeque<Instant>,
+    restart_count: u32,
+    gave_up: Option<String>,
+}
+
+impl Supervision {
+    /// Supervision under the builder's policy, unless the configuration names one.
+    pub(super) fn new(builder_policy: RestartPolicy, configured: Option<RestartPolicy>) -> Self {
+        Self {
+            policy: configured.unwrap_or(builder_policy),
+            builder_policy,
+            restarts: VecDeque::new(),
+            restart_count: 0,
+            gave_up: None,
+        }
+    }
+
+    /// The policy in force.
+    pub(super) fn policy(&self) -> RestartPolicy {
+        self.policy
+    }
+
+    /// How many automatic restarts were made.
+    pub(super) fn restart_count(&self) -> u32 {
+        self.restart_count
+    }
+
+    /// Why the last failure was not restarted, if the limit was reached.
+    pub(super) fn gave_up(&self) -> Option<&String> {
+        self.gave_up.as_ref()
+    }
+
+    /// Takes a new configuration's policy (the builder's if it names none); whether it changed.
+    pub(super) fn reconfigure(&mut self, configured: Option<RestartPolicy>) -> bool {
+        let policy = configured.unwrap_or(self.builder_policy);
+        std::mem::replace(&mut self.policy, policy) != policy
+    }
+
+    /// Asks the policy about a failure `now` and keeps the answer: a restart counts against
+    /// the window, a refusal is noted for the record.
+    pub(super) fn after_failure(&mut self, now: Instant) -> Verdict {
+        let verdict = decide(self.policy, &self.restarts, now);
+        match verdict {
+            Verdict::Never => {}
+            Verdict::RestartAfter { .. } => {
+                if let RestartPolicy::OnFailure(backoff) = self.policy {
+                    while self
+                        .restarts
+                        .front()
+                        .is_some_and(|&at| now.duration_since(at) >= backoff.within)
+                    {
+                        self.restarts.pop_front();
+                    }
+                }
+                self.restarts.push_back(now);
+                self.gave_up = None;
+            }
+            Verdict::GiveUp { restarts, within } => {
+                self.gave_up = Some(format!(
+                    "not restarted: {restarts} restarts within {} already",
+                    DisplayDuration(within)
+                ));
+            }
+        }
+        verdict
+    }
+
+    /// Counts an automatic restart that is about to be made.
+    pub(super) fn count_restart(&mut self) {
+        self.restart_count += 1;
+    }
+}
 
 impl Shared {
     /// Schedules an automatic restart of the failed `pos` if its policy allows one more.
@@ -18,32 +155,16 @@ impl Shared {
         if self.shutting_down.load(Ordering::Acquire) {
             return;
         }
-        let (delay, generation) = {
+        let (verdict, generation) = {
             let mut live = self.live(pos);
-            let RestartPolicy::OnFailure(backoff) = live.policy else {
-                return;
-            };
-            let now = Instant::now();
-            while live
-                .restarts
-                .front()
-                .is_some_and(|&at| now.duration_since(at) >= backoff.within)
-            {
-                live.restarts.pop_front();
-            }
-            let attempt = u32::try_from(live.restarts.len()).unwrap_or(u32::MAX);
-            if attempt >= backoff.max_restarts {
-                let note = format!(
-                    "not restarted: {attempt} restarts within {} already",
-                    DisplayDuration(backoff.within)
-                );
+            let verdict = live.supervision.after_failure(Instant::now());
+            if let (Verdict::GiveUp { .. }, Some(note)) = (verdict, live.supervision.gave_up()) {
                 tracing::warn!(plugin = self.name(pos), "{note}");
-                live.gave_up = Some(note);
-                return;
             }
-            live.restarts.push_back(now);
-            live.gave_up = None;
-            (backoff.delay(attempt), live.generation)
+            (verdict, live.instance.generation())
+        };
+        let Verdict::RestartAfter { delay, .. } = verdict else {
+            return;
         };
         let shared = self.this.clone();
         let task = spawn_named(self.name(pos), "supervisor", async move {
@@ -73,8 +194,8 @@ impl Shared {
         {
             let live = self.live(pos);
             if live.state != PluginState::Failed
-                || live.generation != generation
-                || !live.configured_on
+                || !live.instance.is(generation)
+                || !live.config.is_on()
             {
                 return;
             }
@@ -87,9 +208,108 @@ impl Shared {
             tracing::warn!(plugin = self.name(pos), dependency = self.name(dep), %state, "not restarted: a dependency is not enabled");
             return;
         }
-        self.live(pos).restart_count += 1;
+        self.live(pos).supervision.count_restart();
         if let Err(error) = self.restart_locked(pos).await {
             tracing::warn!(plugin = self.name(pos), %error, "automatic restart");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restart_policy::Backoff;
+
+    fn policy(max_restarts: u32) -> RestartPolicy {
+        RestartPolicy::OnFailure(Backoff {
+            max_restarts,
+            within: Duration::from_secs(60),
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn never_means_never() {
+        let now = Instant::now();
+        assert_eq!(
+            decide(RestartPolicy::Never, &VecDeque::new(), now),
+            Verdict::Never
+        );
+    }
+
+    #[test]
+    fn the_delay_doubles_with_each_restart_in_the_window() {
+        let t0 = Instant::now();
+        let mut restarts = VecDeque::new();
+        for (attempt, ms) in [(0, 100), (1, 200), (2, 400)] {
+            let now = t0 + Duration::from_secs(attempt.into());
+            assert_eq!(
+                decide(policy(5), &restarts, now),
+                Verdict::RestartAfter {
+                    delay: Duration::from_millis(ms),
+                    attempt
+                }
+            );
+            restarts.push_back(now);
+        }
+    }
+
+    #[test]
+    fn the_limit_counts_only_the_window() {
+        let t0 = Instant::now();
+        let restarts: VecDeque<Instant> = [t0, t0 + Duration::from_secs(30)].into();
+        let within = Duration::from_secs(60);
+        assert_eq!(
+            decide(policy(2), &restarts, t0 + Duration::from_secs(59)),
+            Verdict::GiveUp {
+                restarts: 2,
+                within
+            }
+        );
+        // The first restart has left the window: one more is allowed, at the second delay.
+        assert_eq!(
+            decide(policy(2), &restarts, t0 + within),
+            Verdict::RestartAfter {
+                delay: Duration::from_millis(200),
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn supervision_keeps_the_window_and_the_note() {
+        let t0 = Instant::now();
+        let mut supervision = Supervision::new(RestartPolicy::Never, Some(policy(1)));
+        assert!(matches!(
+            supervision.after_failure(t0),
+            Verdict::RestartAfter { attempt: 0, .. }
+        ));
+        assert_eq!(supervision.gave_up(), None);
+        assert!(matches!(
+            supervision.after_failure(t0 + Duration::from_secs(1)),
+            Verdict::GiveUp { restarts: 1, .. }
+        ));
+        assert_eq!(
+            supervision.gave_up().map(String::as_str),
+            Some("not restarted: 1 restarts within 1m already")
+        );
+        // A configuration without `restart` falls back to the builder's policy.
+        assert!(supervision.reconfigure(None));
+        assert_eq!(supervision.policy(), RestartPolicy::Never);
+        assert!(!supervision.reconfigure(None));
+    }
+
+    #[test]
+    fn only_own_faults_while_running_are_supervised() {
+        use crate::state::FailureKind;
+        let error = || FailureKind::Error("x".into());
+        assert!(is_supervised(&Failure::new(Phase::Hook(Hook::Setup), error())));
+        assert!(is_supervised(&Failure::new(Phase::Background, error())));
+        assert!(!is_supervised(&Failure::new(
+            Phase::Hook(Hook::Teardown),
+            error()
+        )));
+        assert!(!is_supervised(&Failure::dependency_failed("a")));
     }
 }

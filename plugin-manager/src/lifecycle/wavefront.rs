@@ -27,7 +27,7 @@ impl Shared {
         let mut off = vec![false; all.len()];
         for &pos in &all {
             off[pos] =
-                !self.live(pos).configured_on || self.graph.deps(pos).iter().any(|&dep| off[dep]);
+                !self.live(pos).config.is_on() || self.graph.deps(pos).iter().any(|&dep| off[dep]);
         }
         let targets: Vec<bool> = all
             .iter()
@@ -39,7 +39,7 @@ impl Shared {
             .collect();
         // The per-plugin drivers are polled here rather than spawned: they only wait for the
         // hook tasks they spawn, and keeping them on this task saves a task and its wake-ups
-        // per plugin (see the cost model in DESIGN.md).
+        // per plugin (ARCHITECTURE.md, "Cost model").
         let mut tasks = FuturesUnordered::new();
         let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
             let span = tracing::info_span!("start", plugin = self.name(pos));
@@ -160,10 +160,7 @@ impl Shared {
     pub(super) fn abandon(&self, done: &[bool]) {
         for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
             let state = self.state(pos);
-            if !matches!(
-                state,
-                PluginState::TornDown | PluginState::Failed | PluginState::Unloaded
-            ) {
+            if state.has_instance() {
                 let kind = FailureKind::Abandoned(self.shutdown_timeout);
                 self.fail(pos, Failure { phase: None, kind });
             }

@@ -128,7 +128,7 @@ impl RunningBed {
     ) -> Result<(), TestBedError> {
         let deadline = Instant::now() + timeout;
         // Subscribed before the state is read: a change right after the read is in the feed.
-        let mut changes = self.manager.subscribe();
+        let mut changes = self.manager.state_changes();
         loop {
             if self.known(plugin)?.state == state {
                 return Ok(());

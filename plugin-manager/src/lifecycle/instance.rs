@@ -1,0 +1,153 @@
+//! The running instance of one plugin: the object, its context, its background tasks and the
+//! token that tells them to stop.
+
+use plugin_core::PluginInstance;
+use plugin_core::host::ContextHandle;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::PluginState;
+use crate::task::spawn_named;
+
+/// One plugin's instance and what hangs off it.
+///
+/// # Invariants
+///
+/// - `plugin` and `context` are set together ([`Instance::install`]) and taken together
+///   ([`Instance::take`]).
+/// - `generation` counts installed instances; a context, a background task or a supervisor
+///   carries the generation it was made for, and anything it reports for an older one
+///   changes nothing (ARCHITECTURE.md, invariant 6).
+/// - Every handle in `tasks` is of the current generation; [`Instance::stop_tasks`] cancels
+///   the token and aborts them all, and runs whenever the plugin stops running.
+pub(super) struct Instance {
+    plugin: Option<PluginInstance>,
+    context: Option<ContextHandle>,
+    tasks: Vec<AbortHandle>,
+    generation: u64,
+    /// `on_enable` of a `Disabled` plugin is running: the state still reads `Disabled`, but
+    /// the hook may start background tasks, as it may when the plugin first starts.
+    enabling: bool,
+    /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
+    cancellation: CancellationToken,
+}
+
+impl Instance {
+    pub(super) fn new() -> Self {
+        Self {
+            plugin: None,
+            context: None,
+            tasks: Vec::new(),
+            generation: 0,
+            enabling: false,
+            cancellation: CancellationToken::new(),
+        }
+    }
+
+    /// The instance, if there is one.
+    pub(super) fn plugin(&self) -> Option<PluginInstance> {
+        self.plugin.clone()
+    }
+
+    /// The instance and its context, to run a hook with.
+    pub(super) fn handles(&self) -> Option<(PluginInstance, ContextHandle)> {
+        Some((self.plugin.clone()?, self.context.clone()?))
+    }
+
+    /// The context, if there is an instance.
+    pub(super) fn context(&self) -> Option<&ContextHandle> {
+        self.context.as_ref()
+    }
+
+    /// The generation of the current (or last) instance.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The generation the next installed instance will have.
+    pub(super) fn next_generation(&self) -> u64 {
+        self.generation + 1
+    }
+
+    /// Makes `plugin` (of `generation`, from [`Instance::next_generation`]) the instance.
+    pub(super) fn install(&mut self, plugin: PluginInstance, context: ContextHandle, generation: u64) {
+        self.plugin = Some(plugin);
+        self.context = Some(context);
+        self.generation = generation;
+    }
+
+    /// Whether this is still instance `generation`.
+    pub(super) fn is(&self, generation: u64) -> bool {
+        self.generation == generation
+    }
+
+    /// Removes the instance and its context, for [`release`].
+    pub(super) fn take(&mut self) -> (Option<PluginInstance>, Option<ContextHandle>) {
+        (self.plugin.take(), self.context.take())
+    }
+
+    /// Tells the background tasks to wind down, without aborting them yet.
+    pub(super) fn cancel(&self) {
+        self.cancellation.cancel();
+    }
+
+    /// Cancels the token and aborts every background task.
+    pub(super) fn stop_tasks(&mut self) {
+        self.cancellation.cancel();
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    /// A fresh token if the last one was used.
+    pub(super) fn renew_cancellation(&mut self) {
+        if self.cancellation.is_cancelled() {
+            self.cancellation = CancellationToken::new();
+        }
+    }
+
+    /// Marks `on_enable` of a disabled plugin as running (or done).
+    pub(super) fn set_enabling(&mut self, enabling: bool) {
+        self.enabling = enabling;
+    }
+
+    /// The token instance `generation` watches: the current one, or one already cancelled for
+    /// an old instance, whatever it starts being already over.
+    pub(super) fn cancellation_for(&self, generation: u64) -> CancellationToken {
+        if self.is(generation) {
+            self.cancellation.clone()
+        } else {
+            let token = CancellationToken::new();
+            token.cancel();
+            token
+        }
+    }
+
+    /// Whether instance `generation` may start a background task while the plugin is `state`:
+    /// it is the current instance, and running or in `on_enable`.
+    pub(super) fn accepts_tasks(&self, state: PluginState, generation: u64) -> bool {
+        self.is(generation)
+            && (state.is_running() || state == PluginState::Disabled && self.enabling)
+    }
+
+    /// Keeps `task` to abort when the plugin stops, if it is still welcome; aborts it if not.
+    pub(super) fn track(&mut self, state: PluginState, generation: u64, task: AbortHandle) {
+        if self.accepts_tasks(state, generation) {
+            self.tasks.retain(|t| !t.is_finished());
+            self.tasks.push(task);
+        } else {
+            task.abort();
+        }
+    }
+}
+
+/// Drops a plugin instance in a task of its own: its `Drop` is plugin code, and one that
+/// panics must not unwind into the manager or the caller of an operator request.
+pub(super) fn release(plugin: &str, (instance, context): (Option<PluginInstance>, Option<ContextHandle>)) {
+    if instance.is_some() || context.is_some() {
+        drop(spawn_named(plugin, "drop", async move {
+            drop(context);
+            drop(instance);
+        }));
+    }
+}
