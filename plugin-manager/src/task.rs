@@ -78,7 +78,7 @@ where
 
 /// Aborts the task when dropped. Whoever awaits plugin code may itself be cancelled (shutdown
 /// abandons its stop tasks at its deadline); the plugin code must not then run on unsupervised,
-/// holding the plugin's lock and resources (found by tests/isolation.rs).
+/// holding the plugin's resources after the manager has recorded it as abandoned.
 struct AbortOnDrop<T>(JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {

@@ -12,7 +12,7 @@
 //!
 //! and checks that `faulty` ends `Failed` with the right phase, kind and message (a hang: a
 //! timeout at the hook deadline, the hung code cancelled), that `dependent` is treated as
-//! DESIGN.md says (not started, or stopped and failed with "dependency `faulty` failed", for a
+//! ARCHITECTURE.md ("From attribute to teardown") says (not started, or stopped and failed with "dependency `faulty` failed", for a
 //! fault that keeps `faulty` from running; stopped first and left alone for a fault in
 //! `on_disable` or `teardown`, which are best effort), that `base`, `other` and `bystander`
 //! run, and that shutdown completes with every plugin that did not fail torn down. A background

@@ -2,16 +2,17 @@
 //!
 //! Each seed builds a random dependency DAG of 30-60 scripted plugins, some of which fail (an
 //! error or a panic in the constructor or a hook, on some call of some instance, or in a
-//! background task), starts it, and fires batches of enable / disable / disable-cascade /
-//! restart requests on random plugins, all of a batch in flight at once on a multi-thread
-//! runtime. After start, after each batch (once the manager is quiet) and after shutdown, it
+//! background task), gives some of them a restart policy, starts it, and fires batches of
+//! enable / disable / disable-cascade / restart requests on random plugins and configuration
+//! reloads (switching a random plugin and its dependents off or back on, changing deadlines
+//! and restart policies), all of a batch in flight at once on a multi-thread runtime. After start, after each batch (once the manager is quiet) and after shutdown, it
 //! checks:
 //!
 //! - (a) no enabled plugin has a required dependency that is not enabled: at every change, by
 //!   replaying the state-change feed in order, and in the records;
 //! - (b) no transition is lost or duplicated: per plugin, the changes since the last check
 //!   (from its record's history) continue its chain (each `from` is the previous `to`,
-//!   starting at `unloaded`), each is an edge of the state machine in DESIGN.md, the chain
+//!   starting at `unloaded`), each is an edge of [`PluginState::can_go_to`] (ARCHITECTURE.md, "States"), the chain
 //!   ends at the plugin's state, and the feed carried exactly these changes;
 //! - (c) every request ends, with `Ok` or an [`OperationError`] other than "unknown plugin"
 //!   or "shutting down", within a generous deadline, so a deadlock fails the test instead of
@@ -30,8 +31,8 @@ use std::time::Duration;
 use common::{Fault, Lab, Script};
 use plugin_core::Hook;
 use plugin_manager::{
-    FailureKind, HISTORY_LIMIT, OperationError, Phase, PluginManager, PluginRecord, PluginState,
-    StateChange,
+    Backoff, FailureKind, HISTORY_LIMIT, OperationError, Phase, PluginManager, PluginRecord,
+    PluginState, PluginsConfig, RestartPolicy, StateChange,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -85,6 +86,37 @@ struct World {
 }
 
 impl World {
+    /// A configuration that switches `plugin` and every plugin needing it off (or, half the
+    /// time, leaves everything on), with random deadlines and restart policies.
+    fn config(&self, rng: &mut fastrand::Rng, plugin: &str) -> PluginsConfig {
+        let mut off = vec![false; self.names.len()];
+        if rng.bool() {
+            let mut stack = vec![self.at(plugin)];
+            while let Some(p) = stack.pop() {
+                if !std::mem::replace(&mut off[p], true) {
+                    stack.extend(&self.dependents[p]);
+                }
+            }
+        }
+        let mut text = String::new();
+        for (p, name) in self.names.iter().enumerate() {
+            let timeout = if rng.bool() { "\ntimeout = \"2s\"" } else { "" };
+            let restart = match rng.u8(0..3) {
+                0 => "\nrestart = \"never\"",
+                1 => {
+                    "\nrestart = { policy = \"on-failure\", max_restarts = 1, within = \"1h\", backoff = \"1ms\" }"
+                }
+                _ => "",
+            };
+            text.push_str(&format!(
+                "[{name}]\nenabled = {}{timeout}{restart}\n",
+                !off[p]
+            ));
+        }
+        PluginsConfig::parse("random.toml", &text)
+            .unwrap_or_else(|e| panic!("the random configuration parses: {e}\n{text}"))
+    }
+
     /// A random DAG of 30-60 plugins, each with up to 3 dependencies among those made before
     /// it; names are shuffled so the start order (ties broken by name) is not the build order.
     fn new(rng: &mut fastrand::Rng, lab: &Lab) -> (Self, Vec<plugin_manager::PluginSpec>) {
@@ -170,19 +202,47 @@ enum Op {
     Disable,
     DisableCascade,
     Restart,
+    /// A reload of a configuration made for the request ([`World::config`]).
+    Reload,
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::Enable, Op::Disable, Op::DisableCascade, Op::Restart];
+    const ALL: [Op; 5] = [
+        Op::Enable,
+        Op::Disable,
+        Op::DisableCascade,
+        Op::Restart,
+        Op::Reload,
+    ];
 
-    async fn send(self, manager: &PluginManager, plugin: &str) -> Result<(), OperationError> {
+    /// Sends the request; a reload's outcome is its first failed change, if any.
+    async fn send(
+        self,
+        manager: &PluginManager,
+        plugin: &str,
+        config: PluginsConfig,
+    ) -> Result<(), OperationError> {
         match self {
             Op::Enable => manager.enable(plugin).await,
             Op::Disable => manager.disable(plugin).await,
             Op::DisableCascade => manager.disable_cascade(plugin).await,
             Op::Restart => manager.restart(plugin).await,
+            Op::Reload => match manager.reload_config(config).await {
+                Ok(changes) => changes.into_iter().try_for_each(|change| change.result),
+                Err(problems) => panic!("a valid configuration was refused: {problems:?}"),
+            },
         }
     }
+}
+
+/// The restart policy some plugins have: quick, and at most two restarts in the whole run.
+fn quick_policy() -> RestartPolicy {
+    RestartPolicy::OnFailure(Backoff {
+        max_restarts: 2,
+        within: Duration::from_secs(3600),
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(4),
+    })
 }
 
 /// How the requests ended, to make sure a run exercised what it claims to.
@@ -274,23 +334,9 @@ impl FeedReader {
 
 // ----- the checks -------------------------------------------------------------------------
 
-/// Whether DESIGN.md's state machine has the edge `from -> to`.
+/// Whether the state table has the edge `from -> to`.
 fn legal(from: PluginState, to: PluginState) -> bool {
-    // `Failed` is entered "from any state", itself included: a restart that fails again
-    // records its new cause (the manager drops a repeat of the same cause).
-    if (from, to) == (Failed, Failed) {
-        return true;
-    }
-    matches!(
-        (from, to),
-        (Unloaded, Loaded)
-            | (Loaded, Setup)
-            | (Setup, Enabled)
-            | (Enabled, Disabled)
-            | (Disabled, Enabled)
-            | (Disabled, TornDown)
-            | (TornDown | Failed, Loaded)
-    ) || (to == Failed && from != Failed)
+    from.can_go_to(to)
 }
 
 /// Checks the invariants at each quiet point, over the window of changes since the last one;
@@ -395,7 +441,7 @@ impl Checker {
         window
     }
 
-    /// One change, `from` where the plugin was: the chain goes on, on an edge DESIGN.md has,
+    /// One change, `from` where the plugin was: the chain goes on, on an edge of the table,
     /// and a failure has a cause.
     fn check_change(&mut self, change: &StateChange, was: PluginState, at: &str) {
         let seed = self.seed;
@@ -408,7 +454,7 @@ impl Checker {
         );
         assert!(
             legal(change.from, change.to),
-            "seed {seed:#x}, {at}: `{name}` took an edge DESIGN.md does not have: {change:?}"
+            "seed {seed:#x}, {at}: `{name}` took an edge the state table does not have: {change:?}"
         );
         if change.to != Failed {
             return;
@@ -628,8 +674,13 @@ async fn run(seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let lab = Lab::default();
     let (world, specs) = World::new(&mut rng, &lab);
-    let manager = PluginManager::builder()
-        .plugins(specs)
+    let mut builder = PluginManager::builder().plugins(specs);
+    for name in &world.names {
+        if rng.u8(0..3) == 0 {
+            builder = builder.restart_policy(name.as_str(), quick_policy());
+        }
+    }
+    let manager = builder
         .build()
         .unwrap_or_else(|e| panic!("seed {seed:#x}: the random set is valid: {e}"));
     let mut feed = FeedReader::new(manager.state_changes());
@@ -647,9 +698,15 @@ async fn run(seed: u64) {
         for _ in 0..REQUESTS_PER_BATCH {
             let op = Op::ALL[rng.usize(0..Op::ALL.len())];
             let plugin = names[rng.usize(0..names.len())].clone();
+            let config = if op == Op::Reload {
+                checker.world.config(&mut rng, &plugin)
+            } else {
+                PluginsConfig::empty()
+            };
             let manager = manager.clone();
             requests.spawn(async move {
-                let outcome = tokio::time::timeout(DEADLINE, op.send(&manager, &plugin)).await;
+                let outcome =
+                    tokio::time::timeout(DEADLINE, op.send(&manager, &plugin, config)).await;
                 (op, plugin, outcome)
             });
         }
