@@ -11,19 +11,22 @@ pub fn chatbot() -> Command {
 }
 
 /// Runs `command` with `stdin` as its whole input and returns what it printed.
-pub fn run_with_input(mut command: Command, stdin: &str) -> Output {
+pub fn run_with_input(command: Command, stdin: &str) -> Output {
+    run_with_bytes(command, stdin.as_bytes())
+}
+
+/// Runs `command` with `stdin` (any bytes) as its whole input and returns what it printed.
+pub fn run_with_bytes(mut command: Command, stdin: &[u8]) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the host binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .expect("the host reads its input");
+    // Written on a thread: a large input must not wait for the test to read the output.
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
     // Waited for on a thread, so that a host that never exits fails the test (after a limit
     // far above any normal run) instead of hanging it.
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -36,6 +39,10 @@ pub fn run_with_input(mut command: Command, stdin: &str) -> Output {
             panic!("the host did not exit within 120 s");
         }
     };
+    writer
+        .join()
+        .expect("the writer thread")
+        .expect("the host reads its whole input");
     assert!(
         output.status.success(),
         "host failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -153,6 +160,49 @@ impl Session {
         }
     }
 
+    /// Sends raw bytes (no newline is added).
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).expect("the host reads its input");
+        stdin.flush().expect("the host reads its input");
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the host a signal (`TERM`, `INT`, ...), as `kill -s NAME` does.
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    /// Closes stdin (if still open) and waits at most `limit` for the host to exit; its
+    /// status (`None` if it was still running: then it is killed) and every line it printed.
+    pub fn exit_within(
+        mut self,
+        limit: std::time::Duration,
+    ) -> (Option<std::process::ExitStatus>, Vec<String>) {
+        drop(self.stdin.take());
+        let pid = self.child.id();
+        let mut child = self.child;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(child.wait()));
+        let status = match receiver.recv_timeout(limit) {
+            Ok(status) => Some(status.expect("the host can be waited for")),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                None
+            }
+        };
+        // The rest of its output: the reader thread ends at end of stdout.
+        let mut seen = self.seen;
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            seen.push(line);
+        }
+        (status, seen)
+    }
+
     /// Everything printed so far.
     pub fn seen(&self) -> &[String] {
         &self.seen
@@ -168,4 +218,52 @@ impl Session {
             self.seen.join("\n")
         );
     }
+}
+
+/// Sends process `pid` the signal `name` (`TERM`, `INT`, ...) with `kill -s`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -s {name} {pid} failed");
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` of `/proc/PID/status`), on Linux.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether process `pid` has a handler for signal number `signo` (`SigCgt` of
+/// `/proc/PID/status`), on Linux.
+pub fn catches_signal(pid: u32, signo: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signo - 1)) != 0)
+}
+
+/// The plugin rows of a `plugins:`/`started:`/`stopped:` table: name, state and deps.
+pub fn table_rows(lines: &[String]) -> Vec<(String, String, Vec<String>)> {
+    lines
+        .iter()
+        .skip(2)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.trim_start().starts_with("error:"))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let deps = words[4..]
+                .join(" ")
+                .split(", ")
+                .filter(|d| *d != "-" && !d.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (words[0].to_owned(), words[2].to_owned(), deps)
+        })
+        .collect()
 }
