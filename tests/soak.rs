@@ -1,0 +1,131 @@
+//! A soak test (ignored; `.ci/run` runs it in its slow step): for at least 30 s, random
+//! operator commands and configuration rewrites, valid and invalid, against the host binary.
+//! Checks that every state change is printed once and in order (each line starts from the
+//! state the previous one left), that no enabled plugin has a dependency that is not
+//! enabled, that the memory stays flat, and that the host exits within its shutdown deadline
+//! after EOF.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{Session, chatbot, rss_kib, table_rows};
+
+const PLUGINS: [&str; 5] = ["commands", "dice", "dice-stats", "greeter", "help"];
+
+fn last_table(seen: &[String], title: &str) -> Vec<(String, String, Vec<String>)> {
+    let at = seen.iter().rposition(|l| l == title).expect(title);
+    table_rows(&seen[at..])
+}
+
+#[test]
+#[ignore = "runs for 30 s; run by .ci/run with --ignored"]
+fn random_operations_and_config_rewrites_keep_the_host_consistent() {
+    let seed = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x50a6);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plugins.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut command = chatbot();
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--shutdown-timeout", "10s"]);
+    let mut bot = Session::start(command);
+    bot.expect("chat: type");
+    let rss_start = rss_kib(bot.pid());
+
+    let texts = [
+        "",
+        "[help]\nenabled = false\n",
+        "[dice]\nmax_dice = 3\n",
+        "[dice]\nmax_dice = \"lots\"\n",
+        "[dice]\nenabled = false\n",
+        "not toml [[[\n",
+        "[greeter]\nenabled = true\n[help]\nenabled = true\n",
+    ];
+    let started = Instant::now();
+    let mut rounds = 0;
+    while rounds < 200_000 && (started.elapsed() < Duration::from_secs(30) || rounds < 100) {
+        rounds += 1;
+        let plugin = PLUGINS[rng.usize(..PLUGINS.len())];
+        match rng.u8(0..7) {
+            0 => bot.send(&format!("op: !enable {plugin}")),
+            1 => bot.send(&format!("op: !disable {plugin}")),
+            2 => bot.send(&format!("op: !disable {plugin} --cascade")),
+            3 => bot.send(&format!("op: !restart {plugin}")),
+            4 => bot.send("op: !plugins"),
+            5 => {
+                std::fs::write(&config, texts[rng.usize(..texts.len())]).unwrap();
+                bot.send("op: !reload-config");
+            }
+            _ => bot.send("ada: !roll 1d6"),
+        }
+        // A line that is not chat: its hint comes after everything the command printed.
+        bot.send("sync");
+        bot.expect("(ignored: write `user: text`)");
+    }
+    bot.send("op: !plugins");
+    bot.send("sync");
+    bot.expect("(ignored: write `user: text`)");
+    let rss_end = rss_kib(bot.pid());
+
+    let seen = bot.seen().to_vec();
+    // Every change line starts from the state the previous one left: none is printed twice
+    // or lost.
+    let mut states: HashMap<String, String> = last_table(&seen, "started:")
+        .into_iter()
+        .map(|(name, state, _)| (name, state))
+        .collect();
+    let mut changes = 0;
+    for line in &seen {
+        assert!(!line.starts_with("* ("), "the host missed changes: {line}");
+        let Some(change) = line.strip_prefix("* ") else {
+            continue;
+        };
+        let (plugin, rest) = change.split_once(": ").expect(line);
+        let (from, to) = rest.split_once(" -> ").expect(line);
+        let to = to.split_whitespace().next().unwrap();
+        let now = states.get_mut(plugin).expect(line);
+        assert_eq!(now, from, "seed {seed}: {line} after {plugin} was {now}");
+        *now = to.to_owned();
+        changes += 1;
+    }
+    assert!(
+        changes > 0,
+        "seed {seed}: no state changed in {rounds} rounds"
+    );
+    let last = last_table(&seen, "plugins:");
+    let enabled: Vec<&str> = last
+        .iter()
+        .filter(|(_, state, _)| state == "enabled")
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    for (name, state, deps) in &last {
+        assert_eq!(&states[name], state, "seed {seed}: {name}");
+        if state == "enabled" {
+            for dep in deps {
+                assert!(
+                    enabled.contains(&dep.as_str()),
+                    "seed {seed}: {name} is enabled, {dep} is not"
+                );
+            }
+        }
+    }
+    if let (Some(start), Some(end)) = (rss_start, rss_end) {
+        assert!(
+            end < 2 * start + 20 * 1024,
+            "seed {seed}: RSS grew from {start} KiB to {end} KiB"
+        );
+    }
+    let (status, seen) = bot.exit_within(Duration::from_secs(40));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "seed {seed}: no clean exit within the shutdown deadline after EOF ({status:?}):\n{}",
+        seen[seen.len().saturating_sub(30)..].join("\n")
+    );
+}
