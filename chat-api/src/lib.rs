@@ -69,10 +69,13 @@ impl ChatMessage {
         let _ = self.replies.send(reply);
     }
 
-    /// Answers this message, saying which plugin answers.
-    pub fn reply_as(&self, plugin: &str, text: impl Into<String>) {
+    /// Answers this message as the plugin whose context `ctx` is: the reply's
+    /// [`from`](Reply::from) is that context's name, so a plugin cannot answer under another
+    /// plugin's name. A detached context (anyone can make one, with any name) answers for no
+    /// plugin: its reply has no `from`.
+    pub fn reply_as(&self, ctx: &plugin_core::Context, text: impl Into<String>) {
         let reply = Reply {
-            from: Some(plugin.to_owned()),
+            from: (!ctx.is_detached()).then(|| ctx.name().to_owned()),
             text: text.into(),
         };
         let _ = self.replies.send(reply);
@@ -94,7 +97,8 @@ impl ChatMessage {
 /// Something the bot says in answer to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    /// The plugin that answered, when it said so.
+    /// The plugin that answered, from the context it answered with
+    /// ([`ChatMessage::reply_as`]); `None` for [`ChatMessage::reply`].
     pub from: Option<String>,
     /// The answer.
     pub text: String,

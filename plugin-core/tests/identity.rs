@@ -22,7 +22,11 @@ async fn a_made_up_context_does_not_reach_the_real_bus() {
     let dice = Context::detached(PluginMetadata::new("dice"));
     let mut rolls = dice.subscribe::<Roll>();
     let impostor = Context::detached(PluginMetadata::new("dice"));
-    assert_eq!(impostor.publish(Roll(1)), 0, "its own bus has no subscriber");
+    assert_eq!(
+        impostor.publish(Roll(1)),
+        0,
+        "its own bus has no subscriber"
+    );
     assert!(!dice.is_sibling_of(&impostor));
     assert!(dice.is_sibling_of(&dice.clone()));
     assert_eq!(rolls.try_recv(), None);
@@ -42,11 +46,22 @@ fn runtime_names_follow_the_attributes_rules() {
         assert!(check_name(good).is_ok(), "{good:?}");
         assert!(PluginMetadata::try_new(good).is_ok(), "{good:?}");
     }
-    for bad in ["", "a b", "Dice", "dice\n", "\u{1b}[31mdice", "dïce", "dice.stats"] {
+    for bad in [
+        "",
+        "a b",
+        "Dice",
+        "dice\n",
+        "\u{1b}[31mdice",
+        "dïce",
+        "dice.stats",
+    ] {
         let error = PluginMetadata::try_new(bad).unwrap_err();
         assert_eq!(error.name, bad);
         let shown = error.to_string();
-        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'), "{shown:?}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown:?}"
+        );
         if !bad.is_empty() {
             assert!(shown.contains(&format!("{bad:?}")), "{shown}");
         }

@@ -26,7 +26,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{ConfigError, ConfigSection, ConfigSource, line_of};
+use plugin_core::host::line_of;
+use plugin_core::{ConfigError, ConfigSection, ConfigSource};
 
 use crate::restart_policy::{Backoff, RestartPolicy};
 

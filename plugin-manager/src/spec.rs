@@ -141,9 +141,15 @@ mod tests {
         expected.sort_unstable();
         assert_eq!(refused, expected);
         let shown = error.to_string();
-        assert!(shown.contains(r#"invalid plugin name "two\nlines""#), "{shown}");
+        assert!(
+            shown.contains(r#"invalid plugin name "two\nlines""#),
+            "{shown}"
+        );
         assert!(shown.contains("a plugin name must not be empty"), "{shown}");
-        assert!(!shown.contains('\u{1b}'), "escapes are shown escaped: {shown}");
+        assert!(
+            !shown.contains('\u{1b}'),
+            "escapes are shown escaped: {shown}"
+        );
         assert!(!shown.contains("`fine`"), "{shown}");
     }
 }

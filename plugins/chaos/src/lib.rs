@@ -138,15 +138,19 @@ impl Plugin for Chaos {
         self.maybe_fail(Place::Hook("on_enable")).await?;
         let trigger = self.trigger.clone();
         let armed = matches!(self.plan, Some((_, Place::Command)));
-        ctx.dep::<Commands>()?
-            .register(ctx, "chaos", "makes the chaos plugin fail", move |_| {
+        ctx.dep::<Commands>()?.register(
+            ctx,
+            "chaos",
+            "makes the chaos plugin fail",
+            move |_| {
                 if armed {
                     trigger.notify_one();
                     Ok("chaos: striking".to_owned())
                 } else {
                     Ok("chaos: not armed (set CHAOS_FAULT and CHAOS_HOOK=command)".to_owned())
                 }
-            });
+            },
+        )?;
         if let Some((fault, Place::Command)) = self.plan {
             let trigger = self.trigger.clone();
             ctx.spawn(async move {

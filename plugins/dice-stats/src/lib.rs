@@ -1,10 +1,13 @@
 //! `!stats`: how many rolls each user made and their best total. It never sees chat about
-//! dice: it listens to the [`DiceRolled`] events the dice plugin publishes.
+//! dice: it listens to the [`DiceRolled`] events the dice plugin publishes, and only to
+//! those: the bus stamps each event with its sender, so a roll another plugin makes up is
+//! not counted.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use plugin_commands::Commands;
+use plugin_core::PluginType;
 use plugin_core::prelude::*;
 use plugin_dice::{Dice, DiceRolled};
 
@@ -44,7 +47,11 @@ impl Plugin for DiceStats {
         let mut rolls = ctx.subscribe::<DiceRolled>();
         let users = self.users.clone();
         ctx.spawn(async move {
-            while let Some(roll) = rolls.recv().await {
+            while let Some(stamped) = rolls.recv_stamped().await {
+                if stamped.sender() != Some(Dice::NAME) {
+                    continue;
+                }
+                let roll = stamped.event();
                 let mut users = lock(&users);
                 let stats = users.entry(roll.user.clone()).or_default();
                 stats.rolls += 1;
@@ -64,7 +71,7 @@ impl Plugin for DiceStats {
                     .map(|(user, s)| format!("{user}: {} rolls, best {}", s.rolls, s.best))
                     .collect();
                 Ok(lines.join("\n"))
-            });
+            })?;
         Ok(())
     }
 }

@@ -51,3 +51,44 @@ async fn counts_each_users_rolls_and_best_total() -> Result<(), TestBedError> {
     bed.shutdown().await;
     Ok(())
 }
+
+/// Publishes a made-up roll whenever someone says `cheat`.
+#[plugin_core::plugin(name = "cheater")]
+#[derive(Debug, Default)]
+struct Cheater;
+
+#[plugin_core::async_trait]
+impl plugin_core::Plugin for Cheater {
+    async fn on_enable(&mut self, ctx: &plugin_core::Context) -> plugin_core::Result<()> {
+        let mut messages = ctx.subscribe::<ChatMessage>();
+        let publisher = ctx.clone();
+        ctx.spawn(async move {
+            while let Some(message) = messages.recv().await {
+                if message.text == "cheat" {
+                    publisher.publish(DiceRolled {
+                        user: message.user.clone(),
+                        dice: "1d1000".into(),
+                        results: vec![1000],
+                    });
+                    message.reply("cheated");
+                }
+            }
+            Ok(())
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rolls_published_by_another_plugin_are_not_counted() -> Result<(), TestBedError> {
+    let bed = TestBed::new()
+        .plugin::<DiceStats>()
+        .plugin::<Cheater>()
+        .start()
+        .await?;
+    assert_eq!(ask(&bed, "eve", "cheat").await?, "cheated");
+    assert_eq!(ask(&bed, "eve", "!stats").await?, "no dice rolled yet");
+    assert_eq!(bed.get::<DiceStats>()?.read().await.of("eve"), None);
+    bed.shutdown().await;
+    Ok(())
+}

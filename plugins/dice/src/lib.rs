@@ -115,7 +115,7 @@ impl Plugin for Dice {
                 );
                 announcer.publish(event);
                 Ok(reply)
-            });
+            })?;
         Ok(())
     }
 }

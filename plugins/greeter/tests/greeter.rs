@@ -90,3 +90,41 @@ async fn registered_optional_dependencies_run_when_asked_for() -> Result<(), Tes
     bed.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn remembers_at_most_max_users_the_most_recent_first() -> Result<(), TestBedError> {
+    let bed = TestBed::new()
+        .plugin::<Greeter>()
+        .config_toml("[greeter]\nmax_users = 2\n")?
+        .start()
+        .await?;
+    for user in ["ada", "bob", "eve"] {
+        assert_eq!(
+            texts(&say(&bed, user, "hi").await?),
+            [format!("Welcome, {user}!").as_str()]
+        );
+    }
+    assert_eq!(bed.get::<Greeter>()?.read().await.remembered(), 2);
+    // ada spoke least recently, so she was forgotten, and is welcomed anew.
+    assert_eq!(texts(&say(&bed, "ada", "hi").await?), ["Welcome, ada!"]);
+    assert_eq!(texts(&say(&bed, "eve", "hi").await?), ["Hello again, eve!"]);
+    bed.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn remembers_ten_thousand_users_by_default() -> Result<(), TestBedError> {
+    assert_eq!(plugin_greeter::GreeterConfig::default().max_users, 10_000);
+    let error = TestBed::new()
+        .plugin::<Greeter>()
+        .config_toml("[greeter]\nmax_user = 2\n")?
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("max_user"),
+        "a misspelt key is refused: {error}"
+    );
+    Ok(())
+}

@@ -24,7 +24,7 @@ impl Plugin for Help {
                     .map(|c| format!("!{} - {} ({})", c.name, c.help, c.owner))
                     .collect();
                 Ok(format!("commands:\n{}", lines.join("\n")))
-            });
+            })?;
         Ok(())
     }
 }

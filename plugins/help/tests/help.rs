@@ -19,7 +19,7 @@ struct Echo;
 impl Plugin for Echo {
     async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
         ctx.dep::<Commands>()?
-            .register(ctx, "echo", "repeats you", |call| Ok(call.args.to_owned()));
+            .register(ctx, "echo", "repeats you", |call| Ok(call.args.to_owned()))?;
         Ok(())
     }
 }
