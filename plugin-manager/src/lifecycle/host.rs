@@ -33,7 +33,10 @@ impl Host for ManagerHost {
     /// The name is the context's own plugin, which this host knows by position.
     fn cancellation(&self, _plugin: &str) -> CancellationToken {
         match self.shared.upgrade() {
-            Some(shared) => shared.live(self.pos).instance.cancellation_for(self.generation),
+            Some(shared) => shared
+                .live(self.pos)
+                .instance
+                .cancellation_for(self.generation),
             None => {
                 // No manager: nothing will run, so say so at once.
                 let token = CancellationToken::new();

@@ -70,7 +70,12 @@ impl Instance {
     }
 
     /// Makes `plugin` (of `generation`, from [`Instance::next_generation`]) the instance.
-    pub(super) fn install(&mut self, plugin: PluginInstance, context: ContextHandle, generation: u64) {
+    pub(super) fn install(
+        &mut self,
+        plugin: PluginInstance,
+        context: ContextHandle,
+        generation: u64,
+    ) {
         self.plugin = Some(plugin);
         self.context = Some(context);
         self.generation = generation;
@@ -143,7 +148,10 @@ impl Instance {
 
 /// Drops a plugin instance in a task of its own: its `Drop` is plugin code, and one that
 /// panics must not unwind into the manager or the caller of an operator request.
-pub(super) fn release(plugin: &str, (instance, context): (Option<PluginInstance>, Option<ContextHandle>)) {
+pub(super) fn release(
+    plugin: &str,
+    (instance, context): (Option<PluginInstance>, Option<ContextHandle>),
+) {
     if instance.is_some() || context.is_some() {
         drop(spawn_named(plugin, "drop", async move {
             drop(context);

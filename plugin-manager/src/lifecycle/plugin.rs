@@ -8,10 +8,10 @@ use plugin_core::Hook;
 use plugin_core::host::ContextHandle;
 use tokio::time::Instant;
 
+use super::Shared;
 use super::host::ManagerHost;
 use super::instance::release;
 use super::supervision::is_supervised;
-use super::Shared;
 use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState, StateChange};
 use crate::task::{run_blocking_isolated, run_isolated};
 

@@ -304,7 +304,10 @@ mod tests {
     fn only_own_faults_while_running_are_supervised() {
         use crate::state::FailureKind;
         let error = || FailureKind::Error("x".into());
-        assert!(is_supervised(&Failure::new(Phase::Hook(Hook::Setup), error())));
+        assert!(is_supervised(&Failure::new(
+            Phase::Hook(Hook::Setup),
+            error()
+        )));
         assert!(is_supervised(&Failure::new(Phase::Background, error())));
         assert!(!is_supervised(&Failure::new(
             Phase::Hook(Hook::Teardown),

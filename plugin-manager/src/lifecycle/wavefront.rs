@@ -156,7 +156,8 @@ impl Shared {
         }
     }
 
-    /// Records every plugin not `done` that is still running as abandoned at the deadline.
+    /// Records every plugin not `done` that is still running as abandoned at the deadline,
+    /// with or without its operation lock (the exception of invariant 2).
     pub(super) fn abandon(&self, done: &[bool]) {
         for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
             let state = self.state(pos);
