@@ -1,0 +1,102 @@
+//! Signals against a host whose chaos plugin hangs (ignored: they build the host with
+//! `--features plugin-chaos` in a target directory of their own; `.ci/run` runs them in its
+//! slow step): a signal during start-up tears down what started; a second signal during a
+//! shutdown that hangs exits at once and names what was abandoned.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::Session;
+
+/// The host with the chaos plugin, built once per test run.
+fn chaos_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signals");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "--quiet", "--locked", "--bin", "chatbot"])
+                .args(["--features", "plugin-chaos", "--target-dir"])
+                .arg(&target)
+                .status()
+                .expect("cargo runs");
+            assert!(
+                status.success(),
+                "cargo build --features plugin-chaos failed"
+            );
+            target.join("debug").join("chatbot")
+        })
+        .clone()
+}
+
+/// Waits (bounded) until the host has installed its SIGTERM handler.
+fn wait_for_handlers(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !common::catches_signal(pid, 15) {
+        assert!(std::time::Instant::now() < deadline, "no SIGTERM handler");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+#[ignore = "builds the host with plugin-chaos; run by .ci/run with --ignored"]
+#[cfg(target_os = "linux")]
+fn sigterm_during_start_up_tears_down_what_started() {
+    let mut command = Command::new(chaos_binary());
+    command
+        .args(["--hook-timeout", "3s"])
+        .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "setup")]);
+    let bot = Session::start(command);
+    wait_for_handlers(bot.pid());
+    // The chaos plugin's setup hangs for 3 s: the start-up is still going on.
+    bot.signal("TERM");
+    let (status, seen) = bot.exit_within(Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l == "terminate during start-up: tearing down what started"),
+        "{seen:#?}"
+    );
+    assert!(!seen.iter().any(|l| l.starts_with("chat:")), "{seen:#?}");
+    let report: Vec<&String> = seen.iter().skip_while(|l| *l != "stopped:").collect();
+    assert_eq!(
+        report.iter().filter(|l| l.contains("torn_down")).count(),
+        5,
+        "{seen:#?}"
+    );
+}
+
+#[test]
+#[ignore = "builds the host with plugin-chaos; run by .ci/run with --ignored"]
+fn a_second_signal_during_a_hung_shutdown_exits_at_once_naming_what_was_abandoned() {
+    let mut command = Command::new(chaos_binary());
+    command
+        .args(["--hook-timeout", "10m", "--shutdown-timeout", "10m"])
+        .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "teardown")]);
+    let mut bot = Session::start(command);
+    bot.expect("chat: type");
+    bot.signal("TERM");
+    bot.expect("shutting down");
+    // The chaos plugin's teardown never returns; without a second signal this would wait
+    // for ten minutes.
+    bot.signal("INT");
+    bot.expect("interrupt again: exiting now");
+    let abandoned = bot.expect("abandoned");
+    assert!(
+        abandoned.starts_with("abandoned, not torn down: "),
+        "{abandoned}"
+    );
+    assert!(abandoned.contains("chaos ("), "{abandoned}");
+    assert!(abandoned.contains("commands ("), "{abandoned}");
+    let (status, seen) = bot.exit_within(Duration::from_secs(60));
+    let status = status.unwrap_or_else(|| panic!("no exit after the second signal:\n{seen:#?}"));
+    assert!(
+        !status.success(),
+        "an abandoned shutdown is a failure: {status:?}"
+    );
+}
