@@ -101,7 +101,8 @@ fn a_selected_plugin_crate_that_registered_nothing_is_refused_by_name() {
         stderr.trim_end(),
         "greenhouse: invalid plugin set\n  - plugin crate `greenhouse-empty` is selected but \
          registered no plugin: put `#[plugin(...)]` on a type in it, or leave it out of the \
-         application's features",
+         application's features (a crate that uses plugin-core without being a plugin crate \
+         says so in its Cargo.toml: `[package.metadata.plugin-core] plugin-crate = false`)",
     );
     assert!(
         text(&output.stdout).is_empty(),

@@ -47,7 +47,9 @@ pub enum GraphError {
     /// is linked but registered no plugin.
     #[error(
         "plugin crate `{package}` is selected but registered no plugin: put `#[plugin(...)]` \
-         on a type in it, or leave it out of the application's features"
+         on a type in it, or leave it out of the application's features (a crate that uses \
+         plugin-core without being a plugin crate says so in its Cargo.toml: \
+         `[package.metadata.plugin-core] plugin-crate = false`)"
     )]
     NothingRegistered {
         /// The crate's package name.

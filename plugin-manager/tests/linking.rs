@@ -35,7 +35,8 @@ fn a_selected_crate_that_registered_nothing_is_refused_by_name() {
         invalid.to_string(),
         "invalid plugin set\n  - plugin crate `plugin-ghost` is selected but registered no \
          plugin: put `#[plugin(...)]` on a type in it, or leave it out of the application's \
-         features"
+         features (a crate that uses plugin-core without being a plugin crate says so in its \
+         Cargo.toml: `[package.metadata.plugin-core] plugin-crate = false`)"
     );
 }
 
