@@ -237,7 +237,7 @@ fn fuzzed_input_never_stops_the_answers() {
     let seed = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_9);
+        .unwrap_or(0x5eed9);
     let mut rng = fastrand::Rng::with_seed(seed);
     let operators = [
         "op: !plugins",
