@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use plugin_manager::host_kit::report::{self, Took};
-use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals, text};
+use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals};
 
 use crate::cli::{Cli, Command};
 use crate::output::Output;
@@ -54,7 +54,7 @@ async fn run(cli: Cli) -> ExitCode {
     let host = match Host::new(options) {
         Ok(host) => host,
         Err(error) => {
-            eprintln!("chatbot: {}", text::escape(&error.to_string()));
+            eprintln!("chatbot: {error}");
             return ExitCode::from(2);
         }
     };

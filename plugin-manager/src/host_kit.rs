@@ -137,16 +137,40 @@ impl HostOptions {
     }
 }
 
-/// Why a [`Host`] could not be set up. Its text is the whole message for the user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a [`Host`] could not be set up. Its text is the whole message for the user, one
+/// problem a line, with what came from the file or the plugins escaped
+/// ([`text::escape`]), so that it can be printed as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HostError {
     /// The configuration file cannot be read or is not valid TOML.
-    #[error(transparent)]
     Config(ConfigError),
     /// The plugin set is invalid (duplicate names, missing dependencies, cycles).
-    #[error(transparent)]
     Plugins(InvalidPluginSet),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(error) => f.write_str(&text::escape(&error.to_string())),
+            Self::Plugins(invalid) => {
+                f.write_str("invalid plugin set")?;
+                for error in &invalid.errors {
+                    write!(f, "\n  - {}", text::escape(&error.to_string()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(error) => Some(error),
+            Self::Plugins(invalid) => Some(invalid),
+        }
+    }
 }
 
 /// How [`Host::serve_until`] ended.
