@@ -10,7 +10,7 @@ use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, Plugi
 use tokio::sync::broadcast;
 
 use crate::config::PluginsConfig;
-use crate::error::{InvalidPluginSet, OperationError};
+use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
 use crate::graph::DependencyGraph;
 use crate::lifecycle::ConfigChange;
 use crate::lifecycle::{Settings, Shared};
@@ -88,24 +88,50 @@ impl PluginManager {
     }
 
     /// Enables a disabled plugin, enabling its disabled dependencies first.
+    ///
+    /// # Cancel safety
+    ///
+    /// The request runs in a task of the manager's: dropping the returned future (a caller's
+    /// timeout, a `select!` that took another branch) does not cut a hook short; the request
+    /// still runs to its end, and the records and state changes tell how it ended. The same
+    /// holds for [`disable`](Self::disable), [`disable_cascade`](Self::disable_cascade),
+    /// [`restart`](Self::restart) and [`reload_config`](Self::reload_config).
     pub async fn enable(&self, name: &str) -> Result<(), OperationError> {
-        self.shared.enable(name).await
+        let (shared, name) = (self.shared.clone(), name.to_owned());
+        to_completion("enable", async move { shared.enable(&name).await })
+            .await
+            .unwrap_or(Err(OperationError::ShuttingDown))
     }
 
     /// Disables an enabled plugin; refused while enabled plugins depend on it.
+    ///
+    /// Cancel-safe: see [`enable`](Self::enable).
     pub async fn disable(&self, name: &str) -> Result<(), OperationError> {
-        self.shared.disable(name, false).await
+        let (shared, name) = (self.shared.clone(), name.to_owned());
+        to_completion("disable", async move { shared.disable(&name, false).await })
+            .await
+            .unwrap_or(Err(OperationError::ShuttingDown))
     }
 
     /// Disables an enabled plugin and, first, every enabled plugin that depends on it.
+    ///
+    /// Cancel-safe: see [`enable`](Self::enable).
     pub async fn disable_cascade(&self, name: &str) -> Result<(), OperationError> {
-        self.shared.disable(name, true).await
+        let (shared, name) = (self.shared.clone(), name.to_owned());
+        to_completion("disable", async move { shared.disable(&name, true).await })
+            .await
+            .unwrap_or(Err(OperationError::ShuttingDown))
     }
 
     /// Tears a plugin down, makes a fresh instance and starts it; then does the same for the
     /// plugins that were running on it or had failed because it had.
+    ///
+    /// Cancel-safe: see [`enable`](Self::enable).
     pub async fn restart(&self, name: &str) -> Result<(), OperationError> {
-        self.shared.restart(name).await
+        let (shared, name) = (self.shared.clone(), name.to_owned());
+        to_completion("restart", async move { shared.restart(&name).await })
+            .await
+            .unwrap_or(Err(OperationError::ShuttingDown))
     }
 
     /// The names of all plugins, in start order.
@@ -159,16 +185,35 @@ impl PluginManager {
         &self.shared.unknown_sections
     }
 
+    /// What is odd about the set without keeping it from running: optional dependencies that
+    /// name no plugin, with the closest name (see [`DependencyGraph::warnings`]). Each was
+    /// also logged as a `tracing` warning when the manager was built.
+    pub fn warnings(&self) -> &[GraphWarning] {
+        self.shared.graph.warnings()
+    }
+
     /// Applies a new configuration: checks the whole file first (unknown plugins, invalid
     /// sections, a plugin left on while a dependency is switched off) and, if anything is
     /// wrong, changes nothing and returns every problem. Otherwise: plugins switched off are
     /// disabled (their dependents first), plugins whose section changed get it through
     /// `reconfigure` or are restarted, plugins switched on are enabled.
+    ///
+    /// Cancel-safe: see [`enable`](Self::enable).
     pub async fn reload_config(
         &self,
         config: PluginsConfig,
     ) -> Result<Vec<ConfigChange>, Vec<ConfigError>> {
-        self.shared.reload(config).await
+        let shared = self.shared.clone();
+        to_completion("reload", async move { shared.reload(config).await })
+            .await
+            .unwrap_or_else(|| {
+                Err(vec![ConfigError {
+                    file: None,
+                    line: None,
+                    key: None,
+                    message: "the runtime is shutting down: the reload did not finish".to_owned(),
+                }])
+            })
     }
 
     /// The event bus shared with every plugin; the host publishes and subscribes here.
@@ -201,6 +246,24 @@ async fn run_on_runtime(what: &str, wavefront: impl Future<Output = ()> + Send +
         // The wavefront runs no plugin code itself (that runs in nested tasks), so this is a
         // bug of the manager or a runtime shutting down; report it rather than panic.
         tracing::error!(%error, "plugin {what} stopped");
+    }
+}
+
+/// Runs an operator request in a task of its own, so that it finishes whatever its caller
+/// does (the task is not aborted when the caller drops this future). `None` when the runtime
+/// shut down under it.
+async fn to_completion<T: Send + 'static>(
+    what: &str,
+    request: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match crate::task::spawn_named("manager", what, request).await {
+        Ok(outcome) => Some(outcome),
+        Err(error) if error.is_panic() => {
+            // The request runs no plugin code itself (hooks run in nested tasks): a panic here
+            // is a bug of the manager, and hiding it would hide the bug.
+            std::panic::resume_unwind(error.into_panic())
+        }
+        Err(_cancelled) => None,
     }
 }
 
@@ -344,6 +407,9 @@ impl ManagerBuilder {
                 return Err(InvalidPluginSet { errors });
             }
         };
+        for warning in graph.warnings() {
+            tracing::warn!("{warning}");
+        }
         let plugins = self.specs.into_iter().map(PluginSpec::into_parts).collect();
         let settings = Settings {
             hook_timeout: self.hook_timeout,
