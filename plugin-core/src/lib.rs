@@ -44,6 +44,12 @@
 //!   that the configuration file and the command line use too: `"500ms"`, `"2s"`, `"1m30s"`.
 //! - `config`: the plugin's configuration type (`serde::Deserialize`); its section of the
 //!   host's file is checked against it before the plugin starts and before a reload.
+//!
+//! # Layout
+//!
+//! The root and [`prelude`] hold what a plugin author uses; [`bus`] is the event bus and
+//! request/reply; [`host`] holds what only whoever runs plugins needs (the manager, or a test
+//! harness).
 
 pub mod bus;
 mod config;
