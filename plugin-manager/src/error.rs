@@ -65,6 +65,44 @@ pub enum GraphError {
     NotLinked,
 }
 
+/// Something odd about the set of plugins that does not keep it from running.
+///
+/// ```
+/// use plugin_manager::GraphWarning;
+///
+/// let warning = GraphWarning::UnknownOptionalDependency {
+///     plugin: "greeter".into(),
+///     dependency: "dicee".into(),
+///     suggestion: Some("dice".into()),
+/// };
+/// assert_eq!(
+///     warning.to_string(),
+///     "plugin `greeter` lists `dicee` in `optional`, but no plugin is called that: did you \
+///      mean `dice`? (`greeter` runs without it)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphWarning {
+    /// An optional dependency names no plugin of the set: a typo, or a plugin that is
+    /// legitimately left out of this build.
+    #[error(
+        "plugin `{plugin}` lists `{dependency}` in `optional`, but no plugin is called that{}",
+        match suggestion {
+            Some(name) => format!(": did you mean `{name}`? (`{plugin}` runs without it)"),
+            None => format!(" (`{plugin}` runs without it)"),
+        }
+    )]
+    UnknownOptionalDependency {
+        /// The plugin that declared the optional dependency.
+        plugin: String,
+        /// The name nothing answers to.
+        dependency: String,
+        /// The registered name closest to it, if one is close (at most two edits away).
+        suggestion: Option<String>,
+    },
+}
+
 /// The plugin set cannot be run; every problem found is listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct InvalidPluginSet {

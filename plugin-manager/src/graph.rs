@@ -4,6 +4,10 @@
 //! Plugins are first sorted by name, so nothing depends on the order `inventory` or the caller
 //! listed them in. Kahn's algorithm then emits them in dependency order, always taking the
 //! smallest ready name next. Everything is O((V + E) log V) with V plugins and E edges.
+//!
+//! [`GraphView`] (in `graph/render.rs`) draws a set, valid or not, as DOT or Mermaid.
+
+mod render;
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
@@ -11,7 +15,9 @@ use std::collections::{BinaryHeap, HashMap};
 
 use plugin_core::PluginMetadata;
 
-use crate::error::GraphError;
+use crate::error::{GraphError, GraphWarning};
+
+pub use self::render::{GraphFormat, GraphView, NodeMark};
 
 /// A validated dependency graph, its nodes numbered in start order.
 ///
@@ -41,6 +47,8 @@ pub struct DependencyGraph {
     /// Nodes that optionally use each node.
     optional_dependents: Vec<Vec<usize>>,
     index: HashMap<String, usize>,
+    /// Optional dependencies that name no plugin (see [`DependencyGraph::warnings`]).
+    warnings: Vec<GraphWarning>,
 }
 
 impl DependencyGraph {
@@ -150,6 +158,7 @@ impl DependencyGraph {
             dependents: vec![Vec::new(); n],
             optional_dependents: vec![Vec::new(); n],
             index: HashMap::with_capacity(n),
+            warnings: unknown_optional_deps(&plugins),
         };
         for (pos, &rank) in order.iter().enumerate() {
             let plugin = &plugins[by_name[rank]];
@@ -170,6 +179,35 @@ impl DependencyGraph {
             }
         }
         Ok(graph)
+    }
+
+    /// The optional dependencies that name no plugin of the set, each with the closest
+    /// registered name when one is close: not errors (an optional plugin may be left out of
+    /// a build on purpose), but a typo in `optional = [...]` would otherwise go unnoticed.
+    ///
+    /// ```
+    /// use plugin_core::PluginMetadata;
+    /// use plugin_manager::{DependencyGraph, GraphWarning};
+    ///
+    /// let graph = DependencyGraph::new(&[
+    ///     PluginMetadata::new("audit"),
+    ///     PluginMetadata::new("greeter").with_optional_deps(["audti", "metrics"]),
+    /// ])
+    /// .unwrap();
+    /// let suggestions: Vec<_> = graph
+    ///     .warnings()
+    ///     .iter()
+    ///     .map(|w| match w {
+    ///         GraphWarning::UnknownOptionalDependency { dependency, suggestion, .. } => {
+    ///             (dependency.as_str(), suggestion.as_deref())
+    ///         }
+    ///         _ => unreachable!(),
+    ///     })
+    ///     .collect();
+    /// assert_eq!(suggestions, [("audti", Some("audit")), ("metrics", None)]);
+    /// ```
+    pub fn warnings(&self) -> &[GraphWarning] {
+        &self.warnings
     }
 
     /// Number of plugins.
@@ -249,6 +287,75 @@ impl DependencyGraph {
         found.sort_unstable();
         found
     }
+}
+
+/// The optional dependencies of `plugins` that name none of them, in name order of the
+/// declaring plugin (then in declaration order), each with the closest name of the set.
+pub(crate) fn unknown_optional_deps<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Vec<GraphWarning> {
+    let mut names: Vec<&str> = plugins.iter().map(|p| p.borrow().name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut declaring: Vec<&PluginMetadata> = plugins.iter().map(Borrow::borrow).collect();
+    declaring.sort_by(|a, b| a.name.cmp(&b.name));
+    declaring.dedup_by(|a, b| a.name == b.name);
+    let mut warnings = Vec::new();
+    for plugin in declaring {
+        for dep in &plugin.optional_deps {
+            if names.binary_search(&dep.as_str()).is_ok() {
+                continue;
+            }
+            let others = names.iter().copied().filter(|&n| n != plugin.name);
+            warnings.push(GraphWarning::UnknownOptionalDependency {
+                plugin: plugin.name.clone(),
+                dependency: dep.clone(),
+                suggestion: closest(dep, others).map(str::to_owned),
+            });
+        }
+    }
+    warnings
+}
+
+/// The candidate closest to `name`, if it is close: at most two edits away (an edit inserts,
+/// deletes or replaces a character, or swaps two neighbours), and at most half of `name`'s
+/// length, so that a short name is not "corrected" into an unrelated one. Ties go to the
+/// first candidate.
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = 2.min(name.chars().count() / 2);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|&(distance, _)| distance <= limit && distance > 0)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// The optimal string alignment distance between `a` and `b`: insertions, deletions,
+/// replacements and swaps of two neighbouring characters, each counting one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the dynamic-programming table: two back (for swaps), one back, current.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            current[j] = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// Where a plugin comes from, for messages about duplicates.
@@ -382,6 +489,59 @@ mod tests {
         assert_eq!(order(&with), ["z", "a"]);
         let without = [PluginMetadata::new("a").with_optional_deps(["z"])];
         assert_eq!(order(&without), ["a"]);
+    }
+
+    #[test]
+    fn edit_distance_counts_inserts_deletes_replacements_and_swaps() {
+        assert_eq!(edit_distance("audit", "audit"), 0);
+        assert_eq!(edit_distance("audti", "audit"), 1);
+        assert_eq!(edit_distance("audt", "audit"), 1);
+        assert_eq!(edit_distance("auditt", "audit"), 1);
+        assert_eq!(edit_distance("aodit", "audit"), 1);
+        assert_eq!(edit_distance("adit", "audits"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("dice", "greeter"), 6);
+    }
+
+    #[test]
+    fn typo_suggestions_are_close_and_deterministic() {
+        let names = ["audit", "commands", "dice", "dice-stats", "greeter"];
+        assert_eq!(closest("audti", names), Some("audit"));
+        assert_eq!(closest("dicee", names), Some("dice"));
+        assert_eq!(closest("dice_stats", names), Some("dice-stats"));
+        assert_eq!(closest("comands", names), Some("commands"));
+        assert_eq!(closest("metrics", names), None);
+        // Three edits away is too far.
+        assert_eq!(closest("adt", names), None);
+        // A short name is not "corrected" into an unrelated one: at most half of it changes.
+        assert_eq!(closest("a", ["b"]), None);
+        assert_eq!(closest("ab", ["cd"]), None);
+        assert_eq!(closest("ab", ["ac"]), Some("ac"));
+        // Equal distances: the first candidate (callers pass names in order).
+        assert_eq!(closest("bat", ["bad", "cat"]), Some("bad"));
+    }
+
+    #[test]
+    fn unknown_optional_deps_are_warnings_with_suggestions() {
+        let plugins = [
+            meta("audit", &[]),
+            PluginMetadata::new("greeter").with_optional_deps(["audti", "audit", "zzz"]),
+            PluginMetadata::new("self-ish").with_optional_deps(["self-isx"]),
+        ];
+        let graph = DependencyGraph::new(&plugins).unwrap();
+        let shown: Vec<String> = graph.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "plugin `greeter` lists `audti` in `optional`, but no plugin is called that: \
+                 did you mean `audit`? (`greeter` runs without it)",
+                "plugin `greeter` lists `zzz` in `optional`, but no plugin is called that \
+                 (`greeter` runs without it)",
+                // A plugin is never suggested as its own optional dependency.
+                "plugin `self-ish` lists `self-isx` in `optional`, but no plugin is called \
+                 that (`self-ish` runs without it)",
+            ]
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@
 //! # });
 //! ```
 
+pub mod check;
 mod config;
 mod error;
 mod graph;
@@ -66,8 +67,8 @@ mod task;
 pub mod testing;
 
 pub use config::{PluginSettings, PluginsConfig};
-pub use error::{GraphError, InvalidPluginSet, OperationError};
-pub use graph::DependencyGraph;
+pub use error::{GraphError, GraphWarning, InvalidPluginSet, OperationError};
+pub use graph::{DependencyGraph, GraphFormat, GraphView, NodeMark};
 pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
 #[doc(inline)]
