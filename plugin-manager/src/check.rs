@@ -250,6 +250,16 @@ impl fmt::Display for CheckReport {
     }
 }
 
+impl CheckReport {
+    /// The report with `error` (the configuration file could not be loaded) first among the
+    /// configuration's problems.
+    #[cfg(feature = "host-kit")]
+    pub(crate) fn with_file_error(mut self, error: ConfigError) -> Self {
+        self.config_errors.insert(0, error);
+        self
+    }
+}
+
 /// Writes `line` with control and bidirectional characters as Rust escapes.
 fn write_escaped(f: &mut fmt::Formatter<'_>, line: &str) -> fmt::Result {
     for c in line.chars() {

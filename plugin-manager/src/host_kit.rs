@@ -40,6 +40,7 @@
 //! when it fires, [`Host::answer`] for operator lines, [`ShutdownSignals`], and
 //! [`report::change`] for the manager's [`subscribe`](PluginManager::subscribe) feed.
 
+pub mod check;
 pub mod config_file;
 pub mod operator;
 pub mod report;

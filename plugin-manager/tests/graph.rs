@@ -286,3 +286,75 @@ async fn independent_teardowns_run_at_the_same_time() {
         assert_eq!(record.state, TornDown, "{record:#?}");
     }
 }
+
+/// The demo bot's plugins, as metadata.
+fn demo_metadata() -> Vec<PluginMetadata> {
+    let v = |m: PluginMetadata| m.with_version("0.1.0");
+    vec![
+        v(PluginMetadata::new("greeter")
+            .with_deps(["commands"])
+            .with_optional_deps(["dice"])),
+        v(PluginMetadata::new("dice-stats").with_deps(["dice", "commands"])),
+        v(PluginMetadata::new("help").with_deps(["commands"])),
+        v(PluginMetadata::new("dice").with_deps(["commands"])),
+        v(PluginMetadata::new("commands")),
+    ]
+}
+
+#[test]
+fn dot_has_one_node_per_plugin_and_one_edge_per_dependency() {
+    let dot = plugin_manager::GraphView::new(&demo_metadata()).to_dot();
+    let expected = r#"digraph plugins {
+    rankdir=BT;
+    node [shape=box];
+    "commands" [label="commands 0.1.0"];
+    "dice" [label="dice 0.1.0"];
+    "dice-stats" [label="dice-stats 0.1.0"];
+    "greeter" [label="greeter 0.1.0"];
+    "help" [label="help 0.1.0"];
+    "dice" -> "commands";
+    "dice-stats" -> "dice";
+    "dice-stats" -> "commands";
+    "greeter" -> "commands";
+    "greeter" -> "dice" [style=dashed];
+    "help" -> "commands";
+}
+"#;
+    assert_eq!(dot, expected);
+}
+
+#[test]
+fn mermaid_draws_the_same_edges_with_dashed_optional_ones() {
+    let view = plugin_manager::GraphView::new(&demo_metadata());
+    let mermaid = view.render(plugin_manager::GraphFormat::Mermaid);
+    assert!(mermaid.starts_with("flowchart BT\n"), "{mermaid}");
+    let edges: Vec<&str> = mermaid.lines().filter(|l| l.contains("->")).collect();
+    assert_eq!(
+        edges,
+        [
+            "    dice --> commands",
+            "    dice-stats --> dice",
+            "    dice-stats --> commands",
+            "    greeter --> commands",
+            "    greeter -.-> dice",
+            "    help --> commands",
+        ]
+    );
+    assert!(
+        mermaid.contains("\n    dice[\"dice 0.1.0\"]\n"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn an_optional_plugin_that_is_absent_has_no_edge() {
+    let without_dice: Vec<_> = demo_metadata()
+        .into_iter()
+        .filter(|m| !m.name.starts_with("dice"))
+        .collect();
+    let view = plugin_manager::GraphView::new(&without_dice);
+    assert_eq!(
+        view.edges().collect::<Vec<_>>(),
+        [("greeter", "commands", false), ("help", "commands", false)]
+    );
+}
