@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use plugin_manager::GraphFormat;
 use plugin_manager::host_kit::parse_deadline;
 
 /// A chat bot whose every feature is a plugin. Reads `user: text` lines on stdin.
@@ -41,4 +42,13 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the plugins' dependency graph, marked with what `check` finds; runs no plugin.
+    Graph {
+        /// `dot` (Graphviz) or `mermaid`.
+        #[arg(long, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Check the plugin set and the configuration file without running any plugin: exit 0 if
+    /// it would start cleanly, 2 otherwise, with every problem found.
+    Check,
 }

@@ -12,6 +12,7 @@
 mod chat;
 mod cli;
 mod input;
+mod inspect;
 mod output;
 
 use std::process::ExitCode;
@@ -28,6 +29,10 @@ plugin_manager::link_plugins!();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `graph` and `check` run no plugin: no runtime, no signal handlers, no host.
+    if let Some(exit) = inspect::run(&cli) {
+        return exit;
+    }
     host_kit::block_on(run(cli)).unwrap_or_else(|error| {
         eprintln!("chatbot: cannot start the async runtime: {error}");
         ExitCode::FAILURE
@@ -62,7 +67,9 @@ async fn run(cli: Cli) -> ExitCode {
     // Notes go to stdout, except for `list`, whose stdout is the list alone.
     let note = |text: String| match command {
         Command::Run => out.say_now(text),
-        Command::List { .. } => eprintln!("chatbot: {text}"),
+        Command::List { .. } | Command::Graph { .. } | Command::Check => {
+            eprintln!("chatbot: {text}")
+        }
     };
 
     let started = tokio::select! {
@@ -86,6 +93,8 @@ async fn run(cli: Cli) -> ExitCode {
                     signal = next_signal(signals.as_mut()) => out.say_now(format!("({signal})")),
                 }
             }
+            // Answered by `inspect::run` before anything started.
+            Command::Graph { .. } | Command::Check => {}
         }
     }
     if matches!(command, Command::Run) {
@@ -102,7 +111,7 @@ async fn run(cli: Cli) -> ExitCode {
             } else {
                 report::table("stopped:", &stopped, Took::Stop)
             }),
-            Command::List { .. } => {}
+            Command::List { .. } | Command::Graph { .. } | Command::Check => {}
         },
         signal = next_signal(signals.as_mut()) => {
             note(format!("{signal} again: exiting now"));

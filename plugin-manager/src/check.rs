@@ -72,7 +72,8 @@ pub enum Outcome {
     },
     /// The set is invalid (see [`CheckReport::errors`]) and this plugin is named in a problem.
     Invalid,
-    /// The set is invalid because of other plugins: nothing starts.
+    /// Nothing starts, for reasons that are not about this plugin: the set is invalid
+    /// because of other plugins, or the configuration file cannot be read or parsed.
     NotStarted,
 }
 
@@ -256,6 +257,12 @@ impl CheckReport {
     #[cfg(feature = "host-kit")]
     pub(crate) fn with_file_error(mut self, error: ConfigError) -> Self {
         self.config_errors.insert(0, error);
+        // A host does not start with a file it cannot read.
+        for outcome in &mut self.outcomes {
+            if *outcome == Outcome::Starts {
+                *outcome = Outcome::NotStarted;
+            }
+        }
         self
     }
 }
