@@ -100,6 +100,11 @@ struct DocsSupervisionDoctests;
 #[doc = include_str!("../../docs/configuration.md")]
 struct DocsConfigurationDoctests;
 
+/// The examples of `docs/operating.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/operating.md")]
+struct DocsOperatingDoctests;
+
 /// Not public API. Used by code that [`link_plugins!`] generates.
 #[doc(hidden)]
 pub mod __private {
