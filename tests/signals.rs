@@ -5,34 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::Session;
-
-/// The host with the chaos plugin, built once per test run.
-fn chaos_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signals");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "--quiet", "--locked", "--bin", "chatbot"])
-                .args(["--features", "plugin-chaos", "--target-dir"])
-                .arg(&target)
-                .status()
-                .expect("cargo runs");
-            assert!(
-                status.success(),
-                "cargo build --features plugin-chaos failed"
-            );
-            target.join("debug").join("chatbot")
-        })
-        .clone()
-}
+use common::{Session, chaos_chatbot};
 
 /// Waits (bounded) until the host has installed its SIGTERM handler.
 fn wait_for_handlers(pid: u32) {
@@ -47,7 +23,7 @@ fn wait_for_handlers(pid: u32) {
 #[ignore = "builds the host with plugin-chaos; run by .ci/run with --ignored"]
 #[cfg(target_os = "linux")]
 fn sigterm_during_start_up_tears_down_what_started() {
-    let mut command = Command::new(chaos_binary());
+    let mut command = Command::new(chaos_chatbot());
     command
         .args(["--hook-timeout", "3s"])
         .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "setup")]);
@@ -74,7 +50,7 @@ fn sigterm_during_start_up_tears_down_what_started() {
 #[test]
 #[ignore = "builds the host with plugin-chaos; run by .ci/run with --ignored"]
 fn a_second_signal_during_a_hung_shutdown_exits_at_once_naming_what_was_abandoned() {
-    let mut command = Command::new(chaos_binary());
+    let mut command = Command::new(chaos_chatbot());
     command
         .args(["--hook-timeout", "10m", "--shutdown-timeout", "10m"])
         .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "teardown")]);

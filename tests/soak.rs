@@ -1,5 +1,7 @@
 //! A soak test (ignored; `.ci/run` runs it in its slow step): for at least 30 s, random
-//! operator commands and configuration rewrites, valid and invalid, against the host binary.
+//! operator commands and configuration rewrites, valid and invalid, against the host binary
+//! built with the chaos plugin, which panics in a background task at every `!chaos` and is
+//! brought back by its restart policy.
 //! Checks that every state change is printed once and in order (each line starts from the
 //! state the previous one left), that no enabled plugin has a dependency that is not
 //! enabled, that the memory stays flat, and that the host exits within its shutdown deadline
@@ -10,9 +12,14 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Session, chatbot, rss_kib, table_rows};
+use std::process::Command;
 
-const PLUGINS: [&str; 5] = ["commands", "dice", "dice-stats", "greeter", "help"];
+use common::{Session, chaos_chatbot, rss_kib, table_rows};
+
+const PLUGINS: [&str; 6] = ["chaos", "commands", "dice", "dice-stats", "greeter", "help"];
+
+/// The chaos plugin's section: restarted after each crash.
+const CHAOS: &str = "[chaos]\nrestart = \"on-failure\"\n";
 
 fn last_table(seen: &[String], title: &str) -> Vec<(String, String, Vec<String>)> {
     let at = seen.iter().rposition(|l| l == title).expect(title);
@@ -29,12 +36,13 @@ fn random_operations_and_config_rewrites_keep_the_host_consistent() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("plugins.toml");
-    std::fs::write(&config, "").unwrap();
-    let mut command = chatbot();
+    std::fs::write(&config, CHAOS).unwrap();
+    let mut command = Command::new(chaos_chatbot());
     command
         .arg("--config")
         .arg(&config)
-        .args(["--shutdown-timeout", "10s"]);
+        .args(["--shutdown-timeout", "10s"])
+        .envs([("CHAOS_FAULT", "panic"), ("CHAOS_HOOK", "command")]);
     let mut bot = Session::start(command);
     bot.expect("chat: type");
     let rss_start = rss_kib(bot.pid());
@@ -47,13 +55,15 @@ fn random_operations_and_config_rewrites_keep_the_host_consistent() {
         "[dice]\nenabled = false\n",
         "not toml [[[\n",
         "[greeter]\nenabled = true\n[help]\nenabled = true\n",
+        CHAOS,
+        "[chaos]\nrestart = \"never\"\n",
     ];
     let started = Instant::now();
     let mut rounds = 0;
     while rounds < 200_000 && (started.elapsed() < Duration::from_secs(30) || rounds < 100) {
         rounds += 1;
         let plugin = PLUGINS[rng.usize(..PLUGINS.len())];
-        match rng.u8(0..7) {
+        match rng.u8(0..8) {
             0 => bot.send(&format!("op: !enable {plugin}")),
             1 => bot.send(&format!("op: !disable {plugin}")),
             2 => bot.send(&format!("op: !disable {plugin} --cascade")),
@@ -63,6 +73,7 @@ fn random_operations_and_config_rewrites_keep_the_host_consistent() {
                 std::fs::write(&config, texts[rng.usize(..texts.len())]).unwrap();
                 bot.send("op: !reload-config");
             }
+            6 => bot.send("ada: !chaos"),
             _ => bot.send("ada: !roll 1d6"),
         }
         // A line that is not chat: its hint comes after everything the command printed.
@@ -106,7 +117,11 @@ fn random_operations_and_config_rewrites_keep_the_host_consistent() {
         .map(|(name, _, _)| name.as_str())
         .collect();
     for (name, state, deps) in &last {
-        assert_eq!(&states[name], state, "seed {seed}: {name}");
+        // The chaos plugin's automatic restarts run on their own schedule, so its line in
+        // the table may be a moment behind the change lines printed around it.
+        if name != "chaos" {
+            assert_eq!(&states[name], state, "seed {seed}: {name}");
+        }
         if state == "enabled" {
             for dep in deps {
                 assert!(

@@ -10,6 +10,32 @@ pub fn chatbot() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chatbot"))
 }
 
+/// The host built with the chaos plugin (and the default plugins), once per test binary.
+///
+/// It is built in the target directory `tests/feature_sets.rs` builds its feature sets in,
+/// which builds this same set too, so the slow checks build it once.
+pub fn chaos_chatbot() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("feature-sets");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "--quiet", "--locked", "--bin", "chatbot"])
+                .args(["--features", "plugin-chaos", "--target-dir"])
+                .arg(&target)
+                .status()
+                .expect("cargo runs");
+            assert!(
+                status.success(),
+                "cargo build --features plugin-chaos failed"
+            );
+            target.join("debug").join("chatbot")
+        })
+        .clone()
+}
+
 /// Runs `command` with `stdin` as its whole input and returns what it printed.
 pub fn run_with_input(command: Command, stdin: &str) -> Output {
     run_with_bytes(command, stdin.as_bytes())
