@@ -272,14 +272,31 @@ impl Host {
     }
 
     /// Prints the configuration's problems that belong to no plugin to stderr
-    /// (`NAME: configuration: ...`), starts every plugin and returns the records, in start
-    /// order.
+    /// (`NAME: configuration: ...`), and each optional dependency that names no plugin but is
+    /// a near miss of one (`NAME: warning: ... did you mean ...`), starts every plugin and
+    /// returns the records, in start order.
     pub async fn start(&self) -> Vec<PluginRecord> {
         for problem in self.manager.config_problems() {
             eprintln!(
                 "{}: configuration: {}",
                 self.options.name,
                 text::escape(&problem.to_string())
+            );
+        }
+        // An optional dependency that is absent is normal (it may be left out of this build);
+        // one that is a near miss of a plugin that is present is almost surely a typo.
+        for warning in self.manager.warnings() {
+            let crate::GraphWarning::UnknownOptionalDependency {
+                suggestion: Some(_),
+                ..
+            } = warning
+            else {
+                continue;
+            };
+            eprintln!(
+                "{}: warning: {}",
+                self.options.name,
+                text::escape(&warning.to_string())
             );
         }
         self.manager.start().await;
