@@ -6,7 +6,12 @@
 //! Everything runs on tokio's paused clock; the tests wait on what plugins report, never on
 //! time.
 
-mod common;
+mod common {
+    pub(crate) mod clock;
+    pub(crate) mod feed;
+    pub(crate) mod records;
+    pub(crate) use self::{clock::*, feed::*, records::*};
+}
 
 use std::future::Future;
 use std::pin::{Pin, pin};

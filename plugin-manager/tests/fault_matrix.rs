@@ -21,7 +21,21 @@
 //!
 //! Hangs run on tokio's paused clock against the tests' short hook deadline: no real time.
 
-mod common;
+mod common {
+    pub(crate) mod changes;
+    pub(crate) mod clock;
+    pub(crate) mod failures;
+    pub(crate) mod gate;
+    pub(crate) mod lab;
+    pub(crate) mod managers;
+    pub(crate) mod records;
+    pub(crate) mod script;
+    pub(crate) mod sync;
+    pub(crate) use self::{
+        changes::*, clock::*, failures::*, gate::*, lab::*, managers::*, records::*, script::*,
+        sync::*,
+    };
+}
 
 use std::time::Duration;
 

@@ -1,7 +1,14 @@
 //! The plugin set as a graph: what `build()` refuses, the order plugins start in, which of
 //! them run at the same time, and the order they stop in.
 
-mod common;
+mod common {
+    pub(crate) mod changes;
+    pub(crate) mod clock;
+    pub(crate) mod lab;
+    pub(crate) mod managers;
+    pub(crate) mod script;
+    pub(crate) use self::{changes::*, clock::*, lab::*, managers::*};
+}
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,21 @@
 //!
 //! Hangs run on tokio's paused clock against a short hook deadline, so they take no real time.
 
-mod common;
+mod common {
+    pub(crate) mod clock;
+    pub(crate) mod failures;
+    pub(crate) mod feed;
+    pub(crate) mod lab;
+    pub(crate) mod managers;
+    pub(crate) mod records;
+    pub(crate) mod script;
+    pub(crate) mod snapshot;
+    pub(crate) mod sync;
+    pub(crate) use self::{
+        clock::*, failures::*, feed::*, lab::*, managers::*, records::*, script::*, snapshot::*,
+        sync::*,
+    };
+}
 
 use std::time::Duration;
 

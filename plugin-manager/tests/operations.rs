@@ -2,7 +2,19 @@
 //! brings dependencies up first) and restart (fresh instances, dependents along); and what the
 //! state-change feed and the records report about them.
 
-mod common;
+mod common {
+    pub(crate) mod changes;
+    pub(crate) mod clock;
+    pub(crate) mod failures;
+    pub(crate) mod lab;
+    pub(crate) mod managers;
+    pub(crate) mod records;
+    pub(crate) mod script;
+    pub(crate) mod snapshot;
+    pub(crate) use self::{
+        changes::*, clock::*, failures::*, lab::*, managers::*, records::*, script::*, snapshot::*,
+    };
+}
 
 use std::time::Duration;
 

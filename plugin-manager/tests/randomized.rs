@@ -21,7 +21,11 @@
 //! The seeds are fixed, so a failure can be replayed (the graph and the requests are the
 //! seed's; the interleaving is the scheduler's); the failing seed is printed.
 
-mod common;
+mod common {
+    pub(crate) mod lab;
+    pub(crate) mod script;
+    pub(crate) use self::{lab::*, script::*};
+}
 
 use std::collections::HashMap;
 use std::fmt;

@@ -6,7 +6,19 @@
 //! `Loaded` and `Setup` are only passed through: every request on a plugin waits for the
 //! operation that is moving it, so no request can observe them.
 
-mod common;
+mod common {
+    pub(crate) mod changes;
+    pub(crate) mod clock;
+    pub(crate) mod failures;
+    pub(crate) mod lab;
+    pub(crate) mod managers;
+    pub(crate) mod records;
+    pub(crate) mod script;
+    pub(crate) mod snapshot;
+    pub(crate) use self::{
+        changes::*, clock::*, failures::*, lab::*, managers::*, records::*, script::*, snapshot::*,
+    };
+}
 
 use common::{
     Fault, Lab, dependency_failed, drain, expected_failure, live_instance, manager, snapshot,
