@@ -23,7 +23,7 @@ mod kw {
 }
 
 /// The keys, as listed in the error for an unknown one.
-const KEYS: &str = "`name`, `deps`, `optional`, `new`, `timeout`, `config`";
+const KEYS: &str = "`name`, `deps`, `optional`, `new`, `timeout`, `config`, `crate`";
 
 /// The attribute's entries, in source order.
 pub(crate) struct Args {
@@ -46,6 +46,7 @@ pub(crate) enum Value {
     New(ExprPath),
     Timeout(LitStr),
     Config(Type),
+    Crate(Path),
 }
 
 impl Parse for Args {
@@ -76,7 +77,21 @@ impl Parse for Entry {
             let rest = rest_of_entry(input)?;
             return Err(Error::new_spanned(quote!(#key_ident #rest), expected(key)));
         };
-        // The whole value, so that a wrong one is underlined entirely.
+        // A value of the right shape that ends the entry, parsed from the input itself so that
+        // a comma inside it (`HashMap<String, u32>`, `make::<A, B>`) is part of it.
+        let fork = input.fork();
+        if let Ok(Some(_)) = parse_value(key, &fork)
+            && (fork.is_empty() || fork.peek(Token![,]))
+            && let Some(value) = parse_value(key, input)?
+        {
+            return Ok(Entry {
+                key,
+                key_span,
+                value,
+            });
+        }
+        // Anything else: the whole value up to the next comma, so that a wrong one is
+        // underlined entirely.
         let tokens = rest_of_entry(input)?;
         let shape_error = || match tokens.is_empty() {
             true => Error::new(eq.span, expected(key)),
@@ -121,6 +136,8 @@ fn parse_key(input: ParseStream) -> Result<(&'static str, Span)> {
         ("timeout", input.parse::<kw::timeout>()?.span)
     } else if input.peek(kw::config) {
         ("config", input.parse::<kw::config>()?.span)
+    } else if input.peek(Token![crate]) {
+        ("crate", input.parse::<Token![crate]>()?.span)
     } else if input.peek(Ident::peek_any) {
         let unknown = input.call(Ident::parse_any)?;
         return Err(Error::new(
@@ -153,6 +170,9 @@ fn parse_value(key: &str, input: ParseStream) -> Result<Option<Value>> {
         }
         "new" if input.fork().parse::<ExprPath>().is_ok() => Value::New(input.parse()?),
         "config" if input.fork().parse::<Type>().is_ok() => Value::Config(input.parse()?),
+        "crate" if input.fork().call(Path::parse_mod_style).is_ok() => {
+            Value::Crate(input.call(Path::parse_mod_style)?)
+        }
         _ => return Ok(None),
     }))
 }
@@ -190,9 +210,33 @@ fn expected(key: &str) -> String {
         "optional" => ("a bracketed list of plugin names", "optional = [\"stats\"]"),
         "new" => ("the path of a constructor function", "new = Dice::new"),
         "config" => ("the plugin's configuration type", "config = DiceConfig"),
+        "crate" => ("the path of the `plugin-core` crate", "crate = plugin_core"),
         _ => ("a duration string", "timeout = \"2s\""),
     };
     format!("`{key}` takes {what}, like `{example}`")
+}
+
+/// The path of `crate = path` in the attribute's tokens, read even when the rest has
+/// mistakes (for the stand-in the errors come with), or `::plugin_core`.
+pub(crate) fn crate_path(tokens: &TokenStream) -> TokenStream {
+    let found = syn::parse::Parser::parse2(
+        |input: ParseStream| {
+            while !input.is_empty() {
+                if input.peek(Token![crate]) && input.peek2(Token![=]) {
+                    input.parse::<Token![crate]>()?;
+                    input.parse::<Token![=]>()?;
+                    return Ok(input.call(Path::parse_mod_style).ok());
+                }
+                input.parse::<TokenTree>()?;
+            }
+            Ok(None)
+        },
+        tokens.clone(),
+    );
+    match found {
+        Ok(Some(path)) => path.to_token_stream(),
+        _ => quote!(::plugin_core),
+    }
 }
 
 /// Consumes the tokens up to the next top-level comma (or the end).

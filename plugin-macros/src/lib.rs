@@ -15,16 +15,30 @@ use proc_macro::TokenStream;
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);
     let item = proc_macro2::TokenStream::from(item);
-    let Ok(parsed) = syn::parse2::<syn::Item>(item.clone()) else {
+    let Ok(mut parsed) = syn::parse2::<syn::Item>(item.clone()) else {
         // rustc reports the item's own syntax error; anything said here would only repeat it.
         return item.into();
     };
-    let expansion = match validate::plugin(args, &parsed) {
-        Ok(plugin) => expand::plugin(&plugin),
-        Err(error) => expand::fallback(&parsed, error),
+    // A second `#[plugin]` is reported here and taken off, so that it does not register the
+    // struct again (E0119 at the struct's name, nothing at the attribute).
+    let duplicate = validate::take_duplicates(&mut parsed);
+    let duplicate_taken = duplicate.is_some();
+    let krate = args::crate_path(&args);
+    let checked = validate::plugin(args, &parsed);
+    let expansion = match (checked, duplicate) {
+        (Ok(plugin), None) => expand::plugin(&plugin),
+        (Ok(_), Some(error)) => expand::fallback(&parsed, &krate, error),
+        (Err(mut error), duplicate) => {
+            error.extend(duplicate);
+            expand::fallback(&parsed, &krate, error)
+        }
     };
-    // The item exactly as written, whatever happened, so that one mistake in the attribute
-    // does not turn every use of the struct into an error too.
+    // The item as written (less a repeated `#[plugin]`), whatever happened, so that one
+    // mistake in the attribute does not turn every use of the struct into an error too.
+    let item = match duplicate_taken {
+        true => quote::ToTokens::to_token_stream(&parsed),
+        false => item,
+    };
     quote::quote!(#item #expansion).into()
 }
 

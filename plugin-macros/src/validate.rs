@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote};
-use syn::{Error, ExprPath, Ident, Item, LitStr, Path, Result, Type};
+use syn::{Attribute, Error, ExprPath, Ident, Item, LitStr, Path, Result, Type};
 
 use crate::args::{Args, Value};
 
@@ -18,6 +18,8 @@ pub(crate) struct Plugin<'a> {
     pub(crate) new: Option<ExprPath>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) config: Option<Type>,
+    /// The path of `plugin-core` in the generated code: `crate = ...`, or `::plugin_core`.
+    pub(crate) krate: TokenStream,
 }
 
 /// Several errors reported together, so that one build shows every mistake.
@@ -45,6 +47,37 @@ impl Errors {
     }
 }
 
+/// Takes every further `#[plugin]` off the item (so that it does not expand a second time),
+/// with an error at each.
+pub(crate) fn take_duplicates(item: &mut Item) -> Option<Error> {
+    let attrs = match item {
+        Item::Struct(i) => &mut i.attrs,
+        Item::Enum(i) => &mut i.attrs,
+        Item::Union(i) => &mut i.attrs,
+        Item::Fn(i) => &mut i.attrs,
+        Item::Trait(i) => &mut i.attrs,
+        _ => return None,
+    };
+    let is_plugin = |attr: &Attribute| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "plugin")
+    };
+    let mut errors = Errors::default();
+    attrs.retain(|attr| {
+        if !is_plugin(attr) {
+            return true;
+        }
+        errors.push(Error::new_spanned(
+            attr,
+            "duplicate `#[plugin]` attribute: a struct is one plugin; remove this one",
+        ));
+        false
+    });
+    errors.0
+}
+
 /// Checks the attribute's arguments and the struct it is on.
 pub(crate) fn plugin(args: TokenStream, item: &Item) -> Result<Plugin<'_>> {
     let parsed = syn::parse2::<Args>(args.clone());
@@ -57,10 +90,12 @@ pub(crate) fn plugin(args: TokenStream, item: &Item) -> Result<Plugin<'_>> {
         }
         return errors.finish(Err(not_a_struct(item)));
     };
+    // A `where` clause alone is fine: with no parameters its bounds are about concrete types,
+    // which rustc checks on the struct itself.
     let generics = &item.generics;
-    if !generics.params.is_empty() || generics.where_clause.is_some() {
+    if !generics.params.is_empty() {
         errors.push(Error::new_spanned(
-            generics,
+            quote!(#generics),
             "a plugin struct cannot have generic parameters or lifetimes: \
              `#[plugin]` registers one concrete type",
         ));
@@ -77,6 +112,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
     let mut new = None;
     let mut timeout = None;
     let mut config = None;
+    let mut krate = None;
     for entry in args.entries {
         if !seen.insert(entry.key) {
             let message = format!("duplicate `{}` key", entry.key);
@@ -92,12 +128,16 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
             }
             Value::Deps(list) => deps = check_deps(list, ident, &mut errors),
             Value::Optional(list) => optional = check_optional(list, &mut errors),
-            Value::New(path) => new = Some(path),
+            Value::New(path) => new = Some(replace_self(path, ident)),
             Value::Timeout(lit) => match timeout_of(&lit) {
                 Ok(duration) => timeout = Some(duration),
                 Err(error) => errors.push(error),
             },
-            Value::Config(ty) => config = Some(ty),
+            Value::Config(ty) => match check_config(&ty) {
+                Ok(()) => config = Some(ty),
+                Err(error) => errors.push(error),
+            },
+            Value::Crate(path) => krate = Some(path),
         }
     }
     let Some(name) = name else {
@@ -119,7 +159,77 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
         new,
         timeout,
         config,
+        krate: krate.map_or_else(|| quote!(::plugin_core), |path| quote!(#path)),
     }))
+}
+
+/// `new = Self::new` with the struct's name for `Self`, which means nothing outside an impl.
+fn replace_self(path: ExprPath, ident: &Ident) -> ExprPath {
+    fn replace(tokens: TokenStream, ident: &Ident) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|token| match token {
+                TokenTree::Ident(word) if word == "Self" => {
+                    TokenTree::Ident(Ident::new(&ident.to_string(), word.span()))
+                }
+                TokenTree::Group(group) => {
+                    let mut new =
+                        proc_macro2::Group::new(group.delimiter(), replace(group.stream(), ident));
+                    new.set_span(group.span());
+                    TokenTree::Group(new)
+                }
+                other => other,
+            })
+            .collect()
+    }
+    let replaced = replace(path.to_token_stream(), ident);
+    // The struct's name where `Self` was is a path just as well.
+    syn::parse2(replaced).unwrap_or(path)
+}
+
+/// Refuses a `config` type that no TOML table can ever deserialize into (the section of a
+/// plugin is always a table), under the whole type.
+fn check_config(ty: &Type) -> Result<()> {
+    let what = match ty {
+        Type::Tuple(tuple) if tuple.elems.is_empty() => "`()`",
+        Type::Tuple(_) => "a tuple",
+        Type::Array(_) | Type::Slice(_) => "an array",
+        Type::Reference(_) | Type::Ptr(_) => "a reference",
+        Type::Never(_) => "`!`",
+        Type::FnPtr(_) | Type::ImplTrait(_) | Type::TraitObject(_) => "this type",
+        Type::Path(path) if path.qself.is_none() && is_scalar(&path.path) => "a single value",
+        Type::Paren(inner) => return check_config(&inner.elem),
+        Type::Group(inner) => return check_config(&inner.elem),
+        _ => return Ok(()),
+    };
+    let type_name = ty.to_token_stream().to_string().replace(' ', "");
+    let type_name = type_name.replace("'static", "'static ");
+    Err(Error::new_spanned(
+        ty,
+        format!(
+            "`{type_name}` cannot be a plugin's configuration: its section of the \
+             configuration file is a table of keys, which {what} can never be read from; use \
+             a struct with `#[derive(serde::Deserialize)]` (or a map), or leave out `config`"
+        ),
+    ))
+}
+
+/// Whether `path` is a primitive, `String` or `Vec`: types that deserialize from one value,
+/// never from a table.
+fn is_scalar(path: &Path) -> bool {
+    const SCALARS: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64", "String", "Vec",
+    ];
+    let Some(last) = path.segments.last() else {
+        return false;
+    };
+    let from_std = path.segments.len() == 1
+        || path
+            .segments
+            .first()
+            .is_some_and(|first| ["std", "core", "alloc"].iter().any(|k| first.ident == k));
+    from_std && SCALARS.iter().any(|scalar| last.ident == scalar)
 }
 
 /// The error for an attribute without `name`: under its arguments, or under the struct's name
@@ -149,10 +259,19 @@ fn check_name(lit: &LitStr, context: &str) -> Result<()> {
     if name.chars().all(allowed) {
         return Ok(());
     }
-    // "Dice Roller!" -> "dice-roller": lowercased, every run of other characters one `-`.
+    // "Dice Roller!" -> "dice-roller": lowercased, every run of other characters one `-`;
+    // "Café" -> "cafe". No suggestion for a letter without an ASCII rendering here.
     let mut suggestion = String::new();
-    for c in name.chars().map(|c| c.to_ascii_lowercase()) {
-        if allowed(c) {
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() && !c.is_ascii() {
+            match ascii_of(c) {
+                Some(ascii) => suggestion.push_str(ascii),
+                None => {
+                    suggestion.clear();
+                    break;
+                }
+            }
+        } else if allowed(c) {
             suggestion.push(c);
         } else if !suggestion.is_empty() && !suggestion.ends_with('-') {
             suggestion.push('-');
@@ -172,6 +291,32 @@ fn check_name(lit: &LitStr, context: &str) -> Result<()> {
     ))
 }
 
+/// The ASCII spelling of a lowercase Latin letter with a diacritic, or of a ligature.
+fn ascii_of(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'ď' | 'đ' | 'ð' => "d",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+        'ğ' => "g",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => "i",
+        'ł' | 'ľ' | 'ĺ' => "l",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'ř' | 'ŕ' => "r",
+        'ś' | 'š' | 'ş' | 'ș' => "s",
+        'ť' | 'ţ' | 'ț' => "t",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => "u",
+        'ý' | 'ÿ' => "y",
+        'ź' | 'ż' | 'ž' => "z",
+        'ß' => "ss",
+        'æ' => "ae",
+        'œ' => "oe",
+        'þ' => "th",
+        _ => return None,
+    })
+}
+
 fn check_deps(
     list: syn::punctuated::Punctuated<Path, syn::Token![,]>,
     ident: &Ident,
@@ -186,6 +331,14 @@ fn check_deps(
                 &path,
                 format!("a plugin cannot depend on itself: remove `{text}` from `deps`"),
             ));
+        } else if looks_like_self(&path, ident) {
+            errors.push(Error::new_spanned(
+                &path,
+                format!(
+                    "a plugin cannot depend on itself: `{text}` names `{ident}`; remove it from \
+                     `deps` (if it is another plugin of the same name, import it as another name)"
+                ),
+            ));
         } else if !seen.insert(text.clone()) {
             errors.push(Error::new_spanned(
                 &path,
@@ -196,6 +349,19 @@ fn check_deps(
         }
     }
     deps
+}
+
+/// Whether `path` is a path inside this crate whose last segment is the struct's own name,
+/// like `crate::Dice` on `Dice`: almost surely the plugin itself (which would otherwise be a
+/// raw dependency cycle, E0391).
+fn looks_like_self(path: &Path, ident: &Ident) -> bool {
+    let first = path.segments.first().map(|segment| &segment.ident);
+    path.leading_colon.is_none()
+        && first.is_some_and(|first| first == "crate" || first == "self" || first == "super")
+        && path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == *ident)
 }
 
 /// Whether `path` obviously names the plugin itself. Any other route to itself (through a

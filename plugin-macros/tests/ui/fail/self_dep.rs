@@ -8,6 +8,13 @@ pub struct Dice;
 #[derive(Default)]
 pub struct Coin;
 
+#[plugin(name = "selfish", deps = [crate::Selfish])]
+#[derive(Default)]
+pub struct Selfish;
+
+#[async_trait]
+impl Plugin for Selfish {}
+
 #[async_trait]
 impl Plugin for Dice {}
 
