@@ -162,7 +162,8 @@ impl fmt::Display for ConfigError {
         match (&self.file, self.line) {
             (Some(file), Some(line)) => write!(f, "{file}:{line}: ")?,
             (Some(file), None) => write!(f, "{file}: ")?,
-            (None, _) => f.write_str("configuration: ")?,
+            // Not from a file: whoever shows the error says it is about configuration.
+            (None, _) => {}
         }
         if let Some(key) = &self.key {
             write!(f, "key `{key}`: ")?;
