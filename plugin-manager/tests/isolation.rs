@@ -394,7 +394,12 @@ async fn background_failure_after_a_restart_fails_the_plugin_again() {
     })
     .await;
     within("restart", manager.restart("svc")).await.unwrap();
-    assert_eq!(manager.enabled(), ["svc", "user"]);
+    // The restart brought svc back up (the request runs in a task of the manager's, so by
+    // the time it returns the new instance's task may already have failed: read the feed).
+    wait_for(&mut feed, "svc to be enabled again", |c| {
+        c.plugin == "svc" && c.to == Enabled
+    })
+    .await;
     // The trigger is still fired, so the new instance's task fails at once.
     wait_for(&mut feed, "svc to fail again", |c| {
         c.plugin == "svc" && c.to == Failed
