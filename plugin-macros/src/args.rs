@@ -217,7 +217,8 @@ fn expected(key: &str) -> String {
 }
 
 /// The path of `crate = path` in the attribute's tokens, read even when the rest has
-/// mistakes (for the stand-in the errors come with), or `::plugin_core`.
+/// mistakes (for the stand-in the errors come with), or the crate's own name for
+/// `plugin-core` ([`contract_path`](crate::link::contract_path)).
 pub(crate) fn crate_path(tokens: &TokenStream) -> TokenStream {
     let found = syn::parse::Parser::parse2(
         |input: ParseStream| {
@@ -235,7 +236,7 @@ pub(crate) fn crate_path(tokens: &TokenStream) -> TokenStream {
     );
     match found {
         Ok(Some(path)) => path.to_token_stream(),
-        _ => quote!(::plugin_core),
+        _ => crate::link::contract_path(),
     }
 }
 

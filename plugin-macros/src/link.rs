@@ -20,7 +20,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
 use condition::{Condition, activating_features, any_of, target_predicate};
-use manifest::{Dependency, Manifest, is_plugin_crate};
+use manifest::{Dependency, Manifest, is_plugin_crate, renamed_contract};
 
 /// A plugin crate the application depends on, and when it does.
 struct PluginCrate {
@@ -103,6 +103,22 @@ fn application() -> Result<(Vec<PathBuf>, Vec<PluginCrate>), String> {
         }
     }
     Ok((manifests, crates.into_values().collect()))
+}
+
+/// The path generated code names `plugin-core` by: `::plugin_core`, or the name the crate
+/// being compiled gives it in its `Cargo.toml` when it renames it. (`#[plugin(crate = path)]`
+/// overrides this, for a path no manifest says.)
+pub(crate) fn contract_path() -> TokenStream {
+    let renamed = env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|dir| Manifest::read(Path::new(&dir)).ok())
+        .and_then(|manifest| renamed_contract(&manifest));
+    match renamed {
+        Some(name) => {
+            let name = format_ident!("{name}");
+            quote!(::#name)
+        }
+        None => quote!(::plugin_core),
+    }
 }
 
 fn expand(manifests: &[PathBuf], crates: &[PluginCrate]) -> TokenStream {

@@ -159,7 +159,7 @@ fn check_args<'a>(args: Args, tokens: &TokenStream, ident: &'a Ident) -> Result<
         new,
         timeout,
         config,
-        krate: krate.map_or_else(|| quote!(::plugin_core), |path| quote!(#path)),
+        krate: krate.map_or_else(crate::link::contract_path, |path| quote!(#path)),
     }))
 }
 

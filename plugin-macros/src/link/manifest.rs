@@ -171,6 +171,32 @@ impl Dependency {
     }
 }
 
+/// The name the crate whose manifest this is gives `plugin-core` in its code: the key of the
+/// dependency entry (normal, target-specific or dev) whose package is `plugin-core`, when it
+/// is renamed (`pc = { package = "plugin-core", ... }`); `None` when it is not renamed or not
+/// a dependency.
+pub(crate) fn renamed_contract(manifest: &Manifest) -> Option<String> {
+    let workspace = manifest.workspace_root();
+    let dev = manifest
+        .table
+        .get("dev-dependencies")
+        .and_then(Value::as_table);
+    let tables = manifest
+        .dependency_tables()
+        .into_iter()
+        .map(|(_, deps)| deps)
+        .chain(dev);
+    for deps in tables {
+        for (key, spec) in deps {
+            let dependency = Dependency::resolve(key, spec, manifest, workspace.as_ref());
+            if dependency.package == CONTRACT_PACKAGE && key != CONTRACT_PACKAGE {
+                return Some(key.replace('-', "_"));
+            }
+        }
+    }
+    None
+}
+
 /// The framework's own crates that depend on `plugin-core` without registering plugins.
 const FRAMEWORK_PACKAGES: &[&str] = &["plugin-manager"];
 
@@ -278,6 +304,30 @@ mod tests {
         assert!(!is_plugin_crate(&read("plugins/types")), "opted out");
         assert!(!is_plugin_crate(&read("plugins/rand")));
         assert!(!is_plugin_crate(&read("manager")), "the framework's own");
+    }
+
+    #[test]
+    fn a_renamed_contract_is_found_by_its_key() {
+        let dir = tree(&[
+            ("Cargo.toml", WORKSPACE),
+            (
+                "a/Cargo.toml",
+                "[package]\nname = \"a\"\n[dependencies]\npc.workspace = true\n",
+            ),
+            (
+                "b/Cargo.toml",
+                "[package]\nname = \"b\"\n[dev-dependencies]\n\
+                 my-core = { package = \"plugin-core\", version = \"0.1\" }\n",
+            ),
+            (
+                "c/Cargo.toml",
+                "[package]\nname = \"c\"\n[dependencies]\nplugin-core = \"0.1\"\n",
+            ),
+        ]);
+        let read = |path: &str| Manifest::read(&dir.path().join(path)).unwrap();
+        assert_eq!(renamed_contract(&read("a")).as_deref(), Some("pc"));
+        assert_eq!(renamed_contract(&read("b")).as_deref(), Some("my_core"));
+        assert_eq!(renamed_contract(&read("c")), None, "not renamed");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Keeps a log of the greenhouse.
+//! Keeps a log of the greenhouse. Its manifest calls `plugin-core` `pc`.
 
-use plugin_core::prelude::*;
+use pc::prelude::*;
 
 /// The log book.
 #[plugin(name = "logger")]
