@@ -97,7 +97,7 @@ fn each_feature_set_runs_exactly_its_plugins_and_their_dependencies() {
     }
 }
 
-/// The README's hang demo: a hung `setup` is abandoned at `--hook-timeout`, everything else
+/// The hang demo of `docs/lifecycle.md`: a hung `setup` is abandoned at `--hook-timeout`, everything else
 /// starts; and a constructor that blocks its thread for good is cut off the same way, and the
 /// host still exits.
 fn chaos_hang_is_cut_off_at_its_deadline(binary: &Path) {
@@ -117,7 +117,7 @@ fn chaos_hang_is_cut_off_at_its_deadline(binary: &Path) {
     }
 }
 
-/// The README's crash-and-restart demo: `!chaos` crashes the plugin's background task, the
+/// The crash-and-restart demo of `docs/lifecycle.md`: `!chaos` crashes the plugin's background task, the
 /// plugin fails, and its restart policy brings it back.
 fn chaos_crash_is_restarted_by_its_policy(binary: &Path) {
     let dir = tempfile::tempdir().unwrap();

@@ -221,8 +221,8 @@ inventory::collect!(PluginDescriptor);
 
 /// Every plugin compiled into this binary, in no particular order.
 ///
-/// A plugin crate is only linked if the binary refers to it (see the README's section on
-/// adding a plugin); the host's build script takes care of that for each selected feature.
+/// A plugin crate is only linked if the binary refers to it: an application writes
+/// `plugin_manager::link_plugins!();` so that every plugin crate its features select is.
 pub fn registered() -> impl Iterator<Item = &'static PluginDescriptor> {
     inventory::iter::<PluginDescriptor>.into_iter()
 }
