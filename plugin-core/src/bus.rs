@@ -40,7 +40,9 @@
 //!   or panics). Closing fails every request the server has not answered yet, queued or in
 //!   hand, without waiting for the deadline;
 //! - [`TimedOut`](RequestError::TimedOut) when no answer came within the limit (on tokio's
-//!   clock, so tests can pause it).
+//!   clock, so tests can pause it);
+//! - [`NoTimeDriver`](RequestError::NoTimeDriver) at once, the request unsent, when the
+//!   runtime has no time driver for the deadline (see [the crate notes](crate#runtime)).
 
 mod events;
 mod request;
@@ -83,11 +85,13 @@ struct BusInner {
 
 impl EventBus {
     /// A bus whose subscriptions each hold [`DEFAULT_QUEUE_CAPACITY`] events.
+    #[must_use]
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_QUEUE_CAPACITY)
     }
 
     /// A bus whose subscriptions each hold `capacity` events (at least 1).
+    #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             inner: Arc::new(BusInner {
@@ -136,6 +140,7 @@ impl EventBus {
     }
 
     /// How many events were dropped for `owner` because its queues were full.
+    #[must_use]
     pub fn dropped(&self, owner: &str) -> u64 {
         lock(&self.inner.dropped)
             .get(owner)
@@ -143,14 +148,19 @@ impl EventBus {
     }
 
     /// How many open subscriptions `owner` holds, servers included.
+    #[must_use]
     pub fn subscriptions_of(&self, owner: &str) -> usize {
         self.inner.topics.count_of(owner) + self.inner.servers.count_of(owner)
     }
 
     /// Opens the server of requests `Q` answered with `R`, owned by `owner`.
     ///
-    /// Fails if another server of `(Q, R)` is open (see [the module notes](crate::bus)).
     /// The server closes when it is dropped or when [`EventBus::close_owner`] closes `owner`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::AlreadyServed`] if another server of `(Q, R)` is open (see
+    /// [the module notes](crate::bus)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -164,7 +174,7 @@ impl EventBus {
     /// tokio::spawn(async move {
     ///     while let Some(request) = requests.recv().await {
     ///         let n = request.payload().0;
-    ///         request.reply(n * n);
+    ///         let _ = request.reply(n * n); // `Err(answer)` if the requester gave up
     ///     }
     /// });
     /// let limit = Duration::from_secs(1);
@@ -192,10 +202,20 @@ impl EventBus {
 
     /// Sends `query` to the server of `(Q, R)` and waits at most `timeout` for its answer.
     ///
+    /// The request is sent when the returned future is first polled.
+    ///
+    /// # Errors
+    ///
     /// Fails at once if there is no server or its queue is full, as soon as the server drops
-    /// the request or is closed, or at the deadline; see [`RequestError`]. The request is sent
-    /// when the returned future is first polled; dropping the future withdraws it
-    /// ([`Request::is_waiting`] turns false, and [`Requests::recv`] skips it if still queued).
+    /// the request or is closed, or at the deadline; see [`RequestError`]. On a runtime
+    /// without a time driver, it fails at once with [`RequestError::NoTimeDriver`] instead of
+    /// panicking (see [the crate notes](crate#runtime)).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping the future withdraws the request ([`Request::is_waiting`] turns
+    /// false, and [`Requests::recv`] skips it if still queued); an answer the server sends
+    /// afterwards comes back to it as the `Err` of [`Request::reply`].
     pub async fn request<Q, R>(&self, query: Q, timeout: Duration) -> Result<R, RequestError>
     where
         Q: Send + 'static,

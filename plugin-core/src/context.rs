@@ -5,16 +5,15 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
-
 use crate::bus::{EventBus, RequestError, Requests, ServeError, Subscription};
+use crate::cancel::Cancellation;
 use crate::config::{ConfigError, ConfigSection, ConfigSource};
 use crate::error::{Error, Result};
 use crate::host::{Host, NoHost};
 use crate::instance::Dep;
 use crate::metadata::PluginMetadata;
 use crate::plugin::PluginType;
+use serde::de::DeserializeOwned;
 
 /// What every error of a detached context says after what could not be done.
 const DETACHED: &str = "this context is detached (no manager runs it)";
@@ -80,12 +79,14 @@ impl Context {
     ///     "{error}"
     /// );
     /// ```
+    #[must_use]
     pub fn detached(metadata: PluginMetadata) -> Self {
         Self::new(Arc::new(metadata), EventBus::new(), Arc::new(NoHost))
     }
 
     /// A detached context (see [`Context::detached`]) whose [`Context::config`] reads
     /// `section`, e.g. to unit-test how a plugin takes its configuration.
+    #[must_use]
     pub fn detached_with_config(metadata: PluginMetadata, section: ConfigSection) -> Self {
         let ctx = Self::detached(metadata);
         ctx.set_config(Arc::new(section));
@@ -93,11 +94,13 @@ impl Context {
     }
 
     /// This plugin's name.
+    #[must_use]
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
     /// This plugin's metadata.
+    #[must_use]
     pub fn metadata(&self) -> &PluginMetadata {
         &self.inner.metadata
     }
@@ -118,13 +121,17 @@ impl Context {
     /// fn ten() -> u32 { 10 }
     ///
     /// let ctx = Context::detached(PluginMetadata::new("dice"));
-    /// assert_eq!(ctx.config::<Limits>().unwrap().max, 10);
-    /// let section = ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap();
+    /// assert_eq!(ctx.config::<Limits>()?.max, 10);
+    /// let section = ConfigSection::parse_toml("plugins.toml", 1, "max = 3")?;
     /// let ctx = Context::detached_with_config(PluginMetadata::new("dice"), section);
-    /// assert_eq!(ctx.config::<Limits>().unwrap().max, 3);
+    /// assert_eq!(ctx.config::<Limits>()?.max, 3);
+    /// # Ok::<(), plugin_core::ConfigError>(())
     /// ```
     ///
-    /// On a detached context that was given no section, an error says so.
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file, line and key when the section does not deserialize
+    /// into `T`; on a detached context that was given no section, the error says so.
     pub fn config<T: DeserializeOwned>(&self) -> std::result::Result<T, ConfigError> {
         let section = self.config_section();
         section.deserialize(self.name()).map_err(|mut error| {
@@ -141,6 +148,7 @@ impl Context {
     }
 
     /// This plugin's configuration section as it is now.
+    #[must_use]
     pub fn config_section(&self) -> Arc<ConfigSection> {
         self.inner
             .config
@@ -161,6 +169,8 @@ impl Context {
 
     /// The dependency `P`, which this plugin must have declared in `deps = [...]`.
     ///
+    /// # Errors
+    ///
     /// Fails, naming both plugins, if `P` was not declared; if it was declared but is not
     /// enabled (possible only for an optional dependency), or while one of its hooks runs;
     /// on a detached context (see [`Context::detached`]), always, saying so.
@@ -170,8 +180,11 @@ impl Context {
 
     /// The optional dependency `P`: `None` when it is not compiled in or not enabled.
     ///
-    /// Fails only if `P` was not declared in `deps` or `optional`. A detached context sees no
-    /// other plugin, so there it is always `None`.
+    /// A detached context sees no other plugin, so there it is always `None`.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if `P` was not declared in `deps` or `optional`.
     pub fn optional_dep<P: PluginType>(&self) -> Result<Option<Dep<P>>> {
         if self.is_detached() {
             return Ok(None);
@@ -186,6 +199,10 @@ impl Context {
     }
 
     /// The dependency called `name`, as type `P`; for plugins assembled in code.
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::dep`], and also when the plugin called `name` is not a `P`.
     pub fn dep_named<P: Send + Sync + 'static>(&self, name: &str) -> Result<Dep<P>> {
         let me = self.name();
         if self.is_detached() {
@@ -218,6 +235,7 @@ impl Context {
 
     /// Whether the plugin called `name` is enabled right now (e.g. an optional dependency);
     /// always `false` on a detached context.
+    #[must_use]
     pub fn is_enabled(&self, name: &str) -> bool {
         self.inner.host.enabled_instance(name).is_some()
     }
@@ -229,6 +247,7 @@ impl Context {
     ///
     /// assert!(Context::detached(PluginMetadata::new("dice")).is_detached());
     /// ```
+    #[must_use]
     pub fn is_detached(&self) -> bool {
         self.inner.host.is_detached()
     }
@@ -245,6 +264,7 @@ impl Context {
     /// assert!(mine.is_sibling_of(&mine.clone()));
     /// assert!(!mine.is_sibling_of(&made_up));
     /// ```
+    #[must_use]
     pub fn is_sibling_of(&self, other: &Context) -> bool {
         self.inner.bus.is_same(&other.inner.bus)
     }
@@ -293,13 +313,17 @@ impl Context {
 
     /// A token that is cancelled when this plugin next leaves `enabled` (disable, teardown,
     /// failure). Each time the plugin is enabled again it gets a fresh one.
-    pub fn cancellation(&self) -> CancellationToken {
-        self.inner.host.cancellation(self.name())
+    #[must_use]
+    pub fn cancellation(&self) -> Cancellation {
+        Cancellation::from_token(self.inner.host.cancellation(self.name()))
     }
 
     /// Serves requests `Q` answered with `R` as this plugin; the server closes when the
-    /// plugin leaves `enabled` (see [`crate::bus`]). Fails if another plugin serves
-    /// `(Q, R)`.
+    /// plugin leaves `enabled` (see [`crate::bus`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::AlreadyServed`] if another plugin serves `(Q, R)`.
     pub fn serve<Q: Send + 'static, R: Send + 'static>(
         &self,
     ) -> std::result::Result<Requests<Q, R>, ServeError> {
@@ -308,8 +332,14 @@ impl Context {
 
     /// Asks whoever serves `(Q, R)`, waiting at most `timeout` (see [`RequestError`]).
     ///
-    /// On a detached context only this plugin itself could serve it; when it does not, the
-    /// error is [`RequestError::Detached`].
+    /// # Errors
+    ///
+    /// As [`EventBus::request`]; on a detached context only this plugin itself could serve
+    /// it, and when it does not, the error is [`RequestError::Detached`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping the future withdraws the request (see [`EventBus::request`]).
     pub async fn request<Q: Send + 'static, R: Send + 'static>(
         &self,
         query: Q,

@@ -11,25 +11,25 @@ use crate::instance::PluginInstance;
 /// Everything the manager needs to know about a compiled-in plugin, built at compile time.
 ///
 /// `#[plugin]` creates one per plugin type and submits it with `inventory`; [`registered`]
-/// iterates them. The manager never relies on their iteration order. Each is built with `const`
-/// methods, so it can live in a `static`:
+/// iterates them. The manager never relies on their iteration order. Only `#[plugin]` builds
+/// them (in a `static`, with `const` methods that are not public API).
 ///
 /// ```
-/// use plugin_core::{Plugin, PluginDescriptor, PluginInstance, Result, async_trait};
+/// use plugin_core::prelude::*;
 ///
+/// #[plugin(name = "probe", deps = [Clock])]
 /// #[derive(Default)]
-/// struct Probe;
+/// pub struct Probe;
 /// #[async_trait]
 /// impl Plugin for Probe {}
+/// # #[plugin(name = "clock")]
+/// # #[derive(Default)]
+/// # pub struct Clock;
+/// # #[async_trait]
+/// # impl Plugin for Clock {}
 ///
-/// fn make() -> Result<PluginInstance> {
-///     Ok(PluginInstance::new(Probe))
-/// }
-///
-/// static PROBE: PluginDescriptor =
-///     PluginDescriptor::new("probe", "Probe", || std::any::TypeId::of::<Probe>(), make)
-///         .with_deps(&["commands"]);
-/// assert_eq!(PROBE.deps(), ["commands"]);
+/// let probe = <Probe as plugin_core::PluginType>::descriptor();
+/// assert_eq!((probe.name(), probe.deps()), ("probe", &["clock"][..]));
 /// ```
 pub struct PluginDescriptor {
     name: &'static str,
@@ -49,6 +49,8 @@ pub struct PluginDescriptor {
 
 impl PluginDescriptor {
     /// A descriptor with a name, the plugin type's name and id, and its constructor.
+    #[doc(hidden)]
+    #[must_use]
     pub const fn new(
         name: &'static str,
         type_name: &'static str,
@@ -73,6 +75,8 @@ impl PluginDescriptor {
     }
 
     /// Sets the crate facts, as Cargo gives them (`authors` separated by `:`).
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_crate(
         mut self,
         crate_name: &'static str,
@@ -88,18 +92,24 @@ impl PluginDescriptor {
     }
 
     /// Sets the names of the required dependencies.
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_deps(mut self, deps: &'static [&'static str]) -> Self {
         self.deps = deps;
         self
     }
 
     /// Sets the names of the optional dependencies.
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_optional_deps(mut self, deps: &'static [&'static str]) -> Self {
         self.optional_deps = deps;
         self
     }
 
     /// Sets the plugin's own hook deadline.
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -109,18 +119,23 @@ impl PluginDescriptor {
     ///
     /// `#[plugin]` computes it in a `const`, which is what turns a dependency cycle inside one
     /// crate into a compile error (rustc refuses a cyclic constant evaluation).
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_depth(mut self, depth: usize) -> Self {
         self.depth = depth;
         self
     }
 
     /// Sets the plugin's configuration type: the check of a section against it, and its name.
+    #[doc(hidden)]
+    #[must_use]
     pub const fn with_config(mut self, check: ConfigCheck, type_name: &'static str) -> Self {
         self.config = Some((check, type_name));
         self
     }
 
     /// The check of a configuration section against the plugin's configuration type.
+    #[must_use]
     pub const fn config_check(&self) -> Option<ConfigCheck> {
         match self.config {
             Some((check, _)) => Some(check),
@@ -129,6 +144,7 @@ impl PluginDescriptor {
     }
 
     /// The name of the plugin's configuration type, if it declared one.
+    #[must_use]
     pub const fn config_type(&self) -> Option<&'static str> {
         match self.config {
             Some((_, name)) => Some(name),
@@ -137,66 +153,79 @@ impl PluginDescriptor {
     }
 
     /// The plugin's unique name.
+    #[must_use]
     pub const fn name(&self) -> &'static str {
         self.name
     }
 
     /// The Rust type implementing the plugin.
+    #[must_use]
     pub const fn type_name(&self) -> &'static str {
         self.type_name
     }
 
     /// The `TypeId` of the plugin type.
+    #[must_use]
     pub fn type_id(&self) -> TypeId {
         (self.type_id)()
     }
 
     /// Makes a fresh instance (the plugin's `Default` or its `new = ...` constructor).
+    #[must_use]
     pub fn instantiate(&self) -> Result<PluginInstance> {
         (self.factory)()
     }
 
     /// The constructor, as a function pointer.
+    #[must_use]
     pub const fn factory(&self) -> fn() -> Result<PluginInstance> {
         self.factory
     }
 
     /// The package that defines the plugin.
+    #[must_use]
     pub const fn crate_name(&self) -> &'static str {
         self.crate_name
     }
 
     /// The plugin crate's version.
+    #[must_use]
     pub const fn version(&self) -> &'static str {
         self.version
     }
 
     /// The plugin crate's description.
+    #[must_use]
     pub const fn description(&self) -> &'static str {
         self.description
     }
 
     /// The plugin crate's authors.
+    #[must_use]
     pub fn authors(&self) -> impl Iterator<Item = &'static str> {
         self.authors.split(':').filter(|a| !a.is_empty())
     }
 
     /// Names of the required dependencies.
+    #[must_use]
     pub const fn deps(&self) -> &'static [&'static str] {
         self.deps
     }
 
     /// Names of the optional dependencies.
+    #[must_use]
     pub const fn optional_deps(&self) -> &'static [&'static str] {
         self.optional_deps
     }
 
     /// The plugin's own hook deadline, if it set one.
+    #[must_use]
     pub const fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
 
     /// The length of the longest dependency chain below this plugin.
+    #[must_use]
     pub const fn depth(&self) -> usize {
         self.depth
     }

@@ -15,7 +15,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// `Error` deliberately does not implement `std::error::Error` itself (that would conflict with
 /// the blanket `From` that makes `?` work); [`Error::as_std`] and [`Error::into_std`] give the
-/// standard view when one is needed.
+/// standard view when one is needed. It is `Send + Sync + 'static`, and `?` converts it into
+/// `Box<dyn std::error::Error + Send + Sync>` (and the `Send`-only and plain boxes), keeping the
+/// chain of causes; for `anyhow` or another error type, go through [`Error::into_std`].
+///
+/// ```
+/// # fn hook() -> plugin_core::Result<()> { Err(plugin_core::Error::msg("no dice")) }
+/// fn host() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     hook()?; // a plugin_core::Error converts
+///     Ok(())
+/// }
+/// assert_eq!(host().unwrap_err().to_string(), "no dice");
+/// ```
 ///
 /// ```
 /// use plugin_core::{Error, Result};
@@ -37,6 +48,7 @@ pub struct Error {
 
 impl Error {
     /// Makes an error from a message.
+    #[must_use]
     pub fn msg(message: impl fmt::Display) -> Self {
         Self {
             inner: message.to_string().into(),
@@ -44,6 +56,7 @@ impl Error {
     }
 
     /// Wraps a standard error, keeping it as the source chain.
+    #[must_use]
     pub fn new(error: impl StdError + Send + Sync + 'static) -> Self {
         Self {
             inner: Box::new(error),
@@ -56,6 +69,7 @@ impl Error {
     /// let err = plugin_core::Error::msg("file missing").context("loading quotes");
     /// assert_eq!(err.to_string(), "loading quotes: file missing");
     /// ```
+    #[must_use]
     pub fn context(self, context: impl fmt::Display) -> Self {
         Self::new(Contextual {
             context: context.to_string(),
@@ -64,11 +78,13 @@ impl Error {
     }
 
     /// The standard-library view of this error.
+    #[must_use]
     pub fn as_std(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &*self.inner
     }
 
     /// Turns this error into a boxed standard error, e.g. to keep it as a `#[source]`.
+    #[must_use]
     pub fn into_std(self) -> Box<dyn StdError + Send + Sync + 'static> {
         self.inner
     }
@@ -77,6 +93,30 @@ impl Error {
 impl<E: StdError + Send + Sync + 'static> From<E> for Error {
     fn from(error: E) -> Self {
         Self::new(error)
+    }
+}
+
+impl From<Error> for Box<dyn StdError + Send + Sync + 'static> {
+    fn from(error: Error) -> Self {
+        error.inner
+    }
+}
+
+impl From<Error> for Box<dyn StdError + Send + 'static> {
+    fn from(error: Error) -> Self {
+        error.inner
+    }
+}
+
+impl From<Error> for Box<dyn StdError + 'static> {
+    fn from(error: Error) -> Self {
+        error.inner
+    }
+}
+
+impl AsRef<dyn StdError + Send + Sync + 'static> for Error {
+    fn as_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.inner
     }
 }
 
@@ -131,5 +171,17 @@ mod tests {
         let err = Error::from(Outer(std::io::Error::other("disk on fire")));
         assert_eq!(err.to_string(), "outer: disk on fire");
         assert!(err.as_std().source().is_some());
+    }
+
+    #[test]
+    fn it_is_send_sync_static_and_boxes_with_its_chain() {
+        fn assert_bounds<T: Send + Sync + 'static>() {}
+        assert_bounds::<Error>();
+        let boxed: Box<dyn StdError + Send + Sync> =
+            Error::from(Outer(std::io::Error::other("disk on fire"))).into();
+        assert_eq!(boxed.to_string(), "outer");
+        assert_eq!(boxed.source().unwrap().to_string(), "disk on fire");
+        let plain: Box<dyn StdError> = Error::msg("plain").into();
+        assert_eq!(plain.to_string(), "plain");
     }
 }

@@ -5,23 +5,60 @@
 //! [`ContextHandle`], which it keeps: through the handle, and only through it, it changes the
 //! plugin's configuration on a reload. The plugin sees the context alone, so it cannot change
 //! its own configuration.
+//!
+//! Here too are the lifecycle's [`Hook`]s, the [`ConfigCheck`] of a plugin's configuration
+//! type and [`config_section`] to build a [`ConfigSection`] from a parsed file.
+//!
+//! # Third-party types
+//!
+//! [`Host::cancellation`] returns tokio-util's token, re-exported as [`CancellationToken`]:
+//! tokio-util is not 1.0 yet, so a tokio-util upgrade that changes it is a breaking change of
+//! plugin-core's *host* API only (released as a new minor version while plugin-core is 0.x).
+//! A plugin never sees it: [`Context::cancellation`] wraps it in plugin-core's own
+//! [`Cancellation`](crate::Cancellation).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::bus::EventBus;
-use crate::config::ConfigSection;
+use crate::config::{ConfigSection, ConfigSource};
 use crate::context::Context;
 use crate::error::Result;
 use crate::instance::PluginInstance;
 use crate::metadata::PluginMetadata;
 
-pub use crate::config::line_of;
+pub use crate::config::{ConfigCheck, check_config, line_of};
+pub use crate::instance::Hook;
+/// tokio-util's cancellation token, which [`Host::cancellation`] returns (see
+/// [the module notes](self#third-party-types)).
+pub use tokio_util::sync::CancellationToken;
+
+/// A section from `source` with these keys; `lines` gives the line of each key (the manager
+/// builds one per plugin from the parsed file).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use plugin_core::ConfigSource;
+/// use plugin_core::host::config_section;
+///
+/// let mut values = toml::Table::new();
+/// values.insert("max".into(), toml::Value::Integer(3));
+/// let source = ConfigSource::File { path: "plugins.toml".into(), line: 1 };
+/// let section = config_section(source, values, BTreeMap::from([("max".into(), 2)]));
+/// assert_eq!(section.values()["max"].as_integer(), Some(3));
+/// ```
+#[must_use]
+pub fn config_section(
+    source: ConfigSource,
+    values: toml::Table,
+    lines: BTreeMap<String, usize>,
+) -> ConfigSection {
+    ConfigSection::new(source, values, lines)
+}
 
 /// A plugin's background task, as [`Context::spawn`] hands it to the host.
 pub type BackgroundTask = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
@@ -82,9 +119,10 @@ impl Host for NoHost {
 ///     EventBus::new(),
 ///     Arc::new(NoHost),
 /// );
-/// handle.set_config(ConfigSection::parse_toml("plugins.toml", 1, "max = 3").unwrap().into());
+/// handle.set_config(ConfigSection::parse_toml("plugins.toml", 1, "max = 3")?.into());
 /// let ctx: &plugin_core::Context = &handle;
 /// assert_eq!(ctx.config_section().values()["max"].as_integer(), Some(3));
+/// # Ok::<(), plugin_core::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct ContextHandle {
@@ -94,6 +132,7 @@ pub struct ContextHandle {
 impl ContextHandle {
     /// A context for the plugin described by `metadata`, on `bus`, run by `host`, with an
     /// empty configuration section.
+    #[must_use]
     pub fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
         Self {
             context: Context::new(metadata, bus, host),
@@ -101,6 +140,7 @@ impl ContextHandle {
     }
 
     /// The context the plugin's hooks receive.
+    #[must_use]
     pub fn context(&self) -> &Context {
         &self.context
     }

@@ -18,8 +18,10 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::plugin::{Plugin, Reconfigured};
 
-/// One of the four lifecycle hooks of [`Plugin`].
+/// One of the lifecycle hooks of [`Plugin`], as the manager names the phase a plugin failed
+/// in; more may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Hook {
     /// [`Plugin::setup`].
     Setup,
@@ -33,6 +35,7 @@ pub enum Hook {
 
 impl Hook {
     /// The hook's method name, e.g. `"on_enable"`.
+    #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             Hook::Setup => "setup",
@@ -98,6 +101,7 @@ pub struct PluginInstance {
 
 impl PluginInstance {
     /// Wraps a plugin object.
+    #[must_use]
     pub fn new<P: Plugin>(plugin: P) -> Self {
         let cell = Arc::new(RwLock::new(plugin));
         Self {
@@ -125,21 +129,25 @@ impl PluginInstance {
     }
 
     /// The `TypeId` of the plugin type inside.
+    #[must_use]
     pub fn plugin_type_id(&self) -> TypeId {
         self.type_id
     }
 
     /// The name of the plugin type inside.
+    #[must_use]
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
 
     /// Whether the plugin inside is a `P`.
+    #[must_use]
     pub fn is<P: Plugin>(&self) -> bool {
         self.object.is::<RwLock<P>>()
     }
 
     /// A typed handle, if the plugin inside is a `P`.
+    #[must_use]
     pub fn downcast<P: Any + Send + Sync>(&self) -> Option<PluginRef<P>> {
         self.object
             .clone()
@@ -160,6 +168,10 @@ impl fmt::Debug for PluginInstance {
 /// A typed handle to a live plugin object, as the host gets it from the manager.
 ///
 /// Reading waits while one of the plugin's hooks runs (hooks hold the write lock).
+///
+/// The guards are tokio's (`tokio::sync::RwLockReadGuard`, `RwLockWriteGuard`): tokio 1.x is a
+/// public dependency of plugin-core, and a new major version of it would be a breaking change
+/// of plugin-core.
 pub struct PluginRef<P> {
     cell: Arc<RwLock<P>>,
 }
@@ -174,21 +186,31 @@ impl<P> Clone for PluginRef<P> {
 
 impl<P: Send + Sync> PluginRef<P> {
     /// Waits until no hook of the plugin is running, then reads it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping the future gives up the place in the lock's queue, nothing else.
     pub async fn read(&self) -> RwLockReadGuard<'_, P> {
         self.cell.read().await
     }
 
     /// Reads it now, or `None` while one of its hooks runs.
+    #[must_use]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, P>> {
         self.cell.try_read().ok()
     }
 
     /// Waits for exclusive access, e.g. for a test to inspect and change a plugin.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe, like [`PluginRef::read`].
     pub async fn write(&self) -> RwLockWriteGuard<'_, P> {
         self.cell.write().await
     }
 
     /// Reads it now as an owned guard, or `None` while one of its hooks runs.
+    #[must_use]
     pub fn try_read_owned(&self) -> Option<Dep<P>> {
         self.cell
             .clone()

@@ -49,9 +49,69 @@
 //!
 //! The root and [`prelude`] hold what a plugin author uses; [`bus`] is the event bus and
 //! request/reply; [`host`] holds what only whoever runs plugins needs (the manager, or a test
-//! harness).
+//! harness): the lifecycle's [`Hook`](host::Hook)s, [`ConfigCheck`](host::ConfigCheck),
+//! [`check_config`](host::check_config), [`config_section`](host::config_section).
+//!
+//! # Runtime
+//!
+//! Plugins run on a [tokio](https://docs.rs/tokio) runtime, which needs its **time driver**:
+//! hooks run under deadlines and [`EventBus::request`] waits under one. Build the runtime with
+//! `enable_all()` (or at least `enable_time()`); `#[tokio::main]` and `#[tokio::test]` do.
+//! Without it, [`EventBus::request`] and [`Context::request`] fail at once with
+//! [`RequestError::NoTimeDriver`] rather than panicking. Publishing, subscribing and serving
+//! need no runtime at all.
+//!
+//! ```
+//! use std::time::Duration;
+//! use plugin_core::{EventBus, RequestError};
+//!
+//! let no_timer = tokio::runtime::Builder::new_current_thread().build()?;
+//! let bus = EventBus::new();
+//! let _server = bus.serve::<u8, u8>("math")?;
+//! let outcome = no_timer.block_on(bus.request::<u8, u8>(1, Duration::from_secs(1)));
+//! assert!(matches!(outcome, Err(RequestError::NoTimeDriver { .. })));
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
+//!
+//! # Public dependencies
+//!
+//! These crates' types appear in plugin-core's API, so a new major version of one is a breaking
+//! change of plugin-core: tokio 1.x (the guards of [`PluginRef`]), toml 1.x
+//! ([`ConfigSection::values`]), serde 1.x (configuration types), async-trait (the [`Plugin`]
+//! hooks). tokio-util, which is not 1.0, appears only in [`host`] (see its notes); a plugin
+//! uses plugin-core's own [`Cancellation`].
+//!
+//! # Errors
+//!
+//! Every error type of this crate is `std::error::Error + Send + Sync + 'static` (or, for
+//! [`Error`], converts into `Box<dyn std::error::Error + Send + Sync>`), so `?` works into
+//! such a box (and, for all but [`Error`], into `anyhow::Error`):
+//!
+//! ```
+//! use std::error::Error as StdError;
+//! use plugin_core::{ConfigSection, EventBus, PluginMetadata};
+//!
+//! fn all_of_them() -> Result<(), Box<dyn StdError + Send + Sync>> {
+//!     let section = ConfigSection::parse_toml("plugins.toml", 1, "max = 3")?; // ConfigError
+//!     let _max: toml::Value = section.deserialize::<toml::Value>("dice")?;
+//!     let _metadata = PluginMetadata::try_new("dice")?; // InvalidName
+//!     let bus = EventBus::new();
+//!     let _server = bus.serve::<u8, u8>("math")?; // ServeError
+//!     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+//!     runtime.block_on(bus.request::<u8, u8>(1, std::time::Duration::ZERO)).or_else(
+//!         |error| match error {
+//!             plugin_core::RequestError::TimedOut { .. } => Ok(0),
+//!             other => Err(other),
+//!         },
+//!     )?; // RequestError
+//!     Err(plugin_core::Error::msg("a hook's error"))?; // plugin_core::Error
+//!     Ok(())
+//! }
+//! assert_eq!(all_of_them().unwrap_err().to_string(), "a hook's error");
+//! ```
 
 pub mod bus;
+mod cancel;
 mod config;
 mod context;
 mod descriptor;
@@ -65,14 +125,23 @@ pub use async_trait::async_trait;
 pub use bus::{
     EventBus, Request, RequestError, Requests, Responder, ServeError, Stamped, Subscription,
 };
-pub use config::{ConfigCheck, ConfigError, ConfigSection, ConfigSource, check_config};
+pub use cancel::Cancellation;
+pub use config::{ConfigError, ConfigSection, ConfigSource};
 pub use context::Context;
 pub use descriptor::{PluginDescriptor, registered};
 pub use error::{Error, Result};
-pub use instance::{Dep, Hook, PluginInstance, PluginRef};
+pub use instance::{Dep, PluginInstance, PluginRef};
 pub use metadata::{InvalidName, PluginMetadata, check_name};
 pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
+
+// Old paths of what moved to `host`, kept (hidden) until the manager's lifecycle code uses
+// the new ones; see the CHANGELOG.
+#[doc(hidden)]
+pub use config::{ConfigCheck, check_config};
+#[doc(hidden)]
+pub use instance::Hook;
+#[doc(hidden)]
 pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.

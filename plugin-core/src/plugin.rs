@@ -122,14 +122,28 @@ pub enum Reconfigured {
 
 /// A plugin type registered with `#[plugin]`: its name and descriptor, known at compile time.
 ///
-/// Do not implement it by hand; `#[plugin]` does. It is what lets `deps = [Type]` be checked
-/// by the compiler and what [`Context::dep`] uses to find a dependency by type.
+/// It cannot be implemented by hand (it is sealed); `#[plugin]` implements it. It is what lets
+/// `deps = [Type]` be checked by the compiler and what [`Context::dep`] uses to find a
+/// dependency by type.
+///
+/// ```compile_fail
+/// use plugin_core::{Plugin, PluginDescriptor, PluginType, async_trait};
+///
+/// struct Fake;
+/// #[async_trait]
+/// impl Plugin for Fake {}
+/// impl PluginType for Fake { // error: `Fake` is not a plugin: annotate it with `#[plugin]`
+///     const NAME: &'static str = "fake";
+///     const DEPTH: usize = 0;
+///     fn descriptor() -> &'static PluginDescriptor { unimplemented!() }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a plugin: annotate it with `#[plugin]`",
     label = "not a plugin",
     note = "a dependency in `deps = [...]` must be a type that has `#[plugin(name = \"...\")]`"
 )]
-pub trait PluginType: Plugin + Sized {
+pub trait PluginType: Plugin + Sized + crate::__private::Sealed {
     /// The plugin's name, as given in `#[plugin(name = "...")]`.
     const NAME: &'static str;
 
@@ -140,5 +154,6 @@ pub trait PluginType: Plugin + Sized {
     const DEPTH: usize;
 
     /// The registration record `#[plugin]` submitted for this type.
+    #[must_use]
     fn descriptor() -> &'static PluginDescriptor;
 }

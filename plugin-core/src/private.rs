@@ -12,7 +12,17 @@ pub use core::convert::Infallible;
 pub use core::time::Duration;
 pub use inventory;
 
-pub use crate::{PluginDescriptor, PluginInstance, PluginType, Result, check_config};
+pub use crate::host::check_config;
+pub use crate::{PluginDescriptor, PluginInstance, PluginType, Result};
+
+/// The seal of [`PluginType`]: `#[plugin]` implements it next to `PluginType`, and nothing
+/// else should, so that a hand-written `PluginType` (with a made-up `DEPTH`) does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a plugin: annotate it with `#[plugin]`",
+    label = "`PluginType` is implemented by `#[plugin]` only",
+    note = "put `#[plugin(name = \"...\")]` on `{Self}` instead of implementing `PluginType` by hand"
+)]
+pub trait Sealed {}
 
 /// 1 + the deepest of `deps`: a plugin's `DEPTH`.
 pub const fn depth(deps: &[usize]) -> usize {
@@ -177,15 +187,10 @@ pub trait ConstructorError {
     fn into_error(self) -> crate::Error;
 }
 
+// `plugin_core::Error` is among them: it converts into the box, keeping its chain.
 impl<E: Into<Box<dyn StdError + Send + Sync>>> ConstructorError for E {
     fn into_error(self) -> crate::Error {
         crate::Error::new(Boxed(self.into()))
-    }
-}
-
-impl ConstructorError for crate::Error {
-    fn into_error(self) -> crate::Error {
-        self
     }
 }
 
@@ -234,8 +239,8 @@ pub trait ConfigType: serde::de::DeserializeOwned {}
 impl<T: serde::de::DeserializeOwned> ConfigType for T {}
 
 /// The configuration check of `T`, for the descriptor.
-pub const fn config_check<T: ConfigType>() -> crate::ConfigCheck {
-    crate::check_config::<T>
+pub const fn config_check<T: ConfigType>() -> crate::host::ConfigCheck {
+    crate::host::check_config::<T>
 }
 
 /// Wraps what a constructor made into an instance, or its error into a hook's.

@@ -28,7 +28,7 @@ async fn answered() {
     assert!(futures_poll(asking.as_mut()).is_pending());
     let request = requests.try_recv().unwrap();
     assert_eq!(request.payload(), &Ask(2));
-    assert!(request.reply(20));
+    assert_eq!(request.reply(20), Ok(()));
     assert_eq!(asking.await, Ok(20));
 }
 
@@ -92,7 +92,7 @@ async fn an_answer_given_before_the_close_still_arrives() {
     let mut requests = bus.serve::<Ask, u32>("s").unwrap();
     let mut asking = pin!(bus.request::<Ask, u32>(Ask(1), LIMIT));
     assert!(futures_poll(asking.as_mut()).is_pending());
-    requests.try_recv().unwrap().reply(7);
+    assert_eq!(requests.try_recv().unwrap().reply(7), Ok(()));
     bus.close_owner("s");
     assert_eq!(asking.await, Ok(7));
 }

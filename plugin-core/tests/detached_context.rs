@@ -51,7 +51,7 @@ async fn a_detached_plugin_may_still_ask_itself() {
     let answering = async {
         let request = requests.recv().await.unwrap();
         let n = *request.payload();
-        request.reply(n * 2);
+        let _ = request.reply(n * 2);
     };
     let (answer, ()) = tokio::join!(asking, answering);
     assert_eq!(answer, Ok(4));

@@ -77,6 +77,7 @@ pub(crate) fn plugin(plugin: &Plugin) -> TokenStream {
     // point at a plugin of the cycle. The array is a local, not promoted, which keeps those
     // notes to the few steps that matter.
     let plugin_type = quote_spanned! {ident.span()=>
+        impl #private::Sealed for #ident {}
         impl #private::PluginType for #ident {
             const NAME: &'static str = #name;
             const DEPTH: usize = {
@@ -238,6 +239,7 @@ pub(crate) fn fallback(item: &Item, krate: &TokenStream, error: Error) -> TokenS
         quote! {
             #[allow(deprecated)]
             const _: () = {
+                impl #private::Sealed for #ident {}
                 impl #private::PluginType for #ident {
                     const NAME: &'static str = "";
                     const DEPTH: usize = 1;

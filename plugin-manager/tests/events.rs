@@ -376,7 +376,7 @@ impl Plugin for Server {
                 let _ = took.send(n);
                 match serving {
                     Serving::Answers => {
-                        request.reply(10 * n);
+                        let _ = request.reply(10 * n);
                     }
                     Serving::Holds => held.push(request),
                     Serving::Panics => panic!("{}", server_panic(n)),

@@ -128,22 +128,26 @@ pub struct Stamped<E> {
 impl<E> Stamped<E> {
     /// The plugin that published the event, as its context named it; `None` when the host
     /// published it on the bus directly.
+    #[must_use]
     pub fn sender(&self) -> Option<&str> {
         self.sender.as_deref()
     }
 
     /// The event.
+    #[must_use]
     pub fn event(&self) -> &E {
         &self.event
     }
 
     /// The event, taken out.
+    #[must_use]
     pub fn into_event(self) -> E {
         self.event
     }
 }
 
 /// The receiving end of a subscription to events of type `E`.
+#[must_use = "a dropped subscription receives nothing"]
 pub struct Subscription<E> {
     receiver: mpsc::Receiver<Stamped<E>>,
     open: Arc<AtomicBool>,
@@ -151,6 +155,12 @@ pub struct Subscription<E> {
 
 impl<E> Subscription<E> {
     /// The next event, or `None` once the subscription is closed (its backlog is discarded).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: an event is taken from the queue only when the future returns it, so
+    /// dropping the future (e.g. in `tokio::select!`) loses none. The same holds for
+    /// [`Subscription::recv_stamped`].
     pub async fn recv(&mut self) -> Option<E> {
         self.recv_stamped().await.map(Stamped::into_event)
     }
@@ -190,6 +200,7 @@ impl<E> Subscription<E> {
     }
 
     /// Whether the bus still delivers to this subscription.
+    #[must_use]
     pub fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
     }

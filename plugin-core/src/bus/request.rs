@@ -64,6 +64,18 @@ pub enum RequestError {
         /// The plugin that asked.
         plugin: String,
     },
+    /// The request was not sent: the deadline needs tokio's time driver, and the runtime the
+    /// request ran on has none (a runtime built without `enable_time()` / `enable_all()`), or
+    /// the request did not run on a tokio runtime at all.
+    #[error(
+        "`{request}` request not sent: the runtime has no time driver, which its deadline \
+         needs: build the runtime with `enable_time()` or `enable_all()` (`#[tokio::main]` and \
+         `#[tokio::test]` do)"
+    )]
+    NoTimeDriver {
+        /// The request's type name.
+        request: &'static str,
+    },
     /// No answer came within the limit.
     #[error("`{server}` did not answer the `{request}` request within {after:?}")]
     TimedOut {
@@ -152,6 +164,9 @@ impl Servers {
         timeout: Duration,
     ) -> Result<R, RequestError> {
         let request = type_name::<Q>();
+        if !time_driver_available() {
+            return Err(RequestError::NoTimeDriver { request });
+        }
         let (reply, mut answer) = oneshot::channel();
         let (server, closed) = self.send(Request {
             payload: query,
@@ -239,10 +254,20 @@ impl Servers {
     }
 }
 
+/// Whether the code runs on a tokio runtime with its time driver, which
+/// [`tokio::time::timeout`] needs (it panics without): a timer made and dropped at once is the
+/// only way tokio offers to find out. Without one, tokio's panic message is printed (by the
+/// panic hook) before the request fails with [`RequestError::NoTimeDriver`].
+fn time_driver_available() -> bool {
+    // Outside a runtime, making a timer panics too ("there is no reactor running").
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))).is_ok()
+}
+
 /// The receiving end of a server: yields the requests sent to it.
 ///
 /// Made by [`EventBus::serve`](crate::EventBus::serve). Dropping it closes the server; the requests still queued then
 /// fail with [`RequestError::Dropped`].
+#[must_use = "the server closes when its `Requests` is dropped"]
 pub struct Requests<Q, R> {
     receiver: mpsc::Receiver<Request<Q, R>>,
     open: Arc<AtomicBool>,
@@ -252,6 +277,11 @@ pub struct Requests<Q, R> {
 impl<Q, R> Requests<Q, R> {
     /// The next request whose requester still waits, or `None` once the server is closed (its
     /// backlog is then discarded: those requesters got [`RequestError::Dropped`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a request is taken from the queue only when the future returns it, so
+    /// dropping the future (e.g. in `tokio::select!`) loses none.
     pub async fn recv(&mut self) -> Option<Request<Q, R>> {
         loop {
             if self.closed.is_cancelled() {
@@ -281,6 +311,7 @@ impl<Q, R> Requests<Q, R> {
     }
 
     /// Whether the bus still sends requests here.
+    #[must_use]
     pub fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire) && !self.closed.is_cancelled()
     }
@@ -318,16 +349,40 @@ pub type Responder<R> = Request<(), R>;
 
 impl<Q, R> Request<Q, R> {
     /// The question.
+    #[must_use]
     pub fn payload(&self) -> &Q {
         &self.payload
     }
 
-    /// Answers; returns whether the requester was still waiting (it may have timed out).
-    pub fn reply(self, answer: R) -> bool {
-        self.reply.send(answer).is_ok()
+    /// Answers the requester.
+    ///
+    /// # Errors
+    ///
+    /// Hands `answer` back when the requester no longer waits (it timed out, or dropped its
+    /// future), like tokio's `oneshot::Sender::send`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use plugin_core::EventBus;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let bus = EventBus::new();
+    /// let mut requests = bus.serve::<u32, u32>("math")?;
+    /// let mut asking = Box::pin(bus.request::<u32, u32>(6, Duration::from_secs(1)));
+    /// // Polled once, the request is sent...
+    /// tokio::select! { biased; _ = &mut asking => unreachable!(), () = std::future::ready(()) => {} }
+    /// let request = requests.try_recv().expect("sent");
+    /// // ...then the requester gives up, and the answer comes back.
+    /// drop(asking);
+    /// assert_eq!(request.reply(36), Err(36));
+    /// # Ok::<(), plugin_core::ServeError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn reply(self, answer: R) -> Result<(), R> {
+        self.reply.send(answer)
     }
 
     /// Whether the requester still waits for the answer.
+    #[must_use]
     pub fn is_waiting(&self) -> bool {
         !self.reply.is_closed()
     }
@@ -339,16 +394,17 @@ impl<Q, R> Request<Q, R> {
     /// # use plugin_core::EventBus;
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let bus = EventBus::new();
-    /// let mut requests = bus.serve::<String, usize>("len").unwrap();
+    /// let mut requests = bus.serve::<String, usize>("len")?;
     /// tokio::spawn(async move {
     ///     while let Some(request) = requests.recv().await {
     ///         let (text, responder) = request.into_parts(); // `text` is owned
-    ///         responder.reply(text.len());
+    ///         let _ = responder.reply(text.len()); // `Err` if the requester gave up
     ///     }
     /// });
     /// let answer = bus.request::<String, usize>("four".to_owned(), Duration::from_secs(1));
     /// assert_eq!(answer.await, Ok(4));
-    /// # });
+    /// # Ok::<(), plugin_core::ServeError>(())
+    /// # }).unwrap();
     /// ```
     pub fn into_parts(self) -> (Q, Responder<R>) {
         let responder = Request {
