@@ -6,17 +6,23 @@
 //! Criterion times only the part named: specs are built, and a set is started before its
 //! shutdown, outside the timing, and every manager is dropped outside it too.
 //!
-//! Run with `cargo bench -p plugin-manager --bench startup`.
+//! Floors, in the same run: `floor/spawn_join/<n>` spawns `3 n` empty tasks and joins them
+//! (the price of one task per constructor and hook, nothing else); `floor/bare_spawn_join/<n>`
+//! spawns and joins `n`. At the end the run prints each case over its floor and the growth from
+//! 1,000 to 10,000 plugins.
+//!
+//! Run with `cargo bench -p plugin-manager --bench startup` (add a filter such as `random_dag`
+//! to run a part; the ratios then cover what ran).
 
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{
-    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group,
-    criterion_main,
-};
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group};
 use plugin_core::{Context, Plugin, PluginMetadata, Result, async_trait};
 use plugin_manager::{PluginManager, PluginSpec};
+
+#[path = "support/ratios.rs"]
+mod ratios;
 
 criterion_group! {
     name = benches;
@@ -26,9 +32,40 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = start, start_inline_constructors, shutdown, hundred_sleeping_setups
+    targets = floor, start, start_inline_constructors, shutdown, hundred_sleeping_setups
 }
-criterion_main!(benches);
+
+fn main() {
+    let since = std::time::SystemTime::now();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    print_ratios(since);
+}
+
+/// Each case over the floor of the same size, and the growth from 1,000 to 10,000.
+fn print_ratios(since: std::time::SystemTime) {
+    let mut floors = Vec::new();
+    let mut growth = Vec::new();
+    for case in ["start", "start_inline_constructors", "shutdown"] {
+        for shape in [Shape::Chain, Shape::Star, Shape::RandomDag] {
+            let id = |n: usize| format!("{case}/{}/{n}", shape.id());
+            for &n in SIZES {
+                floors.push((
+                    format!("{case}/{}/{n} over 3n spawn+join", shape.id()),
+                    id(n),
+                    format!("floor/spawn_join/{n}"),
+                ));
+            }
+            growth.push((
+                format!("{case}/{} 10,000 over 1,000", shape.id()),
+                id(10_000),
+                id(1_000),
+            ));
+        }
+    }
+    ratios::print("over the floor (same run)", &floors, since);
+    ratios::print("growth (linear is 10x)", &growth, since);
+}
 
 const SIZES: &[usize] = &[100, 1_000, 10_000];
 
@@ -144,6 +181,35 @@ fn bench_start_with(
             );
         });
     }
+}
+
+/// The floor: `3 n` empty tasks spawned from a task on the runtime, then joined (one task per
+/// constructor and hook); and `n`, one task per plugin.
+fn floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    group.sampling_mode(SamplingMode::Flat);
+    for (name, per_plugin) in [("spawn_join", 3), ("bare_spawn_join", 1)] {
+        for &n in SIZES {
+            let rt = runtime();
+            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        tokio::spawn(async move {
+                            let tasks: Vec<_> = (0..per_plugin * n)
+                                .map(|_| tokio::spawn(async {}))
+                                .collect();
+                            for task in tasks {
+                                task.await.expect("an empty task");
+                            }
+                        })
+                        .await
+                        .expect("the spawning task");
+                    });
+                });
+            });
+        }
+    }
+    group.finish();
 }
 
 /// Registry to all-enabled: validation, ordering, a constructor and two hooks per plugin.

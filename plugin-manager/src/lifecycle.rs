@@ -43,6 +43,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 mod configuration;
+mod driver;
 mod host;
 mod instance;
 mod operations;
@@ -110,6 +111,8 @@ struct Live {
     start_time: Option<Duration>,
     stop_time: Option<Duration>,
     history: VecDeque<StateChange>,
+    /// The number of the plugin task's attempt that may move the plugin (`driver`).
+    attempt: u64,
     instance: Instance,
     supervision: Supervision,
     config: Configuration,
@@ -183,6 +186,7 @@ impl Shared {
                     start_time: None,
                     stop_time: None,
                     history: VecDeque::new(),
+                    attempt: 0,
                     instance: Instance::new(),
                     supervision: Supervision::new(builder_policy, configured_policy),
                     config: Configuration::from_file(&settings.config, name, parts.config_check),

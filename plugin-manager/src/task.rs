@@ -55,27 +55,6 @@ where
     }
 }
 
-/// Runs plain (synchronous) plugin code on tokio's blocking pool under `limit`, as
-/// [`run_isolated`] does for async code. Such code cannot be aborted: past the deadline the
-/// caller moves on and the thread is left to finish on its own, without holding up any runtime
-/// worker.
-pub(crate) async fn run_blocking_isolated<T, F>(
-    phase: Phase,
-    limit: Duration,
-    code: F,
-) -> Result<T, Failure>
-where
-    F: FnOnce() -> plugin_core::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::time::timeout(limit, tokio::task::spawn_blocking(code)).await {
-        Ok(Ok(Ok(value))) => Ok(value),
-        Ok(Ok(Err(error))) => Err(Failure::new(phase, FailureKind::Error(error.to_string()))),
-        Ok(Err(join_error)) => Err(Failure::new(phase, join_failure(join_error))),
-        Err(_elapsed) => Err(Failure::new(phase, FailureKind::Timeout(limit))),
-    }
-}
-
 /// Aborts the task when dropped. Whoever awaits plugin code may itself be cancelled (shutdown
 /// abandons its stop tasks at its deadline); the plugin code must not then run on unsupervised,
 /// holding the plugin's resources after the manager has recorded it as abandoned.

@@ -9,25 +9,56 @@ use plugin_core::host::ContextHandle;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::driver::Attempt;
 use super::host::ManagerHost;
 use super::instance::release;
 use super::supervision::is_supervised;
 use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState, StateChange};
-use crate::task::{run_blocking_isolated, run_isolated};
+use crate::task::run_isolated;
 
 impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
     /// tasks and closes its subscriptions, and leaving the states with an instance releases it.
     pub(super) fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
+        self.change(pos, None, to, cause);
+    }
+
+    /// [`transition`](Self::transition) on behalf of a plugin task: only while its attempt
+    /// `number` is open, closing it if `close` (see `driver`); whether it moved.
+    pub(super) fn transition_in(
+        &self,
+        pos: usize,
+        (number, close): (u64, bool),
+        to: PluginState,
+        cause: Option<Failure>,
+    ) -> bool {
+        self.change(pos, Some((number, close)), to, cause)
+    }
+
+    fn change(
+        &self,
+        pos: usize,
+        attempt: Option<(u64, bool)>,
+        to: PluginState,
+        cause: Option<Failure>,
+    ) -> bool {
         let name = self.name(pos);
         let change = {
             let mut live = self.live(pos);
+            if let Some((number, close)) = attempt {
+                if live.attempt != number {
+                    return false;
+                }
+                if close {
+                    live.attempt += 1;
+                }
+            }
             let from = live.state;
             // A failed plugin that fails again the same way (a restart that could not get
             // further) changes nothing worth a record; a new cause is recorded.
             if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error
             {
-                return;
+                return true;
             }
             debug_assert!(from.can_go_to(to), "`{name}`: {from} -> {to}");
             live.state = to;
@@ -64,6 +95,7 @@ impl Shared {
         }
         // No observer is fine; a lagging one misses changes (see `subscribe_changes`).
         let _ = self.changes.send(change);
+        true
     }
 
     /// Moves `pos` to `Failed`; its policy answers a failure of its own while running.
@@ -93,7 +125,8 @@ impl Shared {
         outcome
     }
 
-    /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`.
+    /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`, all in one task of
+    /// the plugin's (`driver`).
     pub(super) async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
         let (config_error, section) = {
             let live = self.live(pos);
@@ -107,45 +140,10 @@ impl Shared {
             self.fail(pos, failure.clone());
             return Err(failure);
         }
-        let name = self.name(pos).to_owned();
-        let began = Instant::now();
-        let factory = self.slots[pos].factory.clone();
-        let limit = self.timeout(pos);
-        let made = if self.blocking_constructors {
-            run_blocking_isolated(Phase::Constructor, limit, move || factory()).await
-        } else {
-            run_isolated(&name, Phase::Constructor, limit, async move { factory() }).await
-        };
-        let instance = match made {
-            Ok(instance) => instance,
-            Err(failure) => {
-                self.fail(pos, failure.clone());
-                return Err(failure);
-            }
-        };
-        let generation = self.live(pos).instance.next_generation();
-        let context = ContextHandle::new(
-            self.slots[pos].metadata.clone(),
-            self.bus.clone(),
-            Arc::new(ManagerHost {
-                shared: Arc::downgrade(self),
-                pos,
-                generation,
-            }),
-        );
-        context.set_config(section);
-        {
-            let mut live = self.live(pos);
-            live.instance.install(instance, context, generation);
-            live.instance.renew_cancellation();
-        }
-        self.transition(pos, PluginState::Loaded, None);
-        self.run_hook(pos, Hook::Setup).await?;
-        self.transition(pos, PluginState::Setup, None);
-        self.run_hook(pos, Hook::Enable).await?;
-        self.live(pos).start_time = Some(began.elapsed());
-        self.transition(pos, PluginState::Enabled, None);
-        Ok(())
+        self.run_attempt(pos, "start", Phase::Constructor, move |attempt| {
+            attempt.start(section)
+        })
+        .await
     }
 
     /// Whether the instance of `pos` was set up with a section the configuration has replaced.
@@ -181,30 +179,30 @@ impl Shared {
         Ok(())
     }
 
-    /// Disables `pos` if enabled, then tears it down; a failed plugin just loses its instance.
-    pub(super) async fn stop_one(&self, pos: usize) -> Result<(), Failure> {
-        let began = Instant::now();
-        self.disable_one(pos).await?;
-        match self.state(pos) {
-            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
-                self.live(pos).instance.cancel();
-                self.run_hook(pos, Hook::Teardown).await?;
-                self.live(pos).stop_time = Some(began.elapsed());
-                self.transition(pos, PluginState::TornDown, None);
-            }
+    /// Disables `pos` if enabled, then tears it down, in one task of the plugin's (`driver`); a
+    /// failed plugin just loses its instance.
+    pub(super) async fn stop_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+        let first = match self.state(pos) {
+            PluginState::Enabled => Hook::Disable,
+            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => Hook::Teardown,
             PluginState::Failed => {
                 let instance = self.live(pos).instance.take();
                 release(self.name(pos), instance);
+                return Ok(());
             }
-            PluginState::Unloaded | PluginState::Enabled | PluginState::TornDown => {}
-        }
-        Ok(())
+            PluginState::Unloaded | PluginState::TornDown => return Ok(()),
+        };
+        let began = Instant::now();
+        self.run_attempt(pos, "stop", Phase::Hook(first), move |attempt| {
+            attempt.stop(began)
+        })
+        .await
     }
 
     /// Fails `pos` and stops (best effort) then fails every plugin in `dependents` that has an
     /// instance; the caller holds the locks of `dependents` (invariant 2).
     pub(super) async fn fail_with_dependents(
-        &self,
+        self: &Arc<Self>,
         pos: usize,
         dependents: &[usize],
         failure: Failure,
@@ -224,5 +222,135 @@ impl Shared {
             self.fail(p, Failure::dependency_failed(self.name(cause)));
         }
         self.fail(pos, failure);
+    }
+}
+
+impl Attempt {
+    /// Moves the plugin on, if this attempt is still open.
+    fn to(&self, to: PluginState) -> Result<(), Failure> {
+        if self
+            .shared
+            .transition_in(self.pos, (self.number, false), to, None)
+        {
+            Ok(())
+        } else {
+            Err(cut_off())
+        }
+    }
+
+    /// Moves the plugin to `to` and closes the attempt.
+    fn finish(&self, to: PluginState) -> Result<(), Failure> {
+        if self
+            .shared
+            .transition_in(self.pos, (self.number, true), to, None)
+        {
+            Ok(())
+        } else {
+            Err(cut_off())
+        }
+    }
+
+    /// Records `failure` (as `Shared::fail` does) and closes the attempt.
+    fn failed(&self, failure: Failure) -> Result<(), Failure> {
+        let supervised = is_supervised(&failure);
+        let failed = self.shared.transition_in(
+            self.pos,
+            (self.number, true),
+            PluginState::Failed,
+            Some(failure.clone()),
+        );
+        if failed && supervised {
+            self.shared.supervise(self.pos);
+        }
+        Err(failure)
+    }
+
+    /// Runs `hook` of the current instance; no instance, nothing to run.
+    async fn run(&self, hook: Hook) -> Result<(), Failure> {
+        // The handles are dropped before the next transition, which may release the instance:
+        // its `Drop` then runs in the release task, not here.
+        let Some((instance, context)) = self.shared.live(self.pos).instance.handles() else {
+            return Ok(());
+        };
+        self.hook(hook, &instance, &context).await
+    }
+
+    /// The body of a start: constructor, context, `setup`, `on_enable`.
+    pub(super) async fn start(
+        self,
+        section: Arc<plugin_core::ConfigSection>,
+    ) -> Result<(), Failure> {
+        let (shared, pos) = (&self.shared, self.pos);
+        let began = Instant::now();
+        let instance = match self.construct().await {
+            Ok(instance) => instance,
+            Err(failure) => return self.failed(failure),
+        };
+        let generation = shared.live(pos).instance.next_generation();
+        let context = ContextHandle::new(
+            shared.slots[pos].metadata.clone(),
+            shared.bus.clone(),
+            Arc::new(ManagerHost {
+                shared: Arc::downgrade(shared),
+                pos,
+                generation,
+            }),
+        );
+        context.set_config(section);
+        {
+            let mut live = shared.live(pos);
+            if live.attempt != self.number {
+                drop(live);
+                release(shared.name(pos), (Some(instance), Some(context)));
+                return Err(cut_off());
+            }
+            live.instance.install(instance, context, generation);
+            live.instance.renew_cancellation();
+        }
+        self.to(PluginState::Loaded)?;
+        if let Err(failure) = self.run(Hook::Setup).await {
+            return self.failed(failure);
+        }
+        self.to(PluginState::Setup)?;
+        if let Err(failure) = self.run(Hook::Enable).await {
+            return self.failed(failure);
+        }
+        shared.live(pos).start_time = Some(began.elapsed());
+        self.finish(PluginState::Enabled)
+    }
+
+    /// The body of a stop: `on_disable` if enabled, then `teardown`.
+    pub(super) async fn stop(self, began: Instant) -> Result<(), Failure> {
+        let (shared, pos) = (&self.shared, self.pos);
+        if shared.state(pos) == PluginState::Enabled {
+            // Background tasks watching the token wind down while `on_disable` runs.
+            shared.live(pos).instance.cancel();
+            if let Err(failure) = self.run(Hook::Disable).await {
+                return self.failed(failure);
+            }
+            self.to(PluginState::Disabled)?;
+        }
+        match shared.state(pos) {
+            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
+                shared.live(pos).instance.cancel();
+                if let Err(failure) = self.run(Hook::Teardown).await {
+                    return self.failed(failure);
+                }
+                shared.live(pos).stop_time = Some(began.elapsed());
+                self.finish(PluginState::TornDown)
+            }
+            _ => {
+                shared.close_attempt(pos, self.number);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What a plugin task returns once its caller has cut it off; nobody reads it.
+fn cut_off() -> Failure {
+    Failure {
+        phase: None,
+        kind: FailureKind::Error("cut off by its caller".to_owned()),
     }
 }

@@ -1,0 +1,417 @@
+//! One task per plugin for a whole start (constructor, `setup`, `on_enable`) or stop
+//! (`on_disable`, `teardown`, dropping the instance), watched by its caller.
+//!
+//! The plugin task runs each piece of plugin code under `catch_unwind`, so an error or a panic
+//! becomes a [`Failure`] of that piece, and it records its own transitions. Before each piece
+//! it publishes its step and deadline in a [`Progress`]; the caller (the wavefront, or an
+//! operation) holds the operation lock and one timer, set to the published deadline. When the
+//! timer fires and the task is still in the same step, the caller *cuts the attempt off*: it
+//! aborts the task (a hung hook is dropped, as a hook task's was) and records the timeout.
+//! Because the deadline is the caller's, code that blocks its thread, which no in-task timer
+//! could interrupt, is cut off at its deadline as well (invariant 4).
+//!
+//! An attempt has a number, kept in the live record. Every transition the task makes checks it
+//! under the live record, and the task's last transition closes it, so a task that is cut off
+//! (or whose caller went away) changes nothing after that, and a deadline that fires just as
+//! the task finishes records nothing twice (invariant 2).
+//!
+//! Constructors are plain functions: they run in place on a runtime worker while another worker
+//! stays free of constructors (so there is always a worker to run the caller's timer), and on
+//! tokio's blocking pool otherwise. A constructor waits (yielding) for a slot while the one
+//! holding it has run for less than [`OVERRUN`]; once every slot is held longer, the next
+//! constructors go to the blocking pool. A constructor that never returns keeps its slot: a
+//! hung constructor takes at most the workers beyond the first, and is cut off at its deadline
+//! in every case.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use plugin_core::host::ContextHandle;
+use plugin_core::{Hook, PluginInstance};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::state::{Failure, FailureKind, Phase};
+use crate::task::{join_failure, panic_message};
+
+/// Where a plugin task is and until when it may stay there.
+pub(super) struct Progress {
+    /// The piece of plugin code running (see [`STEPS`]).
+    step: AtomicU8,
+    /// Its deadline, in nanoseconds since the manager was created.
+    deadline: AtomicU64,
+    /// The deadline of each piece.
+    limit: Duration,
+}
+
+/// The pieces a plugin task runs, by their index in [`Progress::step`].
+const STEPS: [Phase; 5] = [
+    Phase::Constructor,
+    Phase::Hook(Hook::Setup),
+    Phase::Hook(Hook::Enable),
+    Phase::Hook(Hook::Disable),
+    Phase::Hook(Hook::Teardown),
+];
+
+fn step_of(phase: Phase) -> u8 {
+    STEPS
+        .iter()
+        .position(|p| *p == phase)
+        .expect("a phase a plugin task runs") as u8
+}
+
+impl Progress {
+    fn new(limit: Duration) -> Self {
+        Self {
+            step: AtomicU8::new(0),
+            deadline: AtomicU64::new(u64::MAX),
+            limit,
+        }
+    }
+
+    /// Marks `phase` as begun now, under the deadline.
+    fn begin(&self, shared: &Shared, phase: Phase) {
+        let deadline = shared.created.elapsed() + self.limit;
+        self.step.store(step_of(phase), Ordering::Relaxed);
+        self.deadline.store(
+            u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
+    }
+
+    fn phase(&self) -> Phase {
+        STEPS[usize::from(self.step.load(Ordering::Relaxed))]
+    }
+
+    fn deadline(&self, shared: &Shared) -> Instant {
+        let nanos = self.deadline.load(Ordering::Acquire);
+        // A far deadline (no piece begun yet, or a huge limit) is checked again in an hour.
+        let far = Instant::now() + Duration::from_secs(3600);
+        shared
+            .created
+            .checked_add(Duration::from_nanos(nanos))
+            .map_or(far, |at| at.min(far))
+    }
+}
+
+/// What a plugin task works with: the manager, the plugin, its attempt and progress.
+pub(super) struct Attempt {
+    pub(super) shared: Arc<Shared>,
+    pub(super) pos: usize,
+    pub(super) number: u64,
+    pub(super) progress: Arc<Progress>,
+}
+
+impl Attempt {
+    /// Runs one hook of the instance in place: an error or a panic becomes a failure of it.
+    pub(super) async fn hook(
+        &self,
+        hook: Hook,
+        instance: &PluginInstance,
+        context: &ContextHandle,
+    ) -> Result<(), Failure> {
+        let phase = Phase::Hook(hook);
+        self.progress.begin(&self.shared, phase);
+        match AssertUnwindSafe(instance.run_hook(hook, context))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Failure::new(phase, FailureKind::Error(error.to_string()))),
+            Err(payload) => Err(Failure::new(
+                phase,
+                FailureKind::Panic(panic_message(payload.as_ref())),
+            )),
+        }
+    }
+
+    /// Runs the constructor: in place if a worker stays free of constructors, else on the
+    /// blocking pool.
+    pub(super) async fn construct(&self) -> Result<PluginInstance, Failure> {
+        let phase = Phase::Constructor;
+        self.progress.begin(&self.shared, phase);
+        let factory = self.shared.slots[self.pos].factory.clone();
+        let made = if !self.shared.blocking_constructors {
+            catch_constructor(&*factory)
+        } else if let Some(_slot) = InlineSlot::take().await {
+            // `_slot` is released when the constructor returns; never, if it hangs.
+            catch_constructor(&*factory)
+        } else {
+            match tokio::task::spawn_blocking(move || factory()).await {
+                Ok(Ok(instance)) => Ok(instance),
+                Ok(Err(error)) => Err(FailureKind::Error(error.to_string())),
+                Err(join_error) => Err(join_failure(join_error)),
+            }
+        };
+        made.map_err(|kind| Failure::new(phase, kind))
+    }
+}
+
+fn catch_constructor(
+    factory: &(dyn Fn() -> plugin_core::Result<PluginInstance> + Send + Sync),
+) -> Result<PluginInstance, FailureKind> {
+    match std::panic::catch_unwind(AssertUnwindSafe(factory)) {
+        Ok(Ok(instance)) => Ok(instance),
+        Ok(Err(error)) => Err(FailureKind::Error(error.to_string())),
+        Err(payload) => Err(FailureKind::Panic(panic_message(payload.as_ref()))),
+    }
+}
+
+/// How long a constructor may run in place before the others stop waiting for its slot and
+/// go to the blocking pool: far above what a constructor that merely builds a value takes, far
+/// below any deadline.
+const OVERRUN: Duration = Duration::from_millis(2);
+
+/// The slots for constructors running in place on runtime workers, process-wide: each holds
+/// zero when free, else when its constructor began (nanoseconds since [`epoch`], at least 1).
+static INLINE_SLOTS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn now_nanos() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).map_or(u64::MAX, |n| n.max(1))
+}
+
+/// Leave to run a constructor on this worker. There are as many slots as the runtime has
+/// workers less one (none on a current-thread runtime), so one worker is always free of
+/// constructors to run the caller's timer.
+struct InlineSlot(&'static AtomicU64);
+
+impl InlineSlot {
+    /// A slot, once one is free; `None` if every slot is held by a constructor that has run
+    /// longer than [`OVERRUN`] (or there are none), which then runs on the blocking pool.
+    async fn take() -> Option<Self> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return None;
+        }
+        let slots = &INLINE_SLOTS[..handle.metrics().num_workers().saturating_sub(1).min(64)];
+        if slots.is_empty() {
+            return None;
+        }
+        loop {
+            let now = now_nanos();
+            let mut overran = true;
+            for slot in slots {
+                match slot.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Some(InlineSlot(slot)),
+                    Err(since) => {
+                        overran &= now.saturating_sub(since) > OVERRUN.as_nanos() as u64;
+                    }
+                }
+            }
+            if overran {
+                return None;
+            }
+            // A constructor runs in place on another worker, briefly: let it finish.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Drop for InlineSlot {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+impl Shared {
+    /// Opens a new attempt on `pos` and spawns `body` as its task, then watches it until it
+    /// returns or a piece overruns its deadline.
+    ///
+    /// `first` is the piece the task begins with; its deadline runs from now, covering the
+    /// wait for a worker, as a hook task's did.
+    pub(super) async fn run_attempt<F, Fut>(
+        self: &Arc<Self>,
+        pos: usize,
+        what: &'static str,
+        first: Phase,
+        body: F,
+    ) -> Result<(), Failure>
+    where
+        F: FnOnce(Attempt) -> Fut,
+        Fut: Future<Output = Result<(), Failure>> + Send + 'static,
+    {
+        let (number, limit) = {
+            let mut live = self.live(pos);
+            live.attempt += 1;
+            let limit = live
+                .config
+                .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
+            (live.attempt, limit)
+        };
+        let progress = Arc::new(Progress::new(limit));
+        progress.begin(self, first);
+        let attempt = Attempt {
+            shared: self.clone(),
+            pos,
+            number,
+            progress: progress.clone(),
+        };
+        let task = crate::task::spawn_named(self.name(pos), what, body(attempt));
+        let mut watch = Watch {
+            shared: self,
+            pos,
+            number,
+            task,
+        };
+        loop {
+            let deadline = progress.deadline(self);
+            tokio::select! {
+                biased;
+                joined = &mut watch.task => {
+                    return match joined {
+                        Ok(outcome) => outcome,
+                        // The task catches the plugin's panics, so this is the manager's own bug
+                        // or a runtime shutting down: a failure of the piece it was in.
+                        Err(error) => {
+                            let failure = Failure::new(progress.phase(), join_failure(error));
+                            if self.close_attempt(pos, number) {
+                                self.fail(pos, failure.clone());
+                            }
+                            Err(failure)
+                        }
+                    };
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    if progress.deadline(self) > deadline {
+                        continue; // the task moved on to another piece
+                    }
+                    if !self.close_attempt(pos, number) {
+                        // It finished just now, without awaiting anything after: its outcome
+                        // is (about to be) in the handle.
+                        return match (&mut watch.task).await {
+                            Ok(outcome) => outcome,
+                            Err(error) => Err(Failure::new(progress.phase(), join_failure(error))),
+                        };
+                    }
+                    watch.task.abort();
+                    let failure =
+                        Failure::new(progress.phase(), FailureKind::Timeout(progress.limit));
+                    self.fail(pos, failure.clone());
+                    return Err(failure);
+                }
+            }
+        }
+    }
+
+    /// Ends attempt `number` of `pos` if it is still open; whether it was.
+    pub(super) fn close_attempt(&self, pos: usize, number: u64) -> bool {
+        let mut live = self.live(pos);
+        if live.attempt == number {
+            live.attempt += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The caller's hold on a plugin task: dropping it (the caller was cancelled, as shutdown
+/// cancels its stop drivers at its deadline) aborts the task and closes its attempt, so the
+/// task changes nothing after that.
+struct Watch<'a> {
+    shared: &'a Shared,
+    pos: usize,
+    number: u64,
+    task: JoinHandle<Result<(), Failure>>,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.shared.close_attempt(self.pos, self.number);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Constructors that block their thread on a multi-thread runtime, where they first run in
+    //! place (the fault matrix runs on a current-thread runtime, where they go to the blocking
+    //! pool). No timing is asserted: only that start returns while they are still blocked.
+
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    use plugin_core::{Plugin, PluginInstance, PluginMetadata, async_trait};
+
+    use crate::state::{FailureKind, Phase, PluginState};
+    use crate::{PluginManager, PluginSpec};
+
+    #[derive(Default)]
+    struct Noop;
+
+    #[async_trait]
+    impl Plugin for Noop {}
+
+    /// A gate the blocked constructors wait at, opened at the end of the test.
+    #[derive(Default)]
+    struct Gate(Mutex<bool>, Condvar);
+
+    impl Gate {
+        fn pass(&self) {
+            let open = self.0.lock().unwrap();
+            let _open = self.1.wait_while(open, |open| !*open).unwrap();
+        }
+
+        fn open(&self) {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_all();
+        }
+    }
+
+    fn blocking(name: &str, gate: &Arc<Gate>) -> PluginSpec {
+        let gate = gate.clone();
+        PluginSpec::new(PluginMetadata::new(name), move || {
+            gate.pass();
+            Ok(PluginInstance::new(Noop))
+        })
+    }
+
+    #[test]
+    fn hung_constructors_are_cut_off_on_a_multi_thread_runtime() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let gate = Arc::new(Gate::default());
+        // More hung constructors than workers, among plugins that start normally.
+        let mut specs: Vec<PluginSpec> = (0..3)
+            .map(|i| blocking(&format!("hung{i}"), &gate))
+            .collect();
+        specs.extend(
+            (0..50)
+                .map(|i| PluginSpec::with_default::<Noop>(PluginMetadata::new(format!("ok{i}")))),
+        );
+        let manager = PluginManager::builder()
+            .plugins(specs)
+            .hook_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            manager.start().await;
+            for i in 0..3 {
+                let record = manager.record(&format!("hung{i}")).unwrap();
+                assert_eq!(record.state, PluginState::Failed);
+                let failure = record.last_error.unwrap();
+                assert_eq!(failure.phase, Some(Phase::Constructor));
+                assert_eq!(
+                    failure.kind,
+                    FailureKind::Timeout(Duration::from_millis(200))
+                );
+            }
+            assert_eq!(manager.enabled().len(), 50);
+            manager.shutdown().await;
+        });
+        gate.open();
+        runtime.shutdown_background();
+    }
+}
