@@ -171,7 +171,10 @@ impl PluginDescriptor {
     }
 
     /// Makes a fresh instance (the plugin's `Default` or its `new = ...` constructor).
-    #[must_use]
+    ///
+    /// # Errors
+    ///
+    /// The constructor's error (`#[plugin(new = ...)]` returning `Err`).
     pub fn instantiate(&self) -> Result<PluginInstance> {
         (self.factory)()
     }
@@ -201,7 +204,6 @@ impl PluginDescriptor {
     }
 
     /// The plugin crate's authors.
-    #[must_use]
     pub fn authors(&self) -> impl Iterator<Item = &'static str> {
         self.authors.split(':').filter(|a| !a.is_empty())
     }

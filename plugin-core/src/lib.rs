@@ -49,8 +49,8 @@
 //!
 //! The root and [`prelude`] hold what a plugin author uses; [`bus`] is the event bus and
 //! request/reply; [`host`] holds what only whoever runs plugins needs (the manager, or a test
-//! harness): the lifecycle's [`Hook`](host::Hook)s, [`ConfigCheck`](host::ConfigCheck),
-//! [`check_config`](host::check_config), [`config_section`](host::config_section).
+//! harness): the lifecycle's [`host::Hook`]s, [`host::ConfigCheck`], [`host::check_config`],
+//! [`host::config_section`].
 //!
 //! # Runtime
 //!

@@ -326,7 +326,7 @@ pub(crate) fn check_with(
     let order: Vec<usize> = match &graph {
         Ok(graph) => (0..graph.len()).map(|p| graph.source_index(p)).collect(),
         Err(graph_errors) => {
-            errors.extend(graph_errors.iter().cloned());
+            errors.extend(graph_errors.errors.iter().cloned());
             let mut order: Vec<usize> = (0..parts.len()).collect();
             order.sort_by(|&a, &b| {
                 let (a, b) = (metadata[a], metadata[b]);
@@ -412,7 +412,7 @@ pub(crate) fn check_with(
             outcomes
         }
         Err(graph_errors) => {
-            let named = named_in(graph_errors);
+            let named = named_in(graph_errors.errors());
             order
                 .iter()
                 .enumerate()

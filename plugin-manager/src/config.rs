@@ -82,11 +82,12 @@ impl PluginsConfig {
     /// assert!(error.to_string().starts_with("plugins.toml:2: "), "{error}");
     /// ```
     pub fn parse(path: &str, text: &str) -> Result<Self, ConfigError> {
-        let raw: RawFile = toml::from_str(text).map_err(|error| ConfigError {
-            file: Some(path.to_owned()),
-            line: error.span().map(|s| line_of(text, s.start) + 1),
-            key: None,
-            message: error.message().trim_end().to_owned(),
+        let raw: RawFile = toml::from_str(text).map_err(|error| {
+            let problem = ConfigError::new(error.message().trim_end()).with_file(path);
+            match error.span() {
+                Some(span) => problem.with_line(line_of(text, span.start) + 1),
+                None => problem,
+            }
         })?;
         let plugins = raw
             .into_iter()
@@ -182,12 +183,7 @@ impl PluginsConfig {
 /// bytes, in UTF-8. Errors name the file (and the line of a byte that is not UTF-8).
 pub(crate) fn read_text(path: &Path, max_size: u64) -> Result<String, ConfigError> {
     let shown = path.display().to_string();
-    let fail = |message: String| ConfigError {
-        file: Some(shown.clone()),
-        line: None,
-        key: None,
-        message,
-    };
+    let fail = |message: String| ConfigError::new(message).with_file(shown.clone());
     let cannot_read = |error: std::io::Error| fail(format!("cannot read it: {error}"));
     // Looked at before opening: opening a FIFO for reading waits for a writer.
     regular_file(&fs::metadata(path).map_err(cannot_read)?).map_err(&fail)?;
@@ -320,7 +316,7 @@ fn settings(
         path: path.to_owned(),
         line: header,
     };
-    result.section = Arc::new(ConfigSection::new(source, values, lines));
+    result.section = Arc::new(plugin_core::host::config_section(source, values, lines));
     result
 }
 
@@ -377,6 +373,99 @@ fn restart_policy(value: &toml::Value) -> Result<RestartPolicy, String> {
             Ok(RestartPolicy::OnFailure(backoff))
         }
         other => Err(format!("unknown policy `{other}`; {EXPECTED}")),
+    }
+}
+
+/// Why [`PluginManager::reload_config`](crate::PluginManager::reload_config) changed
+/// nothing: every problem found in the new configuration.
+///
+/// Its message lists them all, so `?` into a `Box<dyn Error + Send + Sync>` keeps each one:
+///
+/// ```
+/// use plugin_core::ConfigError;
+/// use plugin_manager::ReloadError;
+///
+/// fn apply() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     Err(ReloadError::new(vec![
+///         ConfigError::new("no plugin is called that").with_file("plugins.toml").with_line(3),
+///         ConfigError::new("expected a boolean").with_file("plugins.toml").with_line(7),
+///     ]))?;
+///     Ok(())
+/// }
+/// assert_eq!(
+///     apply().unwrap_err().to_string(),
+///     "the configuration was not applied:\n  \
+///      - plugins.toml:3: no plugin is called that\n  \
+///      - plugins.toml:7: expected a boolean"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadError {
+    /// The problems, in the order they were found.
+    pub errors: Vec<ConfigError>,
+}
+
+impl ReloadError {
+    /// A refused reload, for these reasons.
+    #[must_use]
+    pub fn new(errors: Vec<ConfigError>) -> Self {
+        Self { errors }
+    }
+
+    /// The problems, in the order they were found.
+    #[must_use]
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.errors
+    }
+}
+
+impl From<Vec<ConfigError>> for ReloadError {
+    fn from(errors: Vec<ConfigError>) -> Self {
+        Self::new(errors)
+    }
+}
+
+impl IntoIterator for ReloadError {
+    type Item = ConfigError;
+    type IntoIter = std::vec::IntoIter<ConfigError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ReloadError {
+    type Item = &'a ConfigError;
+    type IntoIter = std::slice::Iter<'a, ConfigError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.iter()
+    }
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.errors.as_slice() {
+            [] => f.write_str("the configuration was not applied"),
+            [only] => write!(f, "the configuration was not applied: {only}"),
+            all => {
+                f.write_str("the configuration was not applied:")?;
+                for error in all {
+                    write!(f, "\n  - {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.errors.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        }
     }
 }
 

@@ -4,8 +4,9 @@ use std::fmt;
 
 use crate::state::{Failure, PluginState};
 
-/// A problem with the set of plugins, found before any of them runs.
+/// A problem with the set of plugins, found before any of them runs; more kinds may come.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GraphError {
     /// Two plugins share a name.
     #[error(
@@ -70,11 +71,7 @@ pub enum GraphError {
 /// ```
 /// use plugin_manager::GraphWarning;
 ///
-/// let warning = GraphWarning::UnknownOptionalDependency {
-///     plugin: "greeter".into(),
-///     dependency: "dicee".into(),
-///     suggestion: Some("dice".into()),
-/// };
+/// let warning = GraphWarning::unknown_optional_dependency("greeter", "dicee", Some("dice"));
 /// assert_eq!(
 ///     warning.to_string(),
 ///     "plugin `greeter` lists `dicee` in `optional`, but no plugin is called that: did you \
@@ -93,6 +90,7 @@ pub enum GraphWarning {
             None => format!(" (`{plugin}` runs without it)"),
         }
     )]
+    #[non_exhaustive]
     UnknownOptionalDependency {
         /// The plugin that declared the optional dependency.
         plugin: String,
@@ -103,11 +101,83 @@ pub enum GraphWarning {
     },
 }
 
+impl GraphWarning {
+    /// [`GraphWarning::UnknownOptionalDependency`]: `plugin` lists `dependency` in `optional`,
+    /// and no plugin is called that; `suggestion` is the closest name, if any.
+    #[must_use]
+    pub fn unknown_optional_dependency(
+        plugin: impl Into<String>,
+        dependency: impl Into<String>,
+        suggestion: Option<impl Into<String>>,
+    ) -> Self {
+        Self::UnknownOptionalDependency {
+            plugin: plugin.into(),
+            dependency: dependency.into(),
+            suggestion: suggestion.map(Into::into),
+        }
+    }
+}
+
 /// The plugin set cannot be run; every problem found is listed.
+///
+/// `?` turns it into a `Box<dyn Error + Send + Sync>` whose message lists every problem:
+///
+/// ```
+/// use plugin_core::PluginMetadata;
+/// use plugin_manager::DependencyGraph;
+///
+/// fn order() -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+///     let graph = DependencyGraph::new(&[PluginMetadata::new("dice").with_deps(["commands"])])?;
+///     Ok(graph.start_order().to_vec())
+/// }
+/// assert_eq!(
+///     order().unwrap_err().to_string(),
+///     "invalid plugin set\n  - plugin `dice` depends on `commands`, which is not registered"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub struct InvalidPluginSet {
     /// The problems, in a stable order.
     pub errors: Vec<GraphError>,
+}
+
+impl InvalidPluginSet {
+    /// The set is invalid for these reasons.
+    #[must_use]
+    pub fn new(errors: Vec<GraphError>) -> Self {
+        Self { errors }
+    }
+
+    /// The problems, in a stable order.
+    #[must_use]
+    pub fn errors(&self) -> &[GraphError] {
+        &self.errors
+    }
+}
+
+impl From<Vec<GraphError>> for InvalidPluginSet {
+    fn from(errors: Vec<GraphError>) -> Self {
+        Self::new(errors)
+    }
+}
+
+impl IntoIterator for InvalidPluginSet {
+    type Item = GraphError;
+    type IntoIter = std::vec::IntoIter<GraphError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a InvalidPluginSet {
+    type Item = &'a GraphError;
+    type IntoIter = std::slice::Iter<'a, GraphError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.iter()
+    }
 }
 
 impl fmt::Display for InvalidPluginSet {
@@ -120,10 +190,54 @@ impl fmt::Display for InvalidPluginSet {
     }
 }
 
-/// An operator request (enable, disable, restart) that was refused or that failed.
+/// An operator's request, as [`OperationError`] names it.
+///
+/// ```
+/// assert_eq!(plugin_manager::Operation::Restart.to_string(), "restart");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`PluginManager::enable`](crate::PluginManager::enable).
+    Enable,
+    /// [`PluginManager::disable`](crate::PluginManager::disable) (with or without the cascade).
+    Disable,
+    /// [`PluginManager::restart`](crate::PluginManager::restart).
+    Restart,
+}
+
+impl Operation {
+    /// The verb: `"enable"`, `"disable"`, `"restart"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Enable => "enable",
+            Operation::Disable => "disable",
+            Operation::Restart => "restart",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator request (enable, disable, restart) that was refused or that failed; more kinds
+/// may come.
 ///
 /// A refused request changed nothing.
+///
+/// ```
+/// # use plugin_manager::PluginManager;
+/// async fn enable(manager: &PluginManager) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     manager.enable("dice").await?; // an OperationError converts
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OperationError {
     /// No plugin has this name.
     #[error("no plugin named `{name}`")]

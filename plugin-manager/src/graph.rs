@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use plugin_core::PluginMetadata;
 
-use crate::error::{GraphError, GraphWarning};
+use crate::error::{GraphError, GraphWarning, InvalidPluginSet};
 
 pub use self::render::{GraphFormat, GraphView, NodeMark};
 
@@ -29,9 +29,9 @@ pub use self::render::{GraphFormat, GraphView, NodeMark};
 ///     PluginMetadata::new("dice").with_deps(["commands"]),
 ///     PluginMetadata::new("commands"),
 ///     PluginMetadata::new("help").with_deps(["commands"]),
-/// ])
-/// .unwrap();
+/// ])?;
 /// assert_eq!(graph.start_order(), ["commands", "dice", "help"]);
+/// # Ok::<(), plugin_manager::InvalidPluginSet>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DependencyGraph {
@@ -52,8 +52,13 @@ pub struct DependencyGraph {
 }
 
 impl DependencyGraph {
-    /// Validates `plugins` and orders them; on failure returns every problem found.
-    pub fn new<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Result<Self, Vec<GraphError>> {
+    /// Validates `plugins` and orders them.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPluginSet`] with every problem found: duplicate or invalid names, missing
+    /// dependencies, cycles.
+    pub fn new<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Result<Self, InvalidPluginSet> {
         let plugins: Vec<&PluginMetadata> = plugins.iter().map(Borrow::borrow).collect();
         let mut by_name: Vec<usize> = (0..plugins.len()).collect();
         // Equal names (duplicates) are ordered by origin, so the report never depends on the
@@ -143,7 +148,7 @@ impl DependencyGraph {
             errors.push(GraphError::DependencyCycle { path });
         }
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(InvalidPluginSet::new(errors));
         }
 
         let mut position = vec![0; n];
@@ -192,8 +197,7 @@ impl DependencyGraph {
     /// let graph = DependencyGraph::new(&[
     ///     PluginMetadata::new("audit"),
     ///     PluginMetadata::new("greeter").with_optional_deps(["audti", "metrics"]),
-    /// ])
-    /// .unwrap();
+    /// ])?;
     /// let suggestions: Vec<_> = graph
     ///     .warnings()
     ///     .iter()
@@ -205,6 +209,7 @@ impl DependencyGraph {
     ///     })
     ///     .collect();
     /// assert_eq!(suggestions, [("audti", Some("audit")), ("metrics", None)]);
+    /// # Ok::<(), plugin_manager::InvalidPluginSet>(())
     /// ```
     pub fn warnings(&self) -> &[GraphWarning] {
         &self.warnings
@@ -443,7 +448,7 @@ mod tests {
     fn missing_dependency_names_both() {
         let errors = DependencyGraph::new(&[meta("dice", &["commands"])]).unwrap_err();
         assert_eq!(
-            errors[0].to_string(),
+            errors.errors[0].to_string(),
             "plugin `dice` depends on `commands`, which is not registered"
         );
     }
@@ -457,13 +462,16 @@ mod tests {
             meta("d", &[]),
         ];
         let errors = DependencyGraph::new(&plugins).unwrap_err();
-        assert_eq!(errors[0].to_string(), "dependency cycle: a -> b -> c -> a");
+        assert_eq!(
+            errors.errors[0].to_string(),
+            "dependency cycle: a -> b -> c -> a"
+        );
     }
 
     #[test]
     fn self_dependency_is_a_cycle() {
         let errors = DependencyGraph::new(&[meta("a", &["a"])]).unwrap_err();
-        assert_eq!(errors[0].to_string(), "dependency cycle: a -> a");
+        assert_eq!(errors.errors[0].to_string(), "dependency cycle: a -> a");
     }
 
     #[test]
@@ -473,7 +481,7 @@ mod tests {
         let mut second = meta("dice", &[]);
         second.crate_name = "other-dice".into();
         let errors = DependencyGraph::new(&[first, second]).unwrap_err();
-        let message = errors[0].to_string();
+        let message = errors.errors[0].to_string();
         assert!(
             message.contains("plugin-dice") && message.contains("other-dice"),
             "{message}"

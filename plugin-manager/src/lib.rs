@@ -7,6 +7,37 @@
 //! deadline. An error, a panic or a hang in one plugin makes that plugin `Failed` and leaves
 //! the others alone; plugins that need a failed plugin are not started.
 //!
+//! # Runtime
+//!
+//! The manager runs on a multi-thread or current-thread [tokio](https://docs.rs/tokio)
+//! runtime **with its time driver** (`enable_all()`, or at least `enable_time()`; what
+//! `#[tokio::main]` and `#[tokio::test]` build): every hook and the shutdown run under
+//! deadlines. Call [`PluginManager::start`] inside that runtime; outside any runtime it
+//! panics. Requests between plugins check the time driver themselves and fail with
+//! [`RequestError::NoTimeDriver`](plugin_core::RequestError::NoTimeDriver) without one.
+//!
+//! # Errors
+//!
+//! Every error type of this crate ([`InvalidPluginSet`], [`OperationError`],
+//! [`ReloadError`], [`GraphError`], [`PluginsConfig::load`]'s
+//! [`ConfigError`](plugin_core::ConfigError)) is `std::error::Error + Send + Sync + 'static`,
+//! so `?` carries it into a `Box<dyn Error + Send + Sync>` or an `anyhow::Error`:
+//!
+//! ```
+//! use plugin_manager::{PluginManager, PluginsConfig};
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let config = PluginsConfig::parse("plugins.toml", "")?; // ConfigError
+//!     let manager = PluginManager::builder().config(config).build()?; // InvalidPluginSet
+//!     manager.start().await;
+//!     let refused = manager.enable("nothing-called-that").await; // OperationError
+//!     assert!(refused.is_err());
+//!     manager.shutdown().await;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! An application around the manager finds what every host needs in [`host_kit`]: the
 //! configuration file (loaded, watched and applied live), shutdown on Ctrl-C or `SIGTERM`,
 //! the reports and operator commands. It is behind the `host-kit` Cargo feature, on by
@@ -66,8 +97,8 @@ mod state;
 mod task;
 pub mod testing;
 
-pub use config::{PluginSettings, PluginsConfig};
-pub use error::{GraphError, GraphWarning, InvalidPluginSet, OperationError};
+pub use config::{PluginSettings, PluginsConfig, ReloadError};
+pub use error::{GraphError, GraphWarning, InvalidPluginSet, Operation, OperationError};
 pub use graph::{DependencyGraph, GraphFormat, GraphView, NodeMark};
 pub use lifecycle::{ConfigAction, ConfigChange};
 pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};

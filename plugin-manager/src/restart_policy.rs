@@ -14,14 +14,17 @@ use crate::state::DisplayDuration;
 /// use std::time::Duration;
 /// use plugin_manager::{Backoff, RestartPolicy};
 ///
-/// let policy = RestartPolicy::OnFailure(Backoff {
-///     max_restarts: 5,
-///     within: Duration::from_secs(60),
-///     ..Backoff::default()
-/// });
+/// let policy = RestartPolicy::OnFailure(
+///     Backoff::default()
+///         .with_max_restarts(5)
+///         .with_window(Duration::from_secs(60)),
+/// );
 /// assert_eq!(policy.to_string(), "on failure, at most 5 restarts in 1m, backoff 100ms to 10s");
 /// ```
+///
+/// More policies may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RestartPolicy {
     /// Leave it `failed` (the default); an operator may restart it.
     #[default]
@@ -31,7 +34,11 @@ pub enum RestartPolicy {
 }
 
 /// How often and how soon a failed plugin is restarted.
+///
+/// Start from [`Backoff::default`] and change what differs with the `with_*` methods; the
+/// fields can be read, and more may come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// At most this many automatic restarts within [`Backoff::within`]; past that the plugin
     /// stays `failed` and its record says why.
@@ -57,6 +64,34 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The same backoff, allowing at most `max_restarts` automatic restarts in the window.
+    #[must_use]
+    pub const fn with_max_restarts(mut self, max_restarts: u32) -> Self {
+        self.max_restarts = max_restarts;
+        self
+    }
+
+    /// The same backoff, counting restarts in a sliding window of `within`.
+    #[must_use]
+    pub const fn with_window(mut self, within: Duration) -> Self {
+        self.within = within;
+        self
+    }
+
+    /// The same backoff, waiting `initial` before the first restart.
+    #[must_use]
+    pub const fn with_initial_delay(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// The same backoff, never waiting longer than `max`.
+    #[must_use]
+    pub const fn with_max_delay(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
     /// The delay before restart number `attempt` (0 for the first) in the window.
     ///
     /// ```
@@ -66,6 +101,7 @@ impl Backoff {
     /// assert_eq!(backoff.delay(2), Duration::from_millis(400));
     /// assert_eq!(backoff.delay(30), Duration::from_secs(10));
     /// ```
+    #[must_use]
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)

@@ -176,8 +176,9 @@ async fn the_check_finds_what_a_reload_would_refuse_in_the_same_words() {
         .plugins(demo(&probe))
         .build()
         .unwrap();
-    let refused = manager.reload_config(config).await.unwrap_err();
-    assert_eq!(report.config_errors(), refused.as_slice());
+    let refused =
+        plugin_manager::ReloadError::from(manager.reload_config(config).await.unwrap_err());
+    assert_eq!(report.config_errors(), refused.errors());
     assert_eq!(
         probe.calls(),
         0,
@@ -246,16 +247,8 @@ async fn typos_in_optional_are_warned_about_at_start_up_and_by_the_check() {
     specs
         .push(probe.spec(PluginMetadata::new("greeter2").with_optional_deps(["audti", "metrics"])));
     let expected = [
-        GraphWarning::UnknownOptionalDependency {
-            plugin: "greeter2".into(),
-            dependency: "audti".into(),
-            suggestion: Some("audit".into()),
-        },
-        GraphWarning::UnknownOptionalDependency {
-            plugin: "greeter2".into(),
-            dependency: "metrics".into(),
-            suggestion: None,
-        },
+        GraphWarning::unknown_optional_dependency("greeter2", "audti", Some("audit")),
+        GraphWarning::unknown_optional_dependency("greeter2", "metrics", None::<String>),
     ];
 
     let report = check(&specs, None);

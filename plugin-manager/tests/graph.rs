@@ -104,10 +104,7 @@ fn every_problem_is_reported_at_once() {
         ("x", &["y"]),
         ("y", &["x"]),
     ]);
-    let message = plugin_manager::InvalidPluginSet {
-        errors: errors.clone(),
-    }
-    .to_string();
+    let message = plugin_manager::InvalidPluginSet::new(errors.clone()).to_string();
     for word in [
         "`dice`",
         "`help`",

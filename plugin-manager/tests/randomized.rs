@@ -241,12 +241,13 @@ impl Op {
 
 /// The restart policy some plugins have: quick, and at most two restarts in the whole run.
 fn quick_policy() -> RestartPolicy {
-    RestartPolicy::OnFailure(Backoff {
-        max_restarts: 2,
-        within: Duration::from_secs(3600),
-        initial: Duration::from_millis(1),
-        max: Duration::from_millis(4),
-    })
+    RestartPolicy::OnFailure(
+        Backoff::default()
+            .with_max_restarts(2)
+            .with_window(Duration::from_secs(3600))
+            .with_initial_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(4)),
+    )
 }
 
 /// How the requests ended, to make sure a run exercised what it claims to.

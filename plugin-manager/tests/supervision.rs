@@ -38,12 +38,13 @@ fn flaky(name: &str, failures: u32, instances: Arc<AtomicU32>) -> PluginSpec {
 }
 
 fn on_failure(max_restarts: u32) -> RestartPolicy {
-    RestartPolicy::OnFailure(Backoff {
-        max_restarts,
-        within: Duration::from_secs(60),
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(10),
-    })
+    RestartPolicy::OnFailure(
+        Backoff::default()
+            .with_max_restarts(max_restarts)
+            .with_window(Duration::from_secs(60))
+            .with_initial_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(10)),
+    )
 }
 
 /// Waits (on the paused clock) until `name` reaches `state`, collecting the changes seen.

@@ -9,7 +9,7 @@ use plugin_core::ConfigError;
 
 use super::text::escape;
 use super::watch::{ConfigWatcher, WatchError};
-use crate::config::{PluginsConfig, read_text};
+use crate::config::{PluginsConfig, ReloadError, read_text};
 use crate::lifecycle::ConfigChange;
 use crate::manager::PluginManager;
 
@@ -136,12 +136,8 @@ impl ConfigFile {
         tokio::task::spawn_blocking(move || read_text(&path, max_size))
             .await
             .unwrap_or_else(|error| {
-                Err(ConfigError {
-                    file: Some(self.path.display().to_string()),
-                    line: None,
-                    key: None,
-                    message: format!("cannot read it: {error}"),
-                })
+                Err(ConfigError::new(format!("cannot read it: {error}"))
+                    .with_file(self.path.display().to_string()))
             })
     }
 
@@ -152,7 +148,8 @@ impl ConfigFile {
         };
         match manager.reload_config(config).await {
             Ok(changes) => Reload::Applied(changes),
-            Err(errors) => Reload::Refused(errors),
+            // `From` also while `reload_config` still returns the bare list.
+            Err(errors) => Reload::Refused(ReloadError::from(errors)),
         }
     }
 
@@ -180,7 +177,7 @@ pub enum Reload {
     Unreadable(ConfigError),
     /// The manager refused the configuration (see [`PluginManager::reload_config`]); nothing
     /// changed.
-    Refused(Vec<ConfigError>),
+    Refused(ReloadError),
 }
 
 impl fmt::Display for Reload {
@@ -205,6 +202,7 @@ impl fmt::Display for Reload {
             Reload::Refused(errors) => {
                 f.write_str("config: reload refused, nothing changed:")?;
                 errors
+                    .errors()
                     .iter()
                     .try_for_each(|e| write!(f, "\n  - {}", escape(&e.to_string())))
             }
