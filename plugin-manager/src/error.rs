@@ -252,8 +252,8 @@ pub enum OperationError {
         plugin: String,
         /// Its state when asked.
         state: PluginState,
-        /// What was asked: `enable`, `disable`, `restart`.
-        operation: &'static str,
+        /// What was asked.
+        operation: Operation,
     },
     /// Enabled plugins depend on the one to disable, and no cascade was asked for.
     #[error(
@@ -276,7 +276,7 @@ pub enum OperationError {
         /// The dependency's state.
         state: PluginState,
         /// What was asked.
-        operation: &'static str,
+        operation: Operation,
     },
     /// The operation ran and a hook failed; the plugin is now `failed`.
     #[error("plugin `{plugin}` failed: {failure}")]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
 use tokio::sync::broadcast;
 
-use crate::config::PluginsConfig;
+use crate::config::{PluginsConfig, ReloadError};
 use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
 use crate::graph::DependencyGraph;
 use crate::lifecycle::ConfigChange;
@@ -75,7 +75,13 @@ impl PluginManager {
     ///
     /// Never fails as a whole: a plugin that fails is recorded as `Failed` (and so are the
     /// plugins that need it); everything else starts. Look at [`PluginManager::records`].
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or on one built without the time driver (deadlines need it):
+    /// build the runtime with `enable_time()` or `enable_all()` (`#[tokio::main]` does).
     pub async fn start(&self) {
+        require_time_driver();
         let shared = self.shared.clone();
         run_on_runtime("start", async move { shared.start_all().await }).await;
     }
@@ -199,21 +205,23 @@ impl PluginManager {
     /// `reconfigure` or are restarted, plugins switched on are enabled.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// A [`ReloadError`] with every problem of the file; nothing was changed then.
     pub async fn reload_config(
         &self,
         config: PluginsConfig,
-    ) -> Result<Vec<ConfigChange>, Vec<ConfigError>> {
+    ) -> Result<Vec<ConfigChange>, ReloadError> {
         let shared = self.shared.clone();
         to_completion("reload", async move { shared.reload(config).await })
             .await
             .unwrap_or_else(|| {
-                Err(vec![ConfigError {
-                    file: None,
-                    line: None,
-                    key: None,
-                    message: "the runtime is shutting down: the reload did not finish".to_owned(),
-                }])
+                Err(vec![ConfigError::new(
+                    "the runtime is shutting down: the reload did not finish",
+                )])
             })
+            .map_err(ReloadError::from)
     }
 
     /// The event bus shared with every plugin; the host publishes and subscribes here.
@@ -267,16 +275,45 @@ async fn to_completion<T: Send + 'static>(
     }
 }
 
+/// Panics with what to do when the current runtime cannot keep deadlines: without a time
+/// driver tokio panics at the first timer, deep inside a wavefront, and every plugin would be
+/// left `Unloaded` with no word of why.
+fn require_time_driver() {
+    const NEEDED: &str = "plugin_manager: the manager needs a tokio runtime with the time \
+                          driver: build it with `enable_time()` or `enable_all()` (as \
+                          `#[tokio::main]` does)";
+    if tokio::runtime::Handle::try_current().is_err() {
+        panic!("{NEEDED}; there is no runtime here");
+    }
+    let timer = std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO)));
+    if timer.is_err() {
+        panic!("{NEEDED}");
+    }
+}
+
+/// Each plugin with its state, in start order.
 impl fmt::Debug for PluginManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let states = (0..self.shared.graph.len())
+            .map(|p| (self.shared.graph.name(p), self.shared.state(p)));
         f.debug_struct("PluginManager")
-            .field("plugins", &self.start_order())
+            .field("plugins", &DebugMap(states))
             .finish_non_exhaustive()
+    }
+}
+
+/// Formats pairs as a map without collecting them.
+struct DebugMap<I>(I);
+
+impl<K: fmt::Debug, V: fmt::Debug, I: Iterator<Item = (K, V)> + Clone> fmt::Debug for DebugMap<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.clone()).finish()
     }
 }
 
 /// Assembles a [`PluginManager`]: which plugins, and the deadlines.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct ManagerBuilder {
     specs: Vec<PluginSpec>,
     hook_timeout: Duration,
@@ -342,13 +379,24 @@ impl ManagerBuilder {
     }
 
     /// The deadline of every hook and constructor, unless a plugin sets its own.
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero: no hook could ever finish (the configuration file refuses a zero
+    /// deadline too).
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        assert!(!timeout.is_zero(), "a hook deadline must be longer than zero");
         self.hook_timeout = timeout;
         self
     }
 
     /// The deadline of the whole shutdown.
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        assert!(!timeout.is_zero(), "a shutdown deadline must be longer than zero");
         self.shutdown_timeout = timeout;
         self
     }
@@ -373,13 +421,15 @@ impl ManagerBuilder {
         self
     }
 
-    /// Runs constructors on the runtime's worker threads instead of the blocking pool.
+    /// Runs every constructor in place on a runtime worker, without the guard of the default.
     ///
-    /// By default each constructor runs on tokio's blocking pool, so one that blocks cannot
-    /// take a worker thread with it and is cut off at its deadline. That costs a hand-off to
-    /// another thread per plugin; with thousands of trivial constructors (`Default`), running
-    /// them in place starts the set about twice as fast (see `docs/benchmarks.md`), at the
-    /// price that a constructor which blocks stalls a worker thread.
+    /// By default a constructor runs in place on a worker only while another worker stays free
+    /// of constructors, and waits briefly for that; once the constructors in place have run
+    /// past 2 ms, or on a current-thread runtime, the next ones go to tokio's blocking pool.
+    /// So a constructor that blocks is cut off at its deadline and can take at most the workers
+    /// beyond the first. This option drops the guard (a little faster with thousands of
+    /// trivial constructors, see `docs/benchmarks.md`), at the price that constructors which
+    /// block can stall every worker, and with them the deadline that would cut them off.
     pub fn inline_constructors(mut self) -> Self {
         self.blocking_constructors = false;
         self

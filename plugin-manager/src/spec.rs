@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use plugin_core::{ConfigCheck, Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
+use plugin_core::host::ConfigCheck;
+use plugin_core::{Plugin, PluginDescriptor, PluginInstance, PluginMetadata, Result};
 
 /// How the manager makes a fresh instance of a plugin.
 pub(crate) type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
@@ -70,7 +71,7 @@ impl PluginSpec {
     }
 
     /// Checks the plugin's configuration section with `check` (see
-    /// [`plugin_core::check_config`]) before it starts and before a reload.
+    /// [`plugin_core::host::check_config`]) before it starts and before a reload.
     pub fn with_config_check(mut self, check: ConfigCheck) -> Self {
         self.config_check = Some(check);
         self

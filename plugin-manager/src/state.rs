@@ -11,7 +11,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use plugin_core::{ConfigSource, Hook};
+use plugin_core::ConfigSource;
+use plugin_core::host::Hook;
 use serde::{Serialize, Serializer};
 
 use crate::restart_policy::RestartPolicy;

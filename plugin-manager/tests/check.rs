@@ -176,8 +176,7 @@ async fn the_check_finds_what_a_reload_would_refuse_in_the_same_words() {
         .plugins(demo(&probe))
         .build()
         .unwrap();
-    let refused =
-        plugin_manager::ReloadError::from(manager.reload_config(config).await.unwrap_err());
+    let refused = manager.reload_config(config).await.unwrap_err();
     assert_eq!(report.config_errors(), refused.errors());
     assert_eq!(
         probe.calls(),

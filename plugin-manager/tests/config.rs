@@ -280,7 +280,7 @@ async fn an_invalid_file_changes_nothing_and_every_problem_is_reported() {
         ))
         .await
         .unwrap_err();
-    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let errors: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 3, "{errors:#?}");
     assert!(
         errors[0].starts_with("plugins.toml:5: key `ghost`"),

@@ -25,7 +25,7 @@ use common::{
     started, state, trail, within,
 };
 use plugin_core::Hook;
-use plugin_manager::{OperationError, Phase, PluginManager, PluginState};
+use plugin_manager::{Operation, OperationError, Phase, PluginManager, PluginState};
 
 use PluginState::{Disabled, Enabled, Failed, Loaded, Setup, TornDown, Unloaded};
 
@@ -41,11 +41,11 @@ impl Op {
     const ALL: [Op; 4] = [Op::Enable, Op::Disable, Op::DisableCascade, Op::Restart];
 
     /// The operation as an `OperationError` names it.
-    fn operation(self) -> &'static str {
+    fn operation(self) -> Operation {
         match self {
-            Op::Enable => "enable",
-            Op::Disable | Op::DisableCascade => "disable",
-            Op::Restart => "restart",
+            Op::Enable => Operation::Enable,
+            Op::Disable | Op::DisableCascade => Operation::Disable,
+            Op::Restart => Operation::Restart,
         }
     }
 
@@ -58,7 +58,7 @@ impl Op {
                 Op::Restart => manager.restart(plugin).await,
             }
         };
-        within(self.operation(), request).await
+        within(self.operation().as_str(), request).await
     }
 }
 
@@ -102,7 +102,7 @@ async fn assert_invalid(manager: &PluginManager, lab: &Lab, plugin: &str, op: Op
     for word in [
         format!("`{plugin}`"),
         state.to_string(),
-        op.operation().into(),
+        op.operation().as_str().into(),
     ] {
         assert!(message.contains(&word), "{message:?} does not name {word}");
     }
@@ -344,7 +344,7 @@ async fn enable_and_restart_are_refused_while_a_dependency_is_failed() {
         };
         let message = expected.to_string();
         assert!(
-            ["`user`", "`base`", "failed", op.operation()]
+            ["`user`", "`base`", "failed", op.operation().as_str()]
                 .iter()
                 .all(|word| message.contains(word)),
             "{message}"
@@ -371,7 +371,7 @@ async fn restart_of_a_dependent_is_refused_while_its_dependency_is_failed() {
         plugin: "user".into(),
         dependency: "base".into(),
         state: Failed,
-        operation: "restart",
+        operation: Operation::Restart,
     };
     assert_refused(&manager, &lab, "user", Op::Restart, expected).await;
     assert_eq!(lab.instances_made("user"), 0);

@@ -148,8 +148,7 @@ impl ConfigFile {
         };
         match manager.reload_config(config).await {
             Ok(changes) => Reload::Applied(changes),
-            // `From` also while `reload_config` still returns the bare list.
-            Err(errors) => Reload::Refused(ReloadError::from(errors)),
+            Err(refused) => Reload::Refused(refused),
         }
     }
 

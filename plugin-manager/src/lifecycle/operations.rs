@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::Shared;
-use crate::error::OperationError;
+use crate::error::{Operation, OperationError};
 use crate::state::{Failure, PluginState};
 
 impl Shared {
@@ -20,10 +20,10 @@ impl Shared {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
-                operation: "enable",
+                operation: Operation::Enable,
             });
         }
-        self.check_dependencies(pos, &related, "enable")?;
+        self.check_dependencies(pos, &related, Operation::Enable)?;
         for &p in &related {
             self.bring_up(p)
                 .await
@@ -53,7 +53,7 @@ impl Shared {
         &self,
         pos: usize,
         closure: &[usize],
-        operation: &'static str,
+        operation: Operation,
     ) -> Result<(), OperationError> {
         for &dep in closure.iter().filter(|&&p| p != pos) {
             let state = self.state(dep);
@@ -91,7 +91,7 @@ impl Shared {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
-                operation: "disable",
+                operation: Operation::Disable,
             });
         }
         let dependents: Vec<usize> = related
@@ -128,10 +128,10 @@ impl Shared {
             return Err(OperationError::InvalidTransition {
                 plugin: name.to_owned(),
                 state,
-                operation: "restart",
+                operation: Operation::Restart,
             });
         }
-        self.check_dependencies(pos, &deps, "restart")?;
+        self.check_dependencies(pos, &deps, Operation::Restart)?;
         // Dependencies that are merely disabled (or never started) are brought up first, as
         // for `enable`.
         for &p in deps.iter().filter(|&&p| p != pos) {
