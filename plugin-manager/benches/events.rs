@@ -8,6 +8,11 @@
 //! - `request_reply`: round trips through `EventBus::request` to a server task, one at a time
 //!   (each waits for the previous answer) and with 64 in flight.
 //!
+//! - floors in the same run: `broadcast`, the same events through a `tokio::sync::broadcast`
+//!   channel to as many receiver tasks; and `request_reply/mpsc_oneshot`, a bare round trip (an
+//!   `mpsc` request carrying a `oneshot` for its answer) to a server task. At the end the run
+//!   prints the bus over each floor.
+//!
 //! Throughput is in deliveries (one event reaching one subscriber) or round trips per second.
 //! The event is a `u64`, so the clone per subscriber costs nothing; the figures are the bus's.
 //!
@@ -23,7 +28,6 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{
     BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
-    criterion_main,
 };
 use plugin_core::EventBus;
 use tokio::task::JoinHandle;
@@ -36,9 +40,40 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = publish, direct_call, request_reply
+    targets = publish, broadcast, direct_call, request_reply
 }
-criterion_main!(benches);
+
+#[path = "support/ratios.rs"]
+mod ratios;
+
+fn main() {
+    let since = std::time::SystemTime::now();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let mut pairs = Vec::new();
+    for &n in SUBSCRIBERS {
+        pairs.push((
+            format!("publish/{n} over broadcast/{n} (time)"),
+            format!("publish/{n}"),
+            format!("broadcast/{n}"),
+        ));
+        pairs.push((
+            format!("publish/{n} over direct_call/{n} (time)"),
+            format!("publish/{n}"),
+            format!("direct_call/{n}"),
+        ));
+    }
+    pairs.push((
+        "request_reply one_at_a_time over mpsc_oneshot".to_owned(),
+        "request_reply/one_at_a_time".to_owned(),
+        "request_reply/mpsc_oneshot".to_owned(),
+    ));
+    ratios::print(
+        "the bus over its floors (same run; below 1 is faster)",
+        &pairs,
+        since,
+    );
+}
 
 const SUBSCRIBERS: &[usize] = &[1, 10, 100];
 const EVENTS: usize = 10_000;
@@ -100,6 +135,54 @@ fn publish(c: &mut Criterion) {
                             }
                         });
                         bus // dropped outside the timing
+                    },
+                    BatchSize::PerIteration,
+                );
+            },
+        );
+    }
+    group.finish();
+}
+
+/// A floor: the same events through one `tokio::sync::broadcast` channel, each receiver in its
+/// own task.
+fn broadcast(c: &mut Criterion) {
+    let mut group = c.benchmark_group("broadcast");
+    group.sampling_mode(SamplingMode::Flat);
+    for &subscribers in SUBSCRIBERS {
+        let rt = runtime();
+        group.throughput(Throughput::Elements((EVENTS * subscribers) as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(subscribers),
+            &subscribers,
+            |b, &subscribers| {
+                b.iter_batched(
+                    || {
+                        let (sender, _) = tokio::sync::broadcast::channel::<Tick>(EVENTS);
+                        let drains: Vec<JoinHandle<u64>> = (0..subscribers)
+                            .map(|_| {
+                                let mut ticks = sender.subscribe();
+                                rt.spawn(async move {
+                                    let mut sum = 0;
+                                    for _ in 0..EVENTS {
+                                        sum += ticks.recv().await.expect("open").0;
+                                    }
+                                    sum
+                                })
+                            })
+                            .collect();
+                        (sender, drains)
+                    },
+                    |(sender, drains)| {
+                        rt.block_on(async {
+                            for i in 0..EVENTS {
+                                let _ = sender.send(Tick(i as u64));
+                            }
+                            for drain in drains {
+                                black_box(drain.await.expect("a drain task"));
+                            }
+                        });
+                        sender
                     },
                     BatchSize::PerIteration,
                 );
@@ -180,6 +263,31 @@ fn request_reply(c: &mut Criterion) {
             }
         });
     });
+
+    // The floor: the same round trips, one at a time, over a bare `mpsc` + `oneshot`.
+    {
+        type Ask = (u64, tokio::sync::oneshot::Sender<u64>);
+        let rt = runtime();
+        let (asks, mut served) = tokio::sync::mpsc::channel::<Ask>(IN_FLIGHT);
+        let server = rt.spawn(async move {
+            while let Some((n, answer)) = served.recv().await {
+                let _ = answer.send(n + 1);
+            }
+        });
+        group.bench_function("mpsc_oneshot", |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for i in 0..ROUND_TRIPS as u64 {
+                        let (answer, answered) = tokio::sync::oneshot::channel();
+                        asks.send((i, answer)).await.expect("the server runs");
+                        assert_eq!(answered.await, Ok(i + 1));
+                    }
+                });
+            });
+        });
+        drop(asks);
+        rt.block_on(server).expect("the server task");
+    }
 
     group.finish();
 }
