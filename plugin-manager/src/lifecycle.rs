@@ -90,6 +90,11 @@ pub(crate) struct Shared {
 struct Slot {
     metadata: Arc<PluginMetadata>,
     factory: Factory,
+    /// Set while a constructor of the plugin runs. One cut off at its deadline cannot be
+    /// stopped (it is plain code on a thread) and keeps it set until it returns; until then
+    /// the plugin is not constructed again, so it holds at most one thread, however often it
+    /// is restarted.
+    constructing: Arc<std::sync::atomic::AtomicBool>,
     config_check: Option<ConfigCheck>,
     /// Held by every operation that touches the plugin or relies on its state (invariant 1).
     operation: tokio::sync::Mutex<()>,
@@ -196,6 +201,7 @@ impl Shared {
                     live: Mutex::new(live),
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
+                    constructing: Arc::default(),
                     operation: tokio::sync::Mutex::new(()),
                 }
             })

@@ -131,23 +131,60 @@ impl Attempt {
 
     /// Runs the constructor: in place if a worker stays free of constructors, else on the
     /// blocking pool.
+    ///
+    /// Refused while a constructor of the plugin from an earlier attempt still runs (see
+    /// `Slot::constructing`).
     pub(super) async fn construct(&self) -> Result<PluginInstance, Failure> {
         let phase = Phase::Constructor;
         self.progress.begin(&self.shared, phase);
-        let factory = self.shared.slots[self.pos].factory.clone();
+        let slot = &self.shared.slots[self.pos];
+        let Some(constructing) = Constructing::begin(&slot.constructing) else {
+            return Err(Failure::new(
+                phase,
+                FailureKind::Error(
+                    "its constructor from an earlier attempt, cut off at its deadline, is still \
+                     running; it is not constructed again until that one returns"
+                        .to_owned(),
+                ),
+            ));
+        };
+        let factory = slot.factory.clone();
         let made = if !self.shared.blocking_constructors {
             catch_constructor(&*factory)
         } else if let Some(_slot) = InlineSlot::take().await {
             // `_slot` is released when the constructor returns; never, if it hangs.
             catch_constructor(&*factory)
         } else {
-            match tokio::task::spawn_blocking(move || factory()).await {
+            // The mark goes with the constructor: it is cleared when the constructor returns,
+            // even if this attempt was abandoned long before.
+            let blocking = move || {
+                let _constructing = constructing;
+                factory()
+            };
+            match tokio::task::spawn_blocking(blocking).await {
                 Ok(Ok(instance)) => Ok(instance),
                 Ok(Err(error)) => Err(FailureKind::Error(error.to_string())),
                 Err(join_error) => Err(join_failure(join_error)),
             }
         };
         made.map_err(|kind| Failure::new(phase, kind))
+    }
+}
+
+/// The mark that a constructor of a plugin runs: at most one at a time; cleared on drop, that
+/// is when the constructor returns (or, run in place, when its attempt ends).
+struct Constructing(Arc<std::sync::atomic::AtomicBool>);
+
+impl Constructing {
+    fn begin(mark: &Arc<std::sync::atomic::AtomicBool>) -> Option<Self> {
+        let taken = mark.swap(true, std::sync::atomic::Ordering::AcqRel);
+        (!taken).then(|| Self(mark.clone()))
+    }
+}
+
+impl Drop for Constructing {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
