@@ -72,6 +72,10 @@ impl PluginMetadata {
     ///     "invalid plugin name \"dice\\u{1b}[31m\": use only lowercase ASCII letters, digits, `-` and `_`"
     /// );
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidName`] when `name` breaks the rules of [`check_name`].
     pub fn try_new(name: impl Into<String>) -> Result<Self, InvalidName> {
         let name = name.into();
         check_name(&name)?;

@@ -81,6 +81,11 @@ impl PluginsConfig {
     /// let error = PluginsConfig::parse("plugins.toml", "[dice]\nsides = \n").unwrap_err();
     /// assert!(error.to_string().starts_with("plugins.toml:2: "), "{error}");
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] with `path` and the line when the text is not valid TOML, or a
+    /// top-level value is not a plugin's section.
     pub fn parse(path: &str, text: &str) -> Result<Self, ConfigError> {
         let raw: RawFile = toml::from_str(text).map_err(|error| {
             let problem = ConfigError::new(error.message().trim_end()).with_file(path);

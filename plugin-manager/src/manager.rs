@@ -67,6 +67,12 @@ impl PluginManager {
     }
 
     /// A manager over every plugin compiled into this binary, with default settings.
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidPluginSet`] with every problem of the registry: duplicate names, missing
+    /// dependencies, cycles, invalid names, a selected plugin crate that registered nothing
+    /// (see [`ManagerBuilder::registered`]).
     pub fn from_registry() -> Result<Self, InvalidPluginSet> {
         Self::builder().registered().build()
     }

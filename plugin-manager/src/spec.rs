@@ -83,6 +83,10 @@ impl PluginSpec {
     }
 
     /// Makes a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// The constructor's error. A constructor that panics unwinds through this call.
     pub fn instantiate(&self) -> Result<PluginInstance> {
         (self.factory)()
     }

@@ -44,6 +44,11 @@ use crate::spec::PluginSpec;
 
 /// The configuration file `options` point to, loaded: `Ok(None)` when there is none (no
 /// `--config` and no [`DEFAULT_PATH`](super::DEFAULT_PATH)). Blocks on the file system.
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming the file when it cannot be read (missing, too large, not a regular
+/// file) or parsed.
 pub fn load_config(options: &HostOptions) -> Result<Option<PluginsConfig>, ConfigError> {
     ConfigFile::locate(options.config.clone())
         .map(|file| file.with_max_size(options.max_config_size).load())
@@ -67,11 +72,19 @@ pub fn check_plugins(specs: &[PluginSpec], options: &HostOptions) -> CheckReport
 /// The dependency graph of every plugin compiled into this program in `format`, each node
 /// marked as [`check`] finds it (failed, switched off, held off). Fails only when the
 /// configuration file cannot be read or parsed.
+///
+/// # Errors
+///
+/// As [`load_config`]: only when the configuration file cannot be read or parsed.
 pub fn graph(options: &HostOptions, format: GraphFormat) -> Result<String, ConfigError> {
     graph_of(registered(), options, format, true)
 }
 
 /// [`graph`] for the plugins `specs`.
+///
+/// # Errors
+///
+/// As [`load_config`].
 pub fn graph_plugins(
     specs: &[PluginSpec],
     options: &HostOptions,

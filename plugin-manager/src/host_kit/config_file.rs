@@ -81,6 +81,11 @@ impl ConfigFile {
     /// Reads and parses the file (see [`PluginsConfig::load`]); remembers its text as applied
     /// when it parses. This blocks on the file system: in async code, see
     /// [`ConfigFile::reload`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginsConfig::load`]: the file cannot be read (missing, too large, not a regular
+    /// file) or is not a valid configuration.
     pub fn load(&self) -> Result<PluginsConfig, ConfigError> {
         let text = read_text(&self.path, self.max_size)?;
         self.parse(text)

@@ -59,6 +59,10 @@ pub struct ShutdownSignals {
 impl ShutdownSignals {
     /// Starts listening. Fails only if the process cannot install signal handlers. Must be
     /// called within a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of installing a signal handler.
     pub fn new() -> std::io::Result<Self> {
         #[cfg(unix)]
         {

@@ -66,6 +66,11 @@ impl WatchError {
 impl ConfigWatcher {
     /// Starts watching the file at `path` (which need not exist yet), with the
     /// [`DEFAULT_SETTLE`] delay.
+    ///
+    /// # Errors
+    ///
+    /// A [`WatchError`] naming the folder when the file system watcher cannot be created or
+    /// cannot watch it.
     pub fn new(path: impl AsRef<Path>) -> Result<Self, WatchError> {
         let path = path.as_ref();
         let (watched_files, dirs) = watched(path);

@@ -28,12 +28,21 @@ impl<E: Clone + Send + Sync + 'static> Events<E> {
     }
 
     /// The next event, waiting at most `timeout` on tokio's clock.
+    ///
+    /// # Errors
+    ///
+    /// [`TestBedError::Timeout`] when no event came in time, [`TestBedError::EventsClosed`]
+    /// when the bus closed the subscription.
     pub async fn next(&mut self, timeout: Duration) -> Result<E, TestBedError> {
         self.next_matching(timeout, |_| true).await
     }
 
     /// The next event for which `wanted` is true, skipping the others, waiting at most
     /// `timeout` in all.
+    ///
+    /// # Errors
+    ///
+    /// As [`next`](Self::next).
     pub async fn next_matching(
         &mut self,
         timeout: Duration,

@@ -43,11 +43,20 @@ impl RunningBed {
     }
 
     /// The live instance of the plugin type `P`, or an error saying why there is none.
+    ///
+    /// # Errors
+    ///
+    /// A [`TestBedError`] saying why there is no instance: no such plugin in the bed, or it has
+    /// none in its state.
     pub fn get<P: PluginType>(&self) -> Result<PluginRef<P>, TestBedError> {
         self.get_named(P::NAME)
     }
 
     /// The live instance of `plugin` as a `P`, for plugins given as specs.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get), and [`TestBedError::WrongType`] when the instance is not a `P`.
     pub fn get_named<P: Send + Sync + 'static>(
         &self,
         plugin: &str,
