@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_parser = parse_deadline, default_value = "5s")]
     pub(crate) reply_timeout: Duration,
 
+    /// Serve the plugins' metrics in the Prometheus text format at `http://ADDR/metrics`
+    /// while the bot runs (e.g. `127.0.0.1:9100`; port 0 picks a free one, printed on stderr).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
+
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }
@@ -39,6 +45,13 @@ pub(crate) enum Command {
     /// Start every plugin, print what happened, shut down.
     List {
         /// Print one JSON array, one object per plugin, in start order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start every plugin, print how long each piece of each start took and the critical
+    /// chain (the dependencies that decided when the last plugin was enabled), shut down.
+    Profile {
+        /// Print one JSON object: `plugins` (timings in milliseconds) and `critical_chain`.
         #[arg(long)]
         json: bool,
     },

@@ -13,7 +13,9 @@ mod chat;
 mod cli;
 mod input;
 mod inspect;
+mod metrics;
 mod output;
+mod profile;
 
 use std::process::ExitCode;
 
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
     })
 }
 
-async fn run(cli: Cli) -> ExitCode {
+async fn run(mut cli: Cli) -> ExitCode {
     // First of all, so that no signal finds the process without a handler.
     let mut signals = ShutdownSignals::new()
         .inspect_err(|error| eprintln!("chatbot: cannot listen for shutdown signals: {error}"))
@@ -52,6 +54,22 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the host: the plugins' series are recorded from their first transition.
+    let metrics = match cli.metrics {
+        Some(addr) => match metrics::bind(addr).await {
+            Ok((listener, handle)) => {
+                if let Ok(bound) = listener.local_addr() {
+                    eprintln!("chatbot: metrics at http://{bound}/metrics");
+                }
+                Some((listener, handle))
+            }
+            Err(error) => {
+                eprintln!("chatbot: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let options = HostOptions::new("chatbot")
         .config(cli.config.clone())
         .hook_timeout(cli.hook_timeout)
@@ -63,18 +81,36 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let command = cli.command.unwrap_or(Command::Run);
+    let command = cli.command.take().unwrap_or(Command::Run);
+    let body = drive(&host, out, signals.as_mut(), command, &cli);
+    match metrics {
+        Some((listener, handle)) => tokio::select! {
+            exit = body => exit,
+            () = metrics::serve(listener, handle, host.manager()) => ExitCode::FAILURE,
+        },
+        None => body.await,
+    }
+}
+
+/// Runs `command` on the host: start, the command's work, shutdown.
+async fn drive(
+    host: &Host,
+    out: Output,
+    mut signals: Option<&mut ShutdownSignals>,
+    command: Command,
+    cli: &Cli,
+) -> ExitCode {
     // Notes go to stdout, except for `list`, whose stdout is the list alone.
     let note = |text: String| match command {
         Command::Run => out.say_now(text),
-        Command::List { .. } | Command::Graph { .. } | Command::Check => {
+        Command::List { .. } | Command::Profile { .. } | Command::Graph { .. } | Command::Check => {
             eprintln!("chatbot: {text}")
         }
     };
 
     let started = tokio::select! {
         started = host.start() => Some(started),
-        signal = next_signal(signals.as_mut()) => {
+        signal = next_signal(signals.as_deref_mut()) => {
             note(format!("{signal} during start-up: tearing down what started"));
             None
         }
@@ -86,11 +122,16 @@ async fn run(cli: Cli) -> ExitCode {
             } else {
                 report::table("plugins:", started, Took::Start)
             }),
+            Command::Profile { json } => out.say_now(if json {
+                profile::json(started)
+            } else {
+                profile::text(started)
+            }),
             Command::Run => {
                 out.say_now(report::table("started:", started, Took::Start));
                 tokio::select! {
-                    () = chat::run(&host, &out, cli.reply_timeout) => {}
-                    signal = next_signal(signals.as_mut()) => out.say_now(format!("({signal})")),
+                    () = chat::run(host, &out, cli.reply_timeout) => {}
+                    signal = next_signal(signals.as_deref_mut()) => out.say_now(format!("({signal})")),
                 }
             }
             // Answered by `inspect::run` before anything started.
@@ -111,9 +152,9 @@ async fn run(cli: Cli) -> ExitCode {
             } else {
                 report::table("stopped:", &stopped, Took::Stop)
             }),
-            Command::List { .. } | Command::Graph { .. } | Command::Check => {}
+            Command::List { .. } | Command::Profile { .. } | Command::Graph { .. } | Command::Check => {}
         },
-        signal = next_signal(signals.as_mut()) => {
+        signal = next_signal(signals.as_deref_mut()) => {
             note(format!("{signal} again: exiting now"));
             note(report::abandoned(&host.manager().records()));
             exit = ExitCode::FAILURE;
@@ -122,7 +163,7 @@ async fn run(cli: Cli) -> ExitCode {
     // Bounded: a stdout nobody reads does not keep the process alive; nor past another signal.
     tokio::select! {
         _ = out.finish(cli.shutdown_timeout) => {}
-        _ = next_signal(signals.as_mut()) => {}
+        _ = next_signal(signals) => {}
     }
     exit
 }

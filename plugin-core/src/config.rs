@@ -1,9 +1,10 @@
 //! A plugin's own configuration: its section of the host's configuration file.
 //!
 //! The host reads a TOML file in which each plugin has a section named after it. The manager
-//! keeps the keys it understands itself (`enabled`, `timeout`, `restart`) and hands the rest
-//! to the plugin as a [`ConfigSection`]; the plugin deserializes it into its own type with
-//! [`Context::config`](crate::Context::config). Errors name the file, the line and the key.
+//! keeps the keys it understands itself (`enabled`, `timeout`, `restart`,
+//! `fail_when_unhealthy`) and hands the rest to the plugin as a [`ConfigSection`]; the plugin
+//! deserializes it into its own type with [`Context::config`](crate::Context::config). Errors
+//! name the file, the line and the key.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::bus::{EventBus, RequestError, Requests, ServeError, Subscription};
 use crate::cancel::Cancellation;
 use crate::config::{ConfigError, ConfigSection, ConfigSource};
 use crate::error::{Error, Result};
+use crate::health::{Health, HealthHandle};
 use crate::host::{Host, NoHost};
 use crate::instance::Dep;
 use crate::metadata::PluginMetadata;
@@ -44,6 +45,20 @@ struct ContextInner {
     bus: EventBus,
     host: Arc<dyn Host>,
     config: RwLock<Arc<ConfigSection>>,
+    health: Mutex<Health>,
+    /// This plugin's counters, registered on first use (see [`Counters`]).
+    counters: OnceLock<Counters>,
+}
+
+/// What a context counts through the `metrics` facade, labelled `plugin="NAME"`:
+/// `plugin_events_published_total`, `plugin_events_delivered_total` (queued to subscribers),
+/// `plugin_requests_total` and `plugin_requests_failed_total` (the requests this plugin made).
+/// Registered on the first event or request, with the recorder installed then.
+struct Counters {
+    published: metrics::Counter,
+    delivered: metrics::Counter,
+    requests: metrics::Counter,
+    requests_failed: metrics::Counter,
 }
 
 impl Context {
@@ -57,6 +72,8 @@ impl Context {
                 bus,
                 host,
                 config: RwLock::new(Arc::new(ConfigSection::default())),
+                health: Mutex::new(Health::Healthy),
+                counters: OnceLock::new(),
             }),
         }
     }
@@ -345,7 +362,7 @@ impl Context {
         query: Q,
         timeout: Duration,
     ) -> std::result::Result<R, RequestError> {
-        match self.inner.bus.request(query, timeout).await {
+        let outcome = match self.inner.bus.request(query, timeout).await {
             Err(RequestError::NoServer { request }) if self.is_detached() => {
                 Err(RequestError::Detached {
                     request,
@@ -353,14 +370,79 @@ impl Context {
                 })
             }
             outcome => outcome,
+        };
+        let counters = self.counters();
+        counters.requests.increment(1);
+        if outcome.is_err() {
+            counters.requests_failed.increment(1);
         }
+        outcome
     }
 
     /// Publishes an event to every enabled subscriber; returns how many queued it.
     ///
     /// Subscribers see this plugin as its sender ([`Subscription::recv_stamped`]).
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
-        self.inner.bus.publish_from(&self.inner.name, event)
+        let delivered = self.inner.bus.publish_from(&self.inner.name, event);
+        let counters = self.counters();
+        counters.published.increment(1);
+        counters.delivered.increment(delivered as u64);
+        delivered
+    }
+
+    fn counters(&self) -> &Counters {
+        self.inner.counters.get_or_init(|| {
+            let plugin = self.inner.name.clone();
+            Counters {
+                published: metrics::counter!("plugin_events_published_total", "plugin" => plugin.clone()),
+                delivered: metrics::counter!("plugin_events_delivered_total", "plugin" => plugin.clone()),
+                requests: metrics::counter!("plugin_requests_total", "plugin" => plugin.clone()),
+                requests_failed: metrics::counter!("plugin_requests_failed_total", "plugin" => plugin),
+            }
+        })
+    }
+
+    /// Where this plugin reports its health (see [`Health`]): the manager records the last
+    /// report, shows it to operators and in metrics, and may treat `Unhealthy` as a failure.
+    ///
+    /// ```
+    /// # use plugin_core::prelude::*;
+    /// use plugin_core::Health;
+    ///
+    /// # fn check(ctx: &Context, used: u8) {
+    /// if used > 90 {
+    ///     ctx.health().set(Health::Degraded(format!("disk {used}% full")));
+    /// } else {
+    ///     ctx.health().set(Health::Healthy);
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn health(&self) -> HealthHandle {
+        HealthHandle {
+            context: self.clone(),
+        }
+    }
+
+    pub(crate) fn set_health(&self, health: Health) {
+        let mut current = self
+            .inner
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *current != health {
+            *current = health.clone();
+            drop(current);
+            self.inner.host.report_health(self.name(), health);
+        }
+    }
+
+    pub(crate) fn current_health(&self) -> Health {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Subscribes this plugin to events of type `E`.

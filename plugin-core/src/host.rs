@@ -80,6 +80,12 @@ pub trait Host: Send + Sync {
         CancellationToken::new()
     }
 
+    /// `plugin` reported `health` through [`Context::health`] (a change from its last report);
+    /// the default ignores it.
+    fn report_health(&self, plugin: &str, health: crate::Health) {
+        let _ = (plugin, health);
+    }
+
     /// Whether this host runs no plugins at all, as [`NoHost`]: a [`Context`] then reports
     /// that it is detached instead of blaming a dependency's state or declaration.
     fn is_detached(&self) -> bool {

@@ -5,6 +5,7 @@
 //! enabled = true          # false keeps a compiled-in plugin off
 //! timeout = "2s"          # this plugin's hook deadline
 //! restart = "on-failure"  # or "never", or a table: see below
+//! fail_when_unhealthy = true  # a report of `Health::Unhealthy` is a failure
 //! max_dice = 20           # everything else is the plugin's own configuration
 //!
 //! [greeter.restart]
@@ -48,6 +49,10 @@ pub struct PluginSettings {
     pub timeout: Option<Duration>,
     /// `restart`, if set.
     pub restart: Option<RestartPolicy>,
+    /// `fail_when_unhealthy` (default `false`): a report of
+    /// [`Health::Unhealthy`](plugin_core::Health::Unhealthy) fails the plugin, and its restart
+    /// policy applies.
+    pub fail_when_unhealthy: bool,
     /// The plugin's own keys.
     pub section: Arc<ConfigSection>,
     /// A problem with the manager's keys of this section, if any (the plugin then fails).
@@ -285,6 +290,7 @@ fn settings(
         enabled: true,
         timeout: None,
         restart: None,
+        fail_when_unhealthy: false,
         section: Arc::new(ConfigSection::default()),
         problem: None,
         line: header,
@@ -307,6 +313,10 @@ fn settings(
             "restart" => restart_policy(&value)
                 .map(|p| result.restart = Some(p))
                 .map_err(error),
+            "fail_when_unhealthy" => value
+                .as_bool()
+                .map(|on| result.fail_when_unhealthy = on)
+                .ok_or_else(|| error(format!("expected `true` or `false`, found {value}"))),
             _ => {
                 lines.insert(key.clone(), line);
                 values.insert(key, value);

@@ -42,6 +42,7 @@
 
 pub mod check;
 pub mod config_file;
+pub mod health;
 pub mod operator;
 pub mod report;
 pub mod signals;
@@ -301,6 +302,12 @@ impl Host {
         }
         self.manager.start().await;
         self.manager.records()
+    }
+
+    /// Whether the host is ready to serve: every plugin the configuration switches on is
+    /// enabled and not unhealthy (see [`health::readiness`]).
+    pub fn ready(&self) -> health::Readiness {
+        health::readiness(&self.manager.records())
     }
 
     /// Shuts every plugin down (see [`PluginManager::shutdown`]) and returns the records in

@@ -95,7 +95,9 @@ mod restart_policy;
 mod spec;
 mod state;
 mod task;
+mod telemetry;
 pub mod testing;
+mod timings;
 
 pub use config::{PluginSettings, PluginsConfig, ReloadError};
 pub use error::{GraphError, GraphWarning, InvalidPluginSet, Operation, OperationError};
@@ -110,6 +112,7 @@ pub use spec::PluginSpec;
 pub use state::{
     Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
+pub use timings::{HookTimings, critical_chain};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

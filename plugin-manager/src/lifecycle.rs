@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use plugin_core::{ConfigCheck, ConfigError, EventBus, PluginInstance, PluginMetadata};
+use plugin_core::{ConfigCheck, ConfigError, EventBus, Health, PluginInstance, PluginMetadata};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -64,6 +64,7 @@ use crate::graph::DependencyGraph;
 use crate::restart_policy::RestartPolicy;
 use crate::spec::{Factory, PluginParts};
 use crate::state::{Failure, PluginRecord, PluginState, StateChange};
+use crate::timings::HookTimings;
 
 /// Everything the manager shares with its tasks and with plugin contexts.
 pub(crate) struct Shared {
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
 /// One plugin's place in the table.
 struct Slot {
     metadata: Arc<PluginMetadata>,
+    /// The name, as the `plugin` label of its metrics.
+    label: Arc<str>,
     factory: Factory,
     /// Set while a constructor of the plugin runs. One cut off at its deadline cannot be
     /// stopped (it is plain code on a thread) and keeps it set until it returns; until then
@@ -115,6 +118,10 @@ struct Live {
     last_error: Option<Failure>,
     start_time: Option<Duration>,
     stop_time: Option<Duration>,
+    /// The pieces of the last start that finished (`HookTimings`).
+    timings: HookTimings,
+    /// What the current instance last reported of its health (healthy until it says).
+    health: Health,
     history: VecDeque<StateChange>,
     /// The number of the plugin task's attempt that may move the plugin (`driver`).
     attempt: u64,
@@ -190,6 +197,8 @@ impl Shared {
                     last_error: None,
                     start_time: None,
                     stop_time: None,
+                    timings: HookTimings::default(),
+                    health: Health::Healthy,
                     history: VecDeque::new(),
                     attempt: 0,
                     instance: Instance::new(),
@@ -199,6 +208,7 @@ impl Shared {
                 Slot {
                     config_check: parts.config_check,
                     live: Mutex::new(live),
+                    label: parts.metadata.name.as_str().into(),
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
                     constructing: Arc::default(),
@@ -264,6 +274,8 @@ impl Shared {
             last_error: live.last_error.clone(),
             start_time: live.start_time,
             stop_time: live.stop_time,
+            timings: live.timings,
+            health: live.health.clone(),
             dropped_events: self.bus.dropped(&meta.name),
             config_source: live.config.section().source().clone(),
             configured_on: live.config.is_on(),
@@ -280,6 +292,11 @@ impl Shared {
 
     fn name(&self, pos: usize) -> &str {
         &self.slots[pos].metadata.name
+    }
+
+    /// The name as a metrics label.
+    fn label(&self, pos: usize) -> &Arc<str> {
+        &self.slots[pos].label
     }
 
     /// The deadline of the hooks of `pos`: the configuration's, the plugin's, the manager's.

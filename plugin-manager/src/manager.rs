@@ -256,7 +256,7 @@ impl PluginManager {
 /// step of a long dependency chain costs a system call each time; on a worker, the hook tasks
 /// the wavefront spawns and wakes mostly stay on that worker.
 async fn run_on_runtime(what: &str, wavefront: impl Future<Output = ()> + Send + 'static) {
-    if let Err(error) = crate::task::spawn_named("manager", what, wavefront).await {
+    if let Err(error) = crate::task::spawn_manager(what, wavefront).await {
         // The wavefront runs no plugin code itself (that runs in nested tasks), so this is a
         // bug of the manager or a runtime shutting down; report it rather than panic.
         tracing::error!(%error, "plugin {what} stopped");
@@ -270,7 +270,7 @@ async fn to_completion<T: Send + 'static>(
     what: &str,
     request: impl Future<Output = T> + Send + 'static,
 ) -> Option<T> {
-    match crate::task::spawn_named("manager", what, request).await {
+    match crate::task::spawn_manager(what, request).await {
         Ok(outcome) => Some(outcome),
         Err(error) if error.is_panic() => {
             // The request runs no plugin code itself (hooks run in nested tasks): a panic here

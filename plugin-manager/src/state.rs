@@ -11,11 +11,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use plugin_core::ConfigSource;
 use plugin_core::host::Hook;
+use plugin_core::{ConfigSource, Health};
 use serde::{Serialize, Serializer};
 
 use crate::restart_policy::RestartPolicy;
+use crate::timings::HookTimings;
 
 /// Where a plugin is in its lifecycle.
 ///
@@ -186,6 +187,9 @@ pub enum FailureKind {
     Abandoned(#[serde(serialize_with = "millis")] Duration),
     /// Its section of the configuration file is invalid; the text names file, line and key.
     Config(String),
+    /// It reported [`Health::Unhealthy`](plugin_core::Health::Unhealthy) with this reason, and
+    /// its configuration says `fail_when_unhealthy = true`.
+    Unhealthy(String),
 }
 
 /// What went wrong with a plugin: the kind, and the phase it happened in.
@@ -217,6 +221,20 @@ impl Failure {
         }
     }
 
+    /// The plugin reported itself unhealthy for `reason`, and is configured to fail for it
+    /// (`fail_when_unhealthy`); its restart policy applies.
+    ///
+    /// ```
+    /// let failure = plugin_manager::Failure::unhealthy("disk full");
+    /// assert_eq!(failure.to_string(), "reported unhealthy: disk full");
+    /// ```
+    pub fn unhealthy(reason: &str) -> Self {
+        Self {
+            phase: None,
+            kind: FailureKind::Unhealthy(reason.to_owned()),
+        }
+    }
+
     /// The error or panic message, if the failure has one.
     pub fn message(&self) -> Option<&str> {
         match &self.kind {
@@ -237,6 +255,7 @@ impl fmt::Display for Failure {
             FailureKind::Timeout(limit) => write!(f, "timed out after {}", DisplayDuration(*limit)),
             FailureKind::DependencyFailed(dep) => write!(f, "dependency `{dep}` failed"),
             FailureKind::Config(text) => write!(f, "invalid configuration: {text}"),
+            FailureKind::Unhealthy(reason) => write!(f, "reported unhealthy: {reason}"),
             FailureKind::Abandoned(limit) => write!(
                 f,
                 "abandoned: shutdown deadline of {} reached",
@@ -319,6 +338,10 @@ pub struct PluginRecord {
     /// How long the last stop took, from `on_disable` to `torn_down`.
     #[serde(rename = "stop_time_ms", serialize_with = "optional_millis")]
     pub stop_time: Option<Duration>,
+    /// How long each piece of the last start took, and when it became enabled.
+    pub timings: HookTimings,
+    /// What the current instance last reported of its health (`healthy` until it reports).
+    pub health: Health,
     /// Events dropped because this plugin's subscription queues were full.
     pub dropped_events: u64,
     /// Where its configuration comes from: `default`, or `file:line` of its section.

@@ -10,10 +10,13 @@ use tracing::Instrument;
 
 use crate::state::{Failure, FailureKind, Phase};
 
-/// Spawns `future` as a task named `plugin/what` (the name is carried by a tracing span).
+/// Spawns `future` as a task of `plugin` inside a span `plugin{plugin = NAME, task = WHAT}`,
+/// so that everything the code logs carries the plugin's name and one plugin's level can be
+/// raised alone (`RUST_LOG=error,[plugin{plugin=dice}]=debug`, see docs/operating.md).
 ///
-/// The span only exists while debug logging is on: entering and leaving it at every poll is
-/// a measurable share of a hook's cost when thousands of plugins start.
+/// The span is at debug level: under the usual `info` filter it is disabled, which costs one
+/// check of the callsite's interest; it exists when debug logging is on, or when a directive
+/// names the span.
 pub(crate) fn spawn_named<F>(
     plugin: &str,
     what: impl std::fmt::Display,
@@ -23,12 +26,23 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        let span = tracing::debug_span!("plugin task", plugin, task = %what);
-        tokio::spawn(future.instrument(span))
-    } else {
-        tokio::spawn(future)
-    }
+    tokio::spawn(future.instrument(plugin_span(plugin, what)))
+}
+
+/// The span plugin code of `plugin` runs in (see [`spawn_named`]): a root span, so that a
+/// task one plugin's operation starts for another is filtered by the other's name alone.
+pub(crate) fn plugin_span(plugin: &str, what: impl std::fmt::Display) -> tracing::Span {
+    tracing::debug_span!(parent: None, "plugin", plugin, task = %what)
+}
+
+/// Spawns one of the manager's own tasks (a wavefront, an operator request) in a span
+/// `manager{task = WHAT}`, at debug level as [`spawn_named`]'s.
+pub(crate) fn spawn_manager<F>(what: &str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.instrument(tracing::debug_span!("manager", task = what)))
 }
 
 /// Runs plugin code in its own task under `limit`; an error, a panic or the deadline becomes a

@@ -372,6 +372,7 @@ async fn list_json_has_exactly_the_contracted_fields() {
             "description",
             "dropped_events",
             "error",
+            "health",
             "name",
             "optional_deps",
             "restart_count",
@@ -392,6 +393,7 @@ async fn list_json_has_exactly_the_contracted_fields() {
     assert!(noop["start_time_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(noop["stop_time_ms"], serde_json::Value::Null);
     assert_eq!(noop["restart_count"], 0);
+    assert_eq!(noop["health"], "healthy");
     assert_eq!(broken["state"], "failed");
     assert_eq!(broken["error"], "setup panicked: boom");
     assert_eq!(broken["config"], "default");

@@ -31,7 +31,8 @@ fn error_text(error: &dyn std::fmt::Display) -> String {
 /// `name`, `version`, `description`, `crate`, `deps`, `optional_deps`, `state` (as
 /// [`PluginState::as_str`](crate::PluginState::as_str)), `error` (the last failure as text, or
 /// `null`), `start_time_ms` and `stop_time_ms` (fractional milliseconds, or `null`),
-/// `dropped_events`, `config` (`default` or `file:line`) and `restart_count`.
+/// `dropped_events`, `config` (`default` or `file:line`), `restart_count` and `health`
+/// (`healthy`, `degraded: REASON` or `unhealthy: REASON`).
 ///
 /// ```
 /// use plugin_core::{Plugin, PluginMetadata, async_trait};
@@ -53,6 +54,7 @@ fn error_text(error: &dyn std::fmt::Display) -> String {
 /// assert_eq!(json["state"], "unloaded");
 /// assert_eq!(json["config"], "default");
 /// assert_eq!(json["error"], serde_json::Value::Null);
+/// assert_eq!(json["health"], "healthy");
 /// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -84,6 +86,8 @@ pub struct ListEntry<'a> {
     pub config: String,
     /// Automatic restarts so far.
     pub restart_count: u32,
+    /// What the plugin last reported of its health, as `healthy`, `degraded: REASON`, ...
+    pub health: String,
 }
 
 impl<'a> From<&'a PluginRecord> for ListEntry<'a> {
@@ -102,6 +106,7 @@ impl<'a> From<&'a PluginRecord> for ListEntry<'a> {
             dropped_events: r.dropped_events,
             config: r.config_source.to_string(),
             restart_count: r.restart_count,
+            health: r.health.to_string(),
         }
     }
 }
@@ -123,7 +128,8 @@ pub enum Took {
 }
 
 /// A table of the records under `title`, one line each, with the error under a failed
-/// plugin; it ends with a newline.
+/// plugin and the health under one that reported itself degraded or unhealthy; it ends with
+/// a newline.
 ///
 /// ```
 /// use plugin_core::{Plugin, PluginMetadata, async_trait};
@@ -184,6 +190,9 @@ pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
         );
         if let Some(error) = &r.last_error {
             let _ = writeln!(out, "  {:width$}  error: {}", "", error_text(error));
+        }
+        if !r.health.is_healthy() {
+            let _ = writeln!(out, "  {:width$}  health: {}", "", error_text(&r.health));
         }
     }
     out

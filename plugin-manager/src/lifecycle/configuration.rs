@@ -25,6 +25,8 @@ pub(super) struct Configuration {
     error: Option<ConfigError>,
     /// The file's hook deadline, over the plugin's own.
     timeout: Option<Duration>,
+    /// `fail_when_unhealthy`: a report of `Health::Unhealthy` fails the plugin.
+    fail_when_unhealthy: bool,
 }
 
 impl Configuration {
@@ -44,7 +46,13 @@ impl Configuration {
             on: settings.is_none_or(|s| s.enabled),
             error,
             timeout: settings.and_then(|s| s.timeout),
+            fail_when_unhealthy: settings.is_some_and(|s| s.fail_when_unhealthy),
         }
+    }
+
+    /// Whether a report of `Health::Unhealthy` fails the plugin.
+    pub(super) fn fail_when_unhealthy(&self) -> bool {
+        self.fail_when_unhealthy
     }
 
     /// The section for a new context.
@@ -90,6 +98,7 @@ impl Configuration {
             on,
             error: None,
             timeout,
+            fail_when_unhealthy: settings.is_some_and(|s| s.fail_when_unhealthy),
         };
         replaced
     }

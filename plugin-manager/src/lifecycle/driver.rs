@@ -155,11 +155,12 @@ impl Attempt {
             // `_slot` is released when the constructor returns; never, if it hangs.
             catch_constructor(&*factory)
         } else {
+            let span = crate::task::plugin_span(self.shared.name(self.pos), "constructor");
             // The mark goes with the constructor: it is cleared when the constructor returns,
             // even if this attempt was abandoned long before.
             let blocking = move || {
                 let _constructing = constructing;
-                factory()
+                span.in_scope(|| factory())
             };
             match tokio::task::spawn_blocking(blocking).await {
                 Ok(Ok(instance)) => Ok(instance),

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Weak};
 
 use plugin_core::host::{BackgroundTask, Host};
-use plugin_core::{CancellationToken, PluginInstance};
+use plugin_core::{CancellationToken, Health, PluginInstance};
 use tokio::task::AbortHandle;
 
 use super::Shared;
@@ -43,6 +43,12 @@ impl Host for ManagerHost {
                 token.cancel();
                 token
             }
+        }
+    }
+
+    fn report_health(&self, _plugin: &str, health: Health) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.health_reported(self.pos, self.generation, health);
         }
     }
 
@@ -92,6 +98,41 @@ impl Shared {
         let mut live = self.live(pos);
         let state = live.state;
         live.instance.track(state, generation, task);
+    }
+
+    /// Instance `generation` of `pos` reported `health`: recorded; if it is unhealthy and its
+    /// configuration says `fail_when_unhealthy`, it fails as if a background task had (in a
+    /// task of its own: the report may come from a hook, under the operation lock).
+    fn health_reported(self: &Arc<Self>, pos: usize, generation: u64, health: Health) {
+        let plugin = self.name(pos);
+        let fail = {
+            let mut live = self.live(pos);
+            if !live.instance.is(generation) {
+                return; // an old instance's word is no longer the plugin's
+            }
+            let fail = matches!(health, Health::Unhealthy(_))
+                && live.config.fail_when_unhealthy()
+                && live.state.is_running();
+            live.health = health.clone();
+            fail
+        };
+        crate::telemetry::health(self.label(pos), &health);
+        match &health {
+            Health::Healthy => tracing::info!(plugin, %health, "plugin health"),
+            _ => tracing::warn!(plugin, %health, "plugin health"),
+        }
+        let Health::Unhealthy(reason) = health else {
+            return;
+        };
+        if fail {
+            let weak: Weak<Shared> = Arc::downgrade(self);
+            spawn_named(plugin, "health", async move {
+                if let Some(shared) = weak.upgrade() {
+                    let failure = Failure::unhealthy(&reason);
+                    shared.background_failed(pos, generation, failure).await;
+                }
+            });
+        }
     }
 
     /// A background task of `pos` failed: the plugin fails, and the enabled plugins that need

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use plugin_core::Hook;
 use plugin_core::host::ContextHandle;
+use plugin_core::{Health, Hook};
 use tokio::time::Instant;
 
 use super::Shared;
@@ -15,6 +15,7 @@ use super::instance::release;
 use super::supervision::is_supervised;
 use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState, StateChange};
 use crate::task::run_isolated;
+use crate::timings::HookTimings;
 
 impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
@@ -93,6 +94,7 @@ impl Shared {
             }
             None => tracing::debug!(plugin = name, from = %change.from, to = %to, "plugin state"),
         }
+        crate::telemetry::state(self.label(pos), change.from, to);
         // No observer is fine; a lagging one misses changes (see `subscribe_changes`).
         let _ = self.changes.send(change);
         true
@@ -281,6 +283,7 @@ impl Attempt {
         section: Arc<plugin_core::ConfigSection>,
     ) -> Result<(), Failure> {
         let (shared, pos) = (&self.shared, self.pos);
+        // One clock read at each boundary of the start (`HookTimings`).
         let began = Instant::now();
         let instance = match self.construct().await {
             Ok(instance) => instance,
@@ -305,17 +308,43 @@ impl Attempt {
                 return Err(cut_off());
             }
             live.instance.install(instance, context, generation);
+            if generation == 1 || !live.health.is_healthy() {
+                // The series exist from the first start; later only a change is recorded.
+                crate::telemetry::health(shared.label(pos), &Health::Healthy);
+            }
+            live.health = Health::Healthy;
             live.instance.renew_cancellation();
         }
         self.to(PluginState::Loaded)?;
+        let constructed = Instant::now();
         if let Err(failure) = self.run(Hook::Setup).await {
             return self.failed(failure);
         }
         self.to(PluginState::Setup)?;
+        let set_up = Instant::now();
         if let Err(failure) = self.run(Hook::Enable).await {
             return self.failed(failure);
         }
-        shared.live(pos).start_time = Some(began.elapsed());
+        let enabled = Instant::now();
+        let timings = HookTimings {
+            constructor: Some(constructed - began),
+            setup: Some(set_up - constructed),
+            on_enable: Some(enabled - set_up),
+            ready_at: Some(enabled - shared.created),
+        };
+        {
+            let mut live = shared.live(pos);
+            live.start_time = Some(enabled - began);
+            live.timings = timings;
+        }
+        let label = shared.label(pos);
+        for (phase, took) in [
+            (Phase::Constructor, timings.constructor),
+            (Phase::Hook(Hook::Setup), timings.setup),
+            (Phase::Hook(Hook::Enable), timings.on_enable),
+        ] {
+            crate::telemetry::hook(label, phase, took.unwrap_or_default());
+        }
         self.finish(PluginState::Enabled)
     }
 
@@ -329,14 +358,23 @@ impl Attempt {
                 return self.failed(failure);
             }
             self.to(PluginState::Disabled)?;
+            crate::telemetry::hook(
+                shared.label(pos),
+                Phase::Hook(Hook::Disable),
+                began.elapsed(),
+            );
         }
         match shared.state(pos) {
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
                 shared.live(pos).instance.cancel();
+                let tearing_down = Instant::now();
                 if let Err(failure) = self.run(Hook::Teardown).await {
                     return self.failed(failure);
                 }
-                shared.live(pos).stop_time = Some(began.elapsed());
+                let done = Instant::now();
+                let label = shared.label(pos);
+                crate::telemetry::hook(label, Phase::Hook(Hook::Teardown), done - tearing_down);
+                shared.live(pos).stop_time = Some(done - began);
                 self.finish(PluginState::TornDown)
             }
             _ => {

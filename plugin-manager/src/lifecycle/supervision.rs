@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::restart_policy::RestartPolicy;
-use crate::state::{DisplayDuration, Failure, Phase, PluginState};
+use crate::state::{DisplayDuration, Failure, FailureKind, Phase, PluginState};
 use crate::task::spawn_named;
 
 /// What a policy says after a failure.
@@ -56,13 +56,14 @@ pub(super) fn decide(policy: RestartPolicy, restarts: &VecDeque<Instant>, now: I
 
 /// Whether a failure is the plugin's own fault while it was starting or running, which its
 /// policy answers; failing to stop is recorded, not supervised (it was being stopped anyway),
-/// and neither is a failure of a dependency, the configuration or the shutdown deadline.
+/// and neither is a failure of a dependency, the configuration or the shutdown deadline. A
+/// plugin that reported itself unhealthy (`fail_when_unhealthy`) failed through its own fault.
 pub(super) fn is_supervised(failure: &Failure) -> bool {
-    failure.phase.is_some()
-        && !matches!(
-            failure.phase,
-            Some(Phase::Hook(Hook::Disable | Hook::Teardown))
-        )
+    let own = failure.phase.is_some() || matches!(failure.kind, FailureKind::Unhealthy(_));
+    own && !matches!(
+        failure.phase,
+        Some(Phase::Hook(Hook::Disable | Hook::Teardown))
+    )
 }
 
 /// One plugin's supervision: its policy and the restarts made under it.
@@ -209,6 +210,7 @@ impl Shared {
             return;
         }
         self.live(pos).supervision.count_restart();
+        crate::telemetry::restarted(self.label(pos));
         if let Err(error) = self.restart_locked(pos).await {
             tracing::warn!(plugin = self.name(pos), %error, "automatic restart");
         }
