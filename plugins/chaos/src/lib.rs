@@ -2,7 +2,8 @@
 //!
 //! Two environment variables choose the failure:
 //!
-//! - `CHAOS_FAULT`: `error`, `panic` or `hang` (unset: the plugin behaves);
+//! - `CHAOS_FAULT`: `error`, `panic` or `hang` (unset: the plugin behaves), or `unhealthy`:
+//!   on `!chaos`, the plugin reports `Health::Unhealthy` and goes on running;
 //! - `CHAOS_HOOK`: where: `constructor`, `setup` (the default), `on_enable`, `on_disable`,
 //!   `teardown`, or `command` — then the fault happens in a background task when someone
 //!   says `!chaos` in the chat.
@@ -27,6 +28,8 @@ pub enum Fault {
     Panic,
     /// Never return.
     Hang,
+    /// Report [`Health::Unhealthy`](plugin_core::Health::Unhealthy) (only on `!chaos`).
+    Unhealthy,
 }
 
 /// Where the plugin fails.
@@ -94,6 +97,8 @@ fn strike(fault: Fault, place: Place) -> Result<()> {
         Fault::Hang => loop {
             std::thread::park();
         },
+        // Reported by the background task, which has the context.
+        Fault::Unhealthy => Ok(()),
     }
 }
 
@@ -106,9 +111,10 @@ pub fn plan_from(fault: Option<&str>, hook: Option<&str>) -> Result<Option<(Faul
         "error" => Fault::Error,
         "panic" => Fault::Panic,
         "hang" => Fault::Hang,
+        "unhealthy" => return Ok(Some((Fault::Unhealthy, Place::Command))),
         other => {
             return Err(Error::msg(format!(
-                "CHAOS_FAULT=`{other}`: expected `error`, `panic` or `hang`"
+                "CHAOS_FAULT=`{other}`: expected `error`, `panic`, `hang` or `unhealthy`"
             )));
         }
     };
@@ -153,9 +159,14 @@ impl Plugin for Chaos {
         )?;
         if let Some((fault, Place::Command)) = self.plan {
             let trigger = self.trigger.clone();
+            let me = ctx.clone();
             ctx.spawn(async move {
                 trigger.notified().await;
-                if fault == Fault::Hang {
+                if fault == Fault::Unhealthy {
+                    let reason = "chaos: unhealthy, as asked".to_owned();
+                    me.health().set(plugin_core::Health::Unhealthy(reason));
+                }
+                if matches!(fault, Fault::Hang | Fault::Unhealthy) {
                     pending::<()>().await;
                 }
                 strike(fault, Place::Command)
@@ -191,5 +202,9 @@ mod tests {
         let bad = plan_from(Some("explode"), None).unwrap_err().to_string();
         assert!(bad.contains("CHAOS_FAULT=`explode`"), "{bad}");
         assert!(plan_from(Some("error"), Some("nowhere")).is_err());
+        assert_eq!(
+            plan_from(Some("unhealthy"), None).unwrap(),
+            Some((Fault::Unhealthy, Place::Command))
+        );
     }
 }
