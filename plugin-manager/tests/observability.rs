@@ -1,8 +1,6 @@
 //! Issue 12: what a host sees of its plugins beyond their states: how long each piece of a
-//! start took and the critical chain, health and readiness, and logs filtered per plugin.
+//! start took and the critical chain, health and readiness (logs per plugin: `log_filter.rs`).
 
-use std::io::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plugin_core::{Context, Health, Plugin, PluginInstance, PluginMetadata, Result, async_trait};
@@ -158,75 +156,38 @@ async fn an_unhealthy_plugin_fails_and_restarts_when_its_configuration_says_so()
     manager.shutdown().await;
 }
 
-/// Collects what a `fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+#[tokio::test(start_paused = true)]
+async fn the_host_is_ready_once_every_plugin_switched_on_is_enabled_and_not_unhealthy() {
+    use plugin_manager::host_kit::{Host, HostOptions};
 
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn one_plugins_debug_logs_are_shown_alone_with_a_span_directive() {
-    struct Chatty;
-    #[async_trait]
-    impl Plugin for Chatty {
-        async fn setup(&mut self, ctx: &Context) -> Result<()> {
-            tracing::debug!("setting up {}", ctx.name());
-            let name = ctx.name().to_owned();
-            ctx.spawn(async move {
-                tracing::debug!("background of {name}");
-                Ok(())
-            });
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "error,[plugin{plugin=dice}]=debug",
-        ))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let manager = PluginManager::builder()
-                .plugin(PluginSpec::new(PluginMetadata::new("dice"), || {
-                    Ok(PluginInstance::new(Chatty))
-                }))
-                .plugin(PluginSpec::new(PluginMetadata::new("dice-stats"), || {
-                    Ok(PluginInstance::new(Chatty))
-                }))
-                .plugin(PluginSpec::new(PluginMetadata::new("greeter"), || {
-                    Ok(PluginInstance::new(Chatty))
-                }))
-                .build()
-                .unwrap();
-            manager.start().await;
-            tokio::task::yield_now().await;
-            manager.shutdown().await;
-        });
-    });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let _ = std::io::stderr().write_all(text.as_bytes());
-    assert!(text.contains("setting up dice\n"), "{text}");
-    assert!(text.contains("background of dice\n"), "{text}");
-    assert!(
-        text.contains("plugin{plugin=\"dice\""),
-        "lines carry the span: {text}"
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugins.toml");
+    // `off` is switched off: readiness does not wait for it.
+    std::fs::write(&path, "[off]\nenabled = false\n").unwrap();
+    let host = Host::with_builder(
+        PluginManager::builder()
+            .plugin(reporting("disk", Health::Degraded("91% full".into()), None))
+            .plugin(reporting("off", Health::Healthy, None))
+            .plugin(reporting(
+                "db",
+                Health::Healthy,
+                Some(Health::Unhealthy("gone".into())),
+            )),
+        HostOptions::new("test").config(Some(path)),
+    )
+    .unwrap();
+    assert_eq!(
+        host.ready().to_string(),
+        "not ready: db (unloaded), disk (unloaded)"
     );
-    assert!(!text.contains("greeter"), "{text}");
-    assert!(!text.contains("dice-stats"), "{text}");
+    host.start().await;
+    assert!(host.ready().ready, "{}", host.ready());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = host.ready();
+    assert_eq!(
+        ready.waiting_for,
+        [("db".to_owned(), "unhealthy: gone".to_owned())]
+    );
+    host.shutdown().await;
+    assert!(!host.ready().ready);
 }
