@@ -50,7 +50,7 @@ mod request;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 pub use events::{DEFAULT_QUEUE_CAPACITY, Stamped, Subscription};
@@ -79,8 +79,17 @@ pub struct EventBus {
 struct BusInner {
     capacity: usize,
     topics: events::Topics,
-    dropped: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// What each owner holds, so that closing it is proportional to that, and its drop count.
+    owners: Mutex<HashMap<String, Owner>>,
     servers: request::Servers,
+}
+
+/// One owner's record: its drop count (kept after it closes), its subscriptions.
+#[derive(Default)]
+struct Owner {
+    dropped: Arc<AtomicU64>,
+    /// Its subscriptions; those closed or dropped are pruned when the list would grow.
+    subscriptions: Vec<Arc<dyn events::Owned>>,
 }
 
 impl EventBus {
@@ -97,7 +106,7 @@ impl EventBus {
             inner: Arc::new(BusInner {
                 capacity: capacity.max(1),
                 topics: events::Topics::default(),
-                dropped: Mutex::new(HashMap::new()),
+                owners: Mutex::new(HashMap::new()),
                 servers: request::Servers::default(),
             }),
         }
@@ -105,13 +114,22 @@ impl EventBus {
 
     /// Subscribes `owner` (a plugin name, or e.g. `"host"`) to events of type `E`.
     pub fn subscribe<E: Clone + Send + Sync + 'static>(&self, owner: &str) -> Subscription<E> {
-        let dropped = lock(&self.inner.dropped)
-            .entry(owner.to_owned())
-            .or_default()
-            .clone();
-        self.inner
+        let mut owners = lock(&self.inner.owners);
+        let record = match owners.get_mut(owner) {
+            Some(record) => record,
+            None => owners.entry(owner.to_owned()).or_default(),
+        };
+        let (subscription, owned) = self
+            .inner
             .topics
-            .subscribe(owner, self.inner.capacity, dropped)
+            .subscribe::<E>(self.inner.capacity, record.dropped.clone());
+        let list = &mut record.subscriptions;
+        if list.len() == list.capacity() {
+            // Amortised: the list is swept only when it would grow.
+            list.retain(|sub| sub.is_open());
+        }
+        list.push(owned);
+        subscription
     }
 
     /// Sends a clone of `event` to every open subscription of its type, with no sender;
@@ -136,21 +154,39 @@ impl EventBus {
     /// [`RequestError::Dropped`].
     pub fn close_owner(&self, owner: &str) {
         self.inner.servers.close_owner(owner);
-        self.inner.topics.close_owner(owner);
+        let subscriptions = match lock(&self.inner.owners).get_mut(owner) {
+            Some(record) => std::mem::take(&mut record.subscriptions),
+            None => return,
+        };
+        for sub in &subscriptions {
+            sub.close();
+        }
+        // Each topic the owner had is pruned once.
+        let mut pruned: Vec<*const ()> = Vec::new();
+        for sub in &subscriptions {
+            let topic = sub.topic_id();
+            if !pruned.contains(&topic) {
+                pruned.push(topic);
+                sub.prune_topic();
+            }
+        }
     }
 
     /// How many events were dropped for `owner` because its queues were full.
     #[must_use]
     pub fn dropped(&self, owner: &str) -> u64 {
-        lock(&self.inner.dropped)
-            .get(owner)
-            .map_or(0, |count| count.load(std::sync::atomic::Ordering::Relaxed))
+        lock(&self.inner.owners).get(owner).map_or(0, |record| {
+            record.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// How many open subscriptions `owner` holds, servers included.
     #[must_use]
     pub fn subscriptions_of(&self, owner: &str) -> usize {
-        self.inner.topics.count_of(owner) + self.inner.servers.count_of(owner)
+        let subscriptions = lock(&self.inner.owners).get(owner).map_or(0, |record| {
+            record.subscriptions.iter().filter(|sub| sub.is_open()).count()
+        });
+        subscriptions + self.inner.servers.count_of(owner)
     }
 
     /// Opens the server of requests `Q` answered with `R`, owned by `owner`.
@@ -250,4 +286,14 @@ impl fmt::Debug for EventBus {
 /// and the data is plain collections, so a poisoned lock is taken as is.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// [`lock`] for a read-write lock, read side.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// [`lock`] for a read-write lock, write side.
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }

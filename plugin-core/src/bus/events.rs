@@ -1,54 +1,228 @@
 //! Publish/subscribe: the subscriptions of each event type, and their receiving ends.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Poll, Waker};
 
-use tokio::sync::mpsc;
-
-use super::lock;
+use super::{lock, read, write};
 
 /// The default number of events a subscription holds before it drops new ones.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
-/// The subscriptions of one bus, by event type.
+/// The topics of one bus, by event type.
+///
+/// The map's lock is held only to find or insert a topic; each topic has its own lock, held
+/// only to read or swap its list of subscribers, and a publish delivers with no lock of the
+/// bus held (each subscriber's queue has a lock of its own, held to push one event).
 #[derive(Default)]
 pub(super) struct Topics {
-    table: Mutex<HashMap<TypeId, Vec<Subscriber>>>,
+    /// An `Arc<Topic<E>>` for each key's `E`.
+    table: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
-/// One subscription as the bus sees it: its owner, its typed sender, its open flag.
-struct Subscriber {
-    owner: Arc<str>,
-    /// An `mpsc::Sender<Stamped<E>>` for the topic's `E`.
-    sender: Box<dyn Any + Send + Sync>,
-    open: Arc<AtomicBool>,
+/// The subscribers of one event type: a snapshot, swapped whole on subscribe and on pruning,
+/// so that a publish only clones an `Arc` under the topic's lock.
+struct Topic<E> {
+    feeds: RwLock<Arc<[Arc<Feed<E>>]>>,
+}
+
+/// What the bus holds of one subscription: the sending end of its queue.
+struct Feed<E> {
+    queue: Arc<Queue<E>>,
     dropped: Arc<AtomicU64>,
 }
 
+/// The queue of one subscription, shared by its [`Feed`] and its [`Subscription`].
+struct Queue<E> {
+    /// False once the owner is closed or the subscription dropped.
+    open: AtomicBool,
+    capacity: usize,
+    /// How many events the subscription took out in its last batch and has not yet returned:
+    /// they still count against `capacity`.
+    in_hand: AtomicUsize,
+    state: Mutex<QueueState<E>>,
+}
+
+struct QueueState<E> {
+    events: VecDeque<Stamped<E>>,
+    /// The receiver waiting for an event, if it waits.
+    waker: Option<Waker>,
+    /// The bus no longer holds this queue (it was pruned, or the bus dropped).
+    detached: bool,
+}
+
+/// A subscription as its owner's record sees it, whatever its event type.
+pub(super) trait Owned: Send + Sync {
+    /// Closes the subscription: its queued events are discarded, its receiver woken.
+    fn close(&self);
+    fn is_open(&self) -> bool;
+    /// Drops the closed subscriptions from the topic's list.
+    fn prune_topic(&self);
+    /// The topic, to prune each topic once.
+    fn topic_id(&self) -> *const ();
+}
+
+/// A subscription in its owner's record: its queue and its topic.
+struct OwnedFeed<E> {
+    queue: Arc<Queue<E>>,
+    topic: Arc<Topic<E>>,
+}
+
+impl<E: Send + Sync + 'static> Owned for OwnedFeed<E> {
+    fn close(&self) {
+        self.queue.close();
+    }
+
+    fn is_open(&self) -> bool {
+        self.queue.open.load(Ordering::Acquire)
+    }
+
+    fn prune_topic(&self) {
+        self.topic.prune();
+    }
+
+    fn topic_id(&self) -> *const () {
+        Arc::as_ptr(&self.topic).cast()
+    }
+}
+
+impl<E> Queue<E> {
+    fn close(&self) {
+        self.open.store(false, Ordering::Release);
+        let waker = {
+            let mut state = lock(&self.state);
+            state.events.clear();
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<E> Drop for Feed<E> {
+    fn drop(&mut self) {
+        // The last snapshot holding it is gone: no event will come; a waiting receiver ends.
+        let waker = {
+            let mut state = lock(&self.queue.state);
+            state.detached = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+enum Push {
+    Queued,
+    Full,
+    Closed,
+}
+
+impl<E> Feed<E> {
+    fn push(&self, stamped: Stamped<E>) -> Push {
+        let queue = &*self.queue;
+        if !queue.open.load(Ordering::Acquire) {
+            return Push::Closed;
+        }
+        let waker = {
+            let mut state = lock(&queue.state);
+            let held = state.events.len() + queue.in_hand.load(Ordering::Acquire);
+            if held >= queue.capacity {
+                return Push::Full;
+            }
+            state.events.push_back(stamped);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Push::Queued
+    }
+}
+
+impl<E> Topic<E> {
+    fn new() -> Self {
+        Self {
+            feeds: RwLock::new(Arc::from(Vec::new())),
+        }
+    }
+
+    /// Drops the closed subscriptions from the list.
+    fn prune(&self) {
+        let mut feeds = write(&self.feeds);
+        if feeds.iter().any(|feed| !feed.queue.open.load(Ordering::Acquire)) {
+            let open: Vec<_> = feeds
+                .iter()
+                .filter(|feed| feed.queue.open.load(Ordering::Acquire))
+                .cloned()
+                .collect();
+            *feeds = Arc::from(open);
+        }
+    }
+}
+
 impl Topics {
-    /// Subscribes `owner` to `E` with a queue of `capacity`; drops are counted in `dropped`.
+    /// The topic of `E`, made if it has none.
+    fn topic<E: Clone + Send + Sync + 'static>(&self) -> Arc<Topic<E>> {
+        let key = TypeId::of::<E>();
+        let found = read(&self.table).get(&key).cloned();
+        let any = match found {
+            Some(topic) => topic,
+            None => write(&self.table)
+                .entry(key)
+                .or_insert_with(|| Arc::new(Topic::<E>::new()))
+                .clone(),
+        };
+        any.downcast::<Topic<E>>()
+            .unwrap_or_else(|_| unreachable!("a topic is keyed by its own type"))
+    }
+
+    /// Subscribes to `E` with a queue of `capacity`; drops are counted in `dropped`. Returns
+    /// the subscription and its entry for the owner's record.
     pub(super) fn subscribe<E: Clone + Send + Sync + 'static>(
         &self,
-        owner: &str,
         capacity: usize,
         dropped: Arc<AtomicU64>,
-    ) -> Subscription<E> {
-        let (sender, receiver) = mpsc::channel::<Stamped<E>>(capacity);
-        let open = Arc::new(AtomicBool::new(true));
-        let subscriber = Subscriber {
-            owner: owner.into(),
-            sender: Box::new(sender),
-            open: open.clone(),
-            dropped,
+    ) -> (Subscription<E>, Arc<dyn Owned>) {
+        let queue = Arc::new(Queue {
+            open: AtomicBool::new(true),
+            capacity,
+            in_hand: AtomicUsize::new(0),
+            state: Mutex::new(QueueState {
+                events: VecDeque::new(),
+                waker: None,
+                detached: false,
+            }),
+        });
+        let topic = self.topic::<E>();
+        {
+            let mut feeds = write(&topic.feeds);
+            let mut list: Vec<_> = feeds
+                .iter()
+                .filter(|feed| feed.queue.open.load(Ordering::Acquire))
+                .cloned()
+                .collect();
+            list.push(Arc::new(Feed {
+                queue: queue.clone(),
+                dropped,
+            }));
+            *feeds = Arc::from(list);
+        }
+        let owned = Arc::new(OwnedFeed {
+            queue: queue.clone(),
+            topic,
+        });
+        let subscription = Subscription {
+            queue,
+            batch: VecDeque::new(),
         };
-        lock(&self.table)
-            .entry(TypeId::of::<E>())
-            .or_default()
-            .push(subscriber);
-        Subscription { receiver, open }
+        (subscription, owned)
     }
 
     /// Queues a clone of `event`, stamped with `sender`, at every open subscriber of `E`.
@@ -57,64 +231,45 @@ impl Topics {
         sender: Option<&Arc<str>>,
         event: E,
     ) -> usize {
-        let mut table = lock(&self.table);
-        let Some(subscribers) = table.get_mut(&TypeId::of::<E>()) else {
-            return 0;
+        let (topic, feeds) = {
+            let table = read(&self.table);
+            let Some(any) = table.get(&TypeId::of::<E>()) else {
+                return 0;
+            };
+            let topic = any
+                .downcast_ref::<Topic<E>>()
+                .expect("a topic is keyed by its own type");
+            let feeds = read(&topic.feeds).clone();
+            (any.clone(), feeds)
         };
         let mut delivered = 0;
-        subscribers.retain(|sub| {
-            if !sub.open.load(Ordering::Acquire) {
-                return false;
-            }
-            let queue = sub
-                .sender
-                .downcast_ref::<mpsc::Sender<Stamped<E>>>()
-                .expect("a topic only holds senders of its own type");
+        let mut closed = false;
+        for feed in feeds.iter() {
             let stamped = Stamped {
                 sender: sender.cloned(),
                 event: event.clone(),
             };
-            match queue.try_send(stamped) {
-                Ok(()) => {
-                    delivered += 1;
-                    true
+            match feed.push(stamped) {
+                Push::Queued => delivered += 1,
+                Push::Full => {
+                    feed.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.dropped.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Push::Closed => closed = true,
             }
-        });
+        }
+        drop(feeds);
+        if closed {
+            topic
+                .downcast_ref::<Topic<E>>()
+                .expect("a topic is keyed by its own type")
+                .prune();
+        }
         delivered
     }
 
-    /// Closes every subscription of `owner`.
-    pub(super) fn close_owner(&self, owner: &str) {
-        for subscribers in lock(&self.table).values_mut() {
-            subscribers.retain(|sub| {
-                if &*sub.owner == owner {
-                    sub.open.store(false, Ordering::Release);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-    }
-
-    /// How many open subscriptions `owner` holds.
-    pub(super) fn count_of(&self, owner: &str) -> usize {
-        lock(&self.table)
-            .values()
-            .flatten()
-            .filter(|sub| &*sub.owner == owner && sub.open.load(Ordering::Acquire))
-            .count()
-    }
-
-    /// How many event types have subscribers.
+    /// How many event types have a topic.
     pub(super) fn len(&self) -> usize {
-        lock(&self.table).len()
+        read(&self.table).len()
     }
 }
 
@@ -149,8 +304,9 @@ impl<E> Stamped<E> {
 /// The receiving end of a subscription to events of type `E`.
 #[must_use = "a dropped subscription receives nothing"]
 pub struct Subscription<E> {
-    receiver: mpsc::Receiver<Stamped<E>>,
-    open: Arc<AtomicBool>,
+    queue: Arc<Queue<E>>,
+    /// Events taken out of the queue in one go, returned one by one without a lock.
+    batch: VecDeque<Stamped<E>>,
 }
 
 impl<E> Subscription<E> {
@@ -179,11 +335,12 @@ impl<E> Subscription<E> {
     /// # });
     /// ```
     pub async fn recv_stamped(&mut self) -> Option<Stamped<E>> {
-        if !self.open.load(Ordering::Acquire) {
-            return None;
-        }
-        let stamped = self.receiver.recv().await?;
-        self.open.load(Ordering::Acquire).then_some(stamped)
+        poll_fn(|cx| match self.take(Some(cx.waker())) {
+            Taken::Event(stamped) => Poll::Ready(Some(stamped)),
+            Taken::Ended => Poll::Ready(None),
+            Taken::Empty => Poll::Pending,
+        })
+        .await
     }
 
     /// The next event if one is queued now.
@@ -193,23 +350,60 @@ impl<E> Subscription<E> {
 
     /// The next event with its sender, if one is queued now.
     pub fn try_recv_stamped(&mut self) -> Option<Stamped<E>> {
-        if !self.open.load(Ordering::Acquire) {
-            return None;
+        match self.take(None) {
+            Taken::Event(stamped) => Some(stamped),
+            Taken::Ended | Taken::Empty => None,
         }
-        self.receiver.try_recv().ok()
     }
 
     /// Whether the bus still delivers to this subscription.
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+        self.queue.open.load(Ordering::Acquire)
     }
+
+    /// The next event: from the batch in hand, else the whole queue is taken as the next
+    /// batch; when it is empty, `waker` (if any) is left to be woken by the next event.
+    fn take(&mut self, waker: Option<&Waker>) -> Taken<E> {
+        if !self.is_open() {
+            self.batch.clear();
+            return Taken::Ended;
+        }
+        if let Some(stamped) = self.batch.pop_front() {
+            self.queue.in_hand.store(self.batch.len(), Ordering::Release);
+            return Taken::Event(stamped);
+        }
+        let mut state = lock(&self.queue.state);
+        if state.events.is_empty() {
+            if state.detached {
+                return Taken::Ended;
+            }
+            if let Some(waker) = waker {
+                match &mut state.waker {
+                    Some(old) => old.clone_from(waker),
+                    slot @ None => *slot = Some(waker.clone()),
+                }
+            }
+            return Taken::Empty;
+        }
+        std::mem::swap(&mut self.batch, &mut state.events);
+        let stamped = self.batch.pop_front().expect("the batch is not empty");
+        self.queue.in_hand.store(self.batch.len(), Ordering::Release);
+        drop(state);
+        Taken::Event(stamped)
+    }
+}
+
+enum Taken<E> {
+    Event(Stamped<E>),
+    Empty,
+    Ended,
 }
 
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        // The bus prunes it on the next publish (its sender then reports `Closed`).
-        self.open.store(false, Ordering::Release);
+        // The bus prunes it on the next publish of its type.
+        self.queue.open.store(false, Ordering::Release);
     }
 }
 

@@ -105,7 +105,17 @@ pub enum ServeError {
 /// The servers of one bus, by request type.
 #[derive(Default)]
 pub(super) struct Servers {
-    table: Mutex<HashMap<TypeId, Server>>,
+    table: Mutex<ServerTable>,
+}
+
+#[derive(Default)]
+struct ServerTable {
+    by_type: HashMap<TypeId, Server>,
+    /// The request types each owner opened a server of, so that closing an owner looks at
+    /// its own servers only. An entry may be stale (the type served by another owner since):
+    /// the server at that key is checked; stale entries are swept when the owner's list
+    /// would grow.
+    by_owner: HashMap<Arc<str>, Vec<TypeId>>,
 }
 
 /// One server as the bus sees it.
@@ -130,9 +140,10 @@ impl Servers {
         owner: &str,
         capacity: usize,
     ) -> Result<Requests<Q, R>, ServeError> {
-        let mut table = lock(&self.table);
+        let mut guard = lock(&self.table);
+        let ServerTable { by_type, by_owner } = &mut *guard;
         let key = TypeId::of::<(Q, R)>();
-        if let Some(open) = table.get(&key).filter(|s| s.is_open()) {
+        if let Some(open) = by_type.get(&key).filter(|s| s.is_open()) {
             return Err(ServeError::AlreadyServed {
                 request: type_name::<Q>(),
                 owner: open.owner.to_string(),
@@ -141,10 +152,23 @@ impl Servers {
         let (sender, receiver) = mpsc::channel::<Request<Q, R>>(capacity);
         let open = Arc::new(AtomicBool::new(true));
         let closed = CancellationToken::new();
-        table.insert(
+        let owner: Arc<str> = match by_owner.get_key_value(owner) {
+            Some((name, _)) => name.clone(),
+            None => owner.into(),
+        };
+        let keys = by_owner.entry(owner.clone()).or_default();
+        if keys.len() == keys.capacity() {
+            keys.retain(|key| {
+                by_type
+                    .get(key)
+                    .is_some_and(|s| Arc::ptr_eq(&s.owner, &owner))
+            });
+        }
+        keys.push(key);
+        by_type.insert(
             key,
             Server {
-                owner: owner.into(),
+                owner,
                 sender: Box::new(sender),
                 open: open.clone(),
                 closed: closed.clone(),
@@ -200,7 +224,8 @@ impl Servers {
         request: Request<Q, R>,
     ) -> Result<(String, CancellationToken), RequestError> {
         let name = type_name::<Q>();
-        let mut table = lock(&self.table);
+        let mut guard = lock(&self.table);
+        let table = &mut guard.by_type;
         let key = TypeId::of::<(Q, R)>();
         let no_server = RequestError::NoServer { request: name };
         let Some(server) = table.get(&key) else {
@@ -229,28 +254,42 @@ impl Servers {
 
     /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`.
     pub(super) fn close_owner(&self, owner: &str) {
-        lock(&self.table).retain(|_, server| {
-            if &*server.owner == owner {
+        let mut guard = lock(&self.table);
+        let ServerTable { by_type, by_owner } = &mut *guard;
+        let Some((name, keys)) = by_owner.remove_entry(owner) else {
+            return;
+        };
+        for key in keys {
+            if by_type
+                .get(&key)
+                .is_some_and(|server| Arc::ptr_eq(&server.owner, &name))
+            {
+                let server = by_type.remove(&key).expect("just found");
                 server.open.store(false, Ordering::Release);
                 server.closed.cancel();
-                false
-            } else {
-                true
             }
-        });
+        }
     }
 
     /// How many open servers `owner` holds.
     pub(super) fn count_of(&self, owner: &str) -> usize {
-        lock(&self.table)
-            .values()
-            .filter(|server| &*server.owner == owner && server.is_open())
+        let table = lock(&self.table);
+        let Some((name, keys)) = table.by_owner.get_key_value(owner) else {
+            return 0;
+        };
+        keys.iter()
+            .filter(|key| {
+                table
+                    .by_type
+                    .get(key)
+                    .is_some_and(|s| Arc::ptr_eq(&s.owner, name) && s.is_open())
+            })
             .count()
     }
 
     /// How many request types have a server entry (open or not yet pruned).
     pub(super) fn len(&self) -> usize {
-        lock(&self.table).len()
+        lock(&self.table).by_type.len()
     }
 }
 

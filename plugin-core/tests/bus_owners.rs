@@ -1,0 +1,131 @@
+//! `EventBus::close_owner` closes exactly what that owner holds, through its own record.
+
+use std::time::Duration;
+
+use plugin_core::{EventBus, RequestError};
+
+#[derive(Clone, Debug, PartialEq)]
+struct Ping(u32);
+
+#[derive(Clone, Debug, PartialEq)]
+struct Pong(u32);
+
+const LIMIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn closing_an_owner_closes_its_subscriptions_and_servers_only() {
+    let bus = EventBus::with_capacity(8);
+    let mut a_ping1 = bus.subscribe::<Ping>("a");
+    let mut a_ping2 = bus.subscribe::<Ping>("a");
+    let mut a_pong = bus.subscribe::<Pong>("a");
+    let a_serves = bus.serve::<u32, u32>("a").unwrap();
+    let mut b_ping = bus.subscribe::<Ping>("b");
+    let mut b_pong = bus.subscribe::<Pong>("b");
+    let mut b_serves = bus.serve::<u64, u64>("b").unwrap();
+    // An owner whose name starts like another's is another owner.
+    let mut ab_ping = bus.subscribe::<Ping>("ab");
+    assert_eq!(bus.subscriptions_of("a"), 4);
+    assert_eq!(bus.subscriptions_of("b"), 3);
+
+    bus.publish(Ping(1));
+    bus.close_owner("a");
+
+    assert_eq!(bus.subscriptions_of("a"), 0);
+    assert_eq!(bus.subscriptions_of("b"), 3);
+    assert_eq!(bus.subscriptions_of("ab"), 1);
+    for sub in [&a_ping1, &a_ping2] {
+        assert!(!sub.is_open());
+    }
+    assert!(!a_pong.is_open());
+    assert!(!a_serves.is_open());
+    assert_eq!(a_ping1.recv().await, None, "the backlog is discarded");
+    assert_eq!(a_ping2.try_recv(), None);
+    assert_eq!(a_pong.recv().await, None);
+
+    assert_eq!(bus.publish(Ping(2)), 2, "b and ab");
+    assert_eq!(bus.publish(Pong(3)), 1, "b");
+    assert_eq!(b_ping.recv().await, Some(Ping(1)));
+    assert_eq!(b_ping.recv().await, Some(Ping(2)));
+    assert_eq!(ab_ping.recv().await, Some(Ping(1)));
+    assert_eq!(b_pong.recv().await, Some(Pong(3)));
+
+    assert_eq!(
+        bus.request::<u32, u32>(1, LIMIT).await,
+        Err(RequestError::NoServer {
+            request: std::any::type_name::<u32>()
+        })
+    );
+    let asking = tokio::spawn({
+        let bus = bus.clone();
+        async move { bus.request::<u64, u64>(2, LIMIT).await }
+    });
+    let request = b_serves.recv().await.expect("b still serves");
+    request.reply(4).unwrap();
+    assert_eq!(asking.await.unwrap(), Ok(4));
+
+    // The owner may subscribe and serve again; closing it again closes the new ones only.
+    let mut again = bus.subscribe::<Ping>("a");
+    let _serves_again = bus.serve::<u32, u32>("a").unwrap();
+    assert_eq!(bus.subscriptions_of("a"), 2);
+    assert_eq!(bus.publish(Ping(5)), 3);
+    assert_eq!(again.recv().await, Some(Ping(5)));
+    bus.close_owner("a");
+    assert_eq!(again.recv().await, None);
+    assert_eq!(bus.subscriptions_of("a"), 0);
+    assert_eq!(bus.subscriptions_of("b"), 3);
+}
+
+#[tokio::test]
+async fn a_waiting_receiver_wakes_with_none_when_its_owner_closes() {
+    let bus = EventBus::new();
+    let mut sub = bus.subscribe::<Ping>("a");
+    let waiting = tokio::spawn(async move { sub.recv().await });
+    tokio::task::yield_now().await;
+    bus.close_owner("a");
+    assert_eq!(waiting.await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_waiting_receiver_ends_when_the_bus_is_dropped() {
+    let bus = EventBus::new();
+    let mut sub = bus.subscribe::<Ping>("a");
+    bus.publish(Ping(1));
+    drop(bus);
+    assert_eq!(sub.recv().await, Some(Ping(1)), "what was queued is still delivered");
+    assert_eq!(sub.recv().await, None);
+}
+
+#[tokio::test]
+async fn drop_counts_outlive_the_close_and_dropped_subscriptions_leave_the_record() {
+    let bus = EventBus::with_capacity(1);
+    let _full = bus.subscribe::<Ping>("a");
+    bus.publish(Ping(1));
+    bus.publish(Ping(2));
+    assert_eq!(bus.dropped("a"), 1);
+    // Many subscriptions dropped at once do not pile up in the owner's record.
+    for _ in 0..100 {
+        drop(bus.subscribe::<Pong>("a"));
+    }
+    assert_eq!(bus.subscriptions_of("a"), 1);
+    bus.close_owner("a");
+    assert_eq!(bus.dropped("a"), 1);
+    assert_eq!(bus.subscriptions_of("a"), 0);
+}
+
+#[tokio::test]
+async fn the_queue_bound_counts_events_taken_but_not_yet_returned() {
+    let bus = EventBus::with_capacity(3);
+    let mut sub = bus.subscribe::<Ping>("a");
+    for i in 0..3 {
+        assert_eq!(bus.publish(Ping(i)), 1);
+    }
+    // The first recv takes the whole queue; two events are still in hand.
+    assert_eq!(sub.recv().await, Some(Ping(0)));
+    assert_eq!(bus.publish(Ping(3)), 1);
+    assert_eq!(bus.publish(Ping(4)), 0, "2 in hand + 1 queued = 3");
+    assert_eq!(bus.dropped("a"), 1);
+    for i in [1, 2, 3] {
+        assert_eq!(sub.recv().await, Some(Ping(i)));
+    }
+    assert_eq!(sub.try_recv(), None);
+}
