@@ -11,8 +11,10 @@
 //! operation lock. ARCHITECTURE.md, "Lock invariants", numbers these rules; comments here
 //! refer to them by number.
 //!
-//! Plugin code (constructor, hooks) always runs in a task of its own through
-//! [`run_isolated`](crate::task::run_isolated), under the plugin's deadline.
+//! Plugin code always runs in a task of its own, under the plugin's deadline: a start or a stop
+//! in one task per plugin (`driver`: each piece under `catch_unwind`, the deadline kept by the
+//! caller), a single hook of an operation or `reconfigure` through
+//! [`run_isolated`](crate::task::run_isolated).
 //!
 //! # Layout
 //!
