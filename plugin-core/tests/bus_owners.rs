@@ -91,7 +91,11 @@ async fn a_waiting_receiver_ends_when_the_bus_is_dropped() {
     let mut sub = bus.subscribe::<Ping>("a");
     bus.publish(Ping(1));
     drop(bus);
-    assert_eq!(sub.recv().await, Some(Ping(1)), "what was queued is still delivered");
+    assert_eq!(
+        sub.recv().await,
+        Some(Ping(1)),
+        "what was queued is still delivered"
+    );
     assert_eq!(sub.recv().await, None);
 }
 

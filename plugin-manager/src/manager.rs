@@ -300,8 +300,8 @@ fn require_time_driver() {
 /// Each plugin with its state, in start order.
 impl fmt::Debug for PluginManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let states = (0..self.shared.graph.len())
-            .map(|p| (self.shared.graph.name(p), self.shared.state(p)));
+        let states =
+            (0..self.shared.graph.len()).map(|p| (self.shared.graph.name(p), self.shared.state(p)));
         f.debug_struct("PluginManager")
             .field("plugins", &DebugMap(states))
             .finish_non_exhaustive()
@@ -391,7 +391,10 @@ impl ManagerBuilder {
     /// If `timeout` is zero: no hook could ever finish (the configuration file refuses a zero
     /// deadline too).
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
-        assert!(!timeout.is_zero(), "a hook deadline must be longer than zero");
+        assert!(
+            !timeout.is_zero(),
+            "a hook deadline must be longer than zero"
+        );
         self.hook_timeout = timeout;
         self
     }
@@ -402,7 +405,10 @@ impl ManagerBuilder {
     ///
     /// If `timeout` is zero.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        assert!(!timeout.is_zero(), "a shutdown deadline must be longer than zero");
+        assert!(
+            !timeout.is_zero(),
+            "a shutdown deadline must be longer than zero"
+        );
         self.shutdown_timeout = timeout;
         self
     }
