@@ -5,7 +5,15 @@
 //!
 //! **Overflow policy:** when a subscriber's queue is full, the new event is dropped *for that
 //! subscriber only* and counted; [`EventBus::dropped`] reports the count per owner, and the
-//! manager shows it in each plugin's record.
+//! manager shows it in each plugin's record. [`Subscription::recv`] takes everything queued at
+//! once and returns it one event at a time; the events taken but not yet returned still count
+//! against the capacity, so a subscription never holds more than its capacity.
+//!
+//! **Locks:** each event type has its own list of subscribers, swapped whole when one
+//! subscribes or is pruned; a publish clones that list's `Arc` and queues with no lock of the
+//! bus held (each queue's own lock is held to push one event). Publishers of different types
+//! do not contend, and each owner's record lists what it holds, so [`EventBus::close_owner`]
+//! costs what the owner holds, not what the bus holds.
 //!
 //! **Closing:** the manager closes a plugin's subscriptions when it leaves `enabled`. A closed
 //! subscription returns `None` from [`Subscription::recv`] at once: events still queued in it
@@ -184,11 +192,7 @@ impl EventBus {
     #[must_use]
     pub fn subscriptions_of(&self, owner: &str) -> usize {
         let subscriptions = lock(&self.inner.owners).get(owner).map_or(0, |record| {
-            record
-                .subscriptions
-                .iter()
-                .filter(|sub| sub.is_open())
-                .count()
+            record.subscriptions.iter().filter(|sub| sub.is_open()).count()
         });
         subscriptions + self.inner.servers.count_of(owner)
     }

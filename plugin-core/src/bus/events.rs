@@ -156,10 +156,7 @@ impl<E> Topic<E> {
     /// Drops the closed subscriptions from the list.
     fn prune(&self) {
         let mut feeds = write(&self.feeds);
-        if feeds
-            .iter()
-            .any(|feed| !feed.queue.open.load(Ordering::Acquire))
-        {
+        if feeds.iter().any(|feed| !feed.queue.open.load(Ordering::Acquire)) {
             let open: Vec<_> = feeds
                 .iter()
                 .filter(|feed| feed.queue.open.load(Ordering::Acquire))
@@ -224,6 +221,7 @@ impl Topics {
         let subscription = Subscription {
             queue,
             batch: VecDeque::new(),
+            streak: 0,
         };
         (subscription, owned)
     }
@@ -310,7 +308,14 @@ pub struct Subscription<E> {
     queue: Arc<Queue<E>>,
     /// Events taken out of the queue in one go, returned one by one without a lock.
     batch: VecDeque<Stamped<E>>,
+    /// Events `recv` returned since it last yielded (see [`YIELD_EVERY`]).
+    streak: u32,
 }
+
+/// After this many events in a row, [`Subscription::recv`] yields once to the runtime before
+/// the next, as tokio's own channels do under its cooperative budget, so a task that always
+/// finds an event ready still lets the other tasks of its thread run.
+const YIELD_EVERY: u32 = 128;
 
 impl<E> Subscription<E> {
     /// The next event, or `None` once the subscription is closed (its backlog is discarded).
@@ -338,10 +343,23 @@ impl<E> Subscription<E> {
     /// # });
     /// ```
     pub async fn recv_stamped(&mut self) -> Option<Stamped<E>> {
-        poll_fn(|cx| match self.take(Some(cx.waker())) {
-            Taken::Event(stamped) => Poll::Ready(Some(stamped)),
-            Taken::Ended => Poll::Ready(None),
-            Taken::Empty => Poll::Pending,
+        poll_fn(|cx| {
+            if self.streak >= YIELD_EVERY {
+                self.streak = 0;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match self.take(Some(cx.waker())) {
+                Taken::Event(stamped) => {
+                    self.streak += 1;
+                    Poll::Ready(Some(stamped))
+                }
+                Taken::Ended => Poll::Ready(None),
+                Taken::Empty => {
+                    self.streak = 0;
+                    Poll::Pending
+                }
+            }
         })
         .await
     }
@@ -373,9 +391,7 @@ impl<E> Subscription<E> {
             return Taken::Ended;
         }
         if let Some(stamped) = self.batch.pop_front() {
-            self.queue
-                .in_hand
-                .store(self.batch.len(), Ordering::Release);
+            self.queue.in_hand.store(self.batch.len(), Ordering::Release);
             return Taken::Event(stamped);
         }
         let mut state = lock(&self.queue.state);
@@ -393,9 +409,7 @@ impl<E> Subscription<E> {
         }
         std::mem::swap(&mut self.batch, &mut state.events);
         let stamped = self.batch.pop_front().expect("the batch is not empty");
-        self.queue
-            .in_hand
-            .store(self.batch.len(), Ordering::Release);
+        self.queue.in_hand.store(self.batch.len(), Ordering::Release);
         drop(state);
         Taken::Event(stamped)
     }
