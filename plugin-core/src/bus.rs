@@ -192,7 +192,11 @@ impl EventBus {
     #[must_use]
     pub fn subscriptions_of(&self, owner: &str) -> usize {
         let subscriptions = lock(&self.inner.owners).get(owner).map_or(0, |record| {
-            record.subscriptions.iter().filter(|sub| sub.is_open()).count()
+            record
+                .subscriptions
+                .iter()
+                .filter(|sub| sub.is_open())
+                .count()
         });
         subscriptions + self.inner.servers.count_of(owner)
     }

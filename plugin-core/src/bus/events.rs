@@ -156,7 +156,10 @@ impl<E> Topic<E> {
     /// Drops the closed subscriptions from the list.
     fn prune(&self) {
         let mut feeds = write(&self.feeds);
-        if feeds.iter().any(|feed| !feed.queue.open.load(Ordering::Acquire)) {
+        if feeds
+            .iter()
+            .any(|feed| !feed.queue.open.load(Ordering::Acquire))
+        {
             let open: Vec<_> = feeds
                 .iter()
                 .filter(|feed| feed.queue.open.load(Ordering::Acquire))
@@ -391,7 +394,9 @@ impl<E> Subscription<E> {
             return Taken::Ended;
         }
         if let Some(stamped) = self.batch.pop_front() {
-            self.queue.in_hand.store(self.batch.len(), Ordering::Release);
+            self.queue
+                .in_hand
+                .store(self.batch.len(), Ordering::Release);
             return Taken::Event(stamped);
         }
         let mut state = lock(&self.queue.state);
@@ -409,7 +414,9 @@ impl<E> Subscription<E> {
         }
         std::mem::swap(&mut self.batch, &mut state.events);
         let stamped = self.batch.pop_front().expect("the batch is not empty");
-        self.queue.in_hand.store(self.batch.len(), Ordering::Release);
+        self.queue
+            .in_hand
+            .store(self.batch.len(), Ordering::Release);
         drop(state);
         Taken::Event(stamped)
     }
