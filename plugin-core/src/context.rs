@@ -1,4 +1,7 @@
 //! What a plugin receives in each hook: who it is, its dependencies, the event bus.
+//!
+//! Over 400 lines because `Context` is what every plugin author reads: most of the file is its
+//! documentation and examples, one method at a time.
 
 use std::fmt;
 use std::future::Future;

@@ -1,4 +1,7 @@
 //! What the attribute's values mean: checks them against the item and gathers every mistake.
+//!
+//! Over 400 lines because it holds the check of every key of the attribute, so that every
+//! diagnostic the attribute gives about a value is found in this one file.
 
 use std::collections::HashSet;
 use std::time::Duration;

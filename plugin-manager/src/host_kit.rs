@@ -38,7 +38,10 @@
 //! A host with a loop of its own (reading commands, say) uses the parts instead of
 //! [`Host::serve_until`]: a [`ConfigWatcher`] from [`Host::watch`], [`Host::reload_if_changed`]
 //! when it fires, [`Host::answer`] for operator lines, [`ShutdownSignals`], and
-//! [`report::change`] for the manager's [`subscribe`](PluginManager::subscribe) feed.
+//! [`report::change`] for the manager's [`state_changes`](PluginManager::state_changes) feed.
+//!
+//! Over 400 lines because `Host` and its options are documented here with examples; each of the
+//! kit's parts has a file of its own below.
 
 pub mod check;
 pub mod config_file;

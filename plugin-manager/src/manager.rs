@@ -1,5 +1,8 @@
 //! The public face of the manager: building it, starting and stopping the set, operator
 //! requests and queries.
+//!
+//! Over 400 lines because it is the manager's whole public API, each method with its
+//! documentation (errors, panics, cancel safety); the work is done in `lifecycle`.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -7,6 +7,9 @@
 //! field), so its queue is not dropped: each server therefore also has a cancellation token,
 //! fired by `close_owner`, that the requester waits on next to the answer. An answer sent
 //! before the close wins over it.
+//!
+//! Over 400 lines because request/reply's three types (the request, the responder and the
+//! stream of requests) share their documented cancel-safety rules and are kept together.
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
