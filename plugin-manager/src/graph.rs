@@ -39,13 +39,13 @@ pub struct DependencyGraph {
     /// For each node (in start order), the positions in the caller's slice.
     source: Vec<usize>,
     /// Required dependencies of each node.
-    deps: Vec<Vec<usize>>,
+    deps: Adjacency,
     /// Optional dependencies that are present.
-    optional_deps: Vec<Vec<usize>>,
+    optional_deps: Adjacency,
     /// Nodes that require each node (the reverse of `deps`).
-    dependents: Vec<Vec<usize>>,
+    dependents: Adjacency,
     /// Nodes that optionally use each node.
-    optional_dependents: Vec<Vec<usize>>,
+    optional_dependents: Adjacency,
     index: HashMap<String, usize>,
     /// Optional dependencies that name no plugin (see [`DependencyGraph::warnings`]).
     warnings: Vec<GraphWarning>,
@@ -90,15 +90,27 @@ impl DependencyGraph {
                 index.insert(&plugin.name, i);
             }
         }
+        let n = plugins.len();
+        // Each plugin's dependencies, resolved once to positions in `plugins`: required ones
+        // (a missing one is reported and left out), then optional ones that are present.
+        let mut required = Adjacency::with_capacity(n, plugins.iter().map(|p| p.deps.len()).sum());
+        let mut optional = Adjacency::with_capacity(n, 0);
         for plugin in &plugins {
             for dep in &plugin.deps {
-                if !index.contains_key(dep.as_str()) {
-                    errors.push(GraphError::MissingDependency {
+                match index.get(dep.as_str()) {
+                    Some(&target) => required.targets.push(target),
+                    None => errors.push(GraphError::MissingDependency {
                         plugin: plugin.name.clone(),
                         dependency: dep.clone(),
-                    });
+                    }),
                 }
             }
+            required.end_node();
+            let present = plugin.optional_deps.iter();
+            optional
+                .targets
+                .extend(present.filter_map(|dep| index.get(dep.as_str()).copied()));
+            optional.end_node();
         }
         // No early return on the errors so far: cycles are looked for too, so that every
         // problem is reported at once (tests/graph.rs `every_problem_is_reported_at_once`).
@@ -106,34 +118,25 @@ impl DependencyGraph {
         // name resolves to its first plugin.
 
         // Kahn over unique names; `rank` is a node's position in name order (the tie-break).
-        let n = plugins.len();
         let mut rank_of = vec![0; n];
         for (rank, &i) in by_name.iter().enumerate() {
             rank_of[i] = rank;
         }
-        let edges = |i: usize| -> Vec<usize> {
-            let p = &plugins[i];
-            p.deps
-                .iter()
-                .chain(&p.optional_deps)
-                .filter(|d| index.contains_key(d.as_str()))
-                .map(|d| rank_of[index[d.as_str()]])
-                .collect()
-        };
-        let all_edges: Vec<Vec<usize>> = by_name.iter().map(|&i| edges(i)).collect();
-        let mut waiting: Vec<usize> = all_edges.iter().map(Vec::len).collect();
-        let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (rank, deps) in all_edges.iter().enumerate() {
-            for &d in deps {
-                users[d].push(rank);
-            }
+        let mut all_edges =
+            Adjacency::with_capacity(n, required.targets.len() + optional.targets.len());
+        for &i in &by_name {
+            let targets = required.of(i).iter().chain(optional.of(i));
+            all_edges.targets.extend(targets.map(|&t| rank_of[t]));
+            all_edges.end_node();
         }
+        let mut waiting: Vec<usize> = (0..n).map(|rank| all_edges.of(rank).len()).collect();
+        let users = all_edges.reversed();
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&r| waiting[r] == 0).map(Reverse).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(Reverse(rank)) = ready.pop() {
             order.push(rank);
-            for &user in &users[rank] {
+            for &user in users.of(rank) {
                 waiting[user] -= 1;
                 if waiting[user] == 0 {
                     ready.push(Reverse(user));
@@ -151,39 +154,39 @@ impl DependencyGraph {
             return Err(InvalidPluginSet::new(errors));
         }
 
+        // Renumbered in start order.
         let mut position = vec![0; n];
         for (pos, &rank) in order.iter().enumerate() {
-            position[rank] = pos;
+            position[by_name[rank]] = pos;
         }
-        let mut graph = Self {
-            names: Vec::with_capacity(n),
-            source: Vec::with_capacity(n),
-            deps: vec![Vec::new(); n],
-            optional_deps: vec![Vec::new(); n],
-            dependents: vec![Vec::new(); n],
-            optional_dependents: vec![Vec::new(); n],
-            index: HashMap::with_capacity(n),
-            warnings: unknown_optional_deps(&plugins),
-        };
+        let mut names = Vec::with_capacity(n);
+        let mut source = Vec::with_capacity(n);
+        let mut positions = HashMap::with_capacity(n);
+        let mut deps = Adjacency::with_capacity(n, required.targets.len());
+        let mut optional_deps = Adjacency::with_capacity(n, optional.targets.len());
         for (pos, &rank) in order.iter().enumerate() {
-            let plugin = &plugins[by_name[rank]];
-            graph.names.push(plugin.name.clone());
-            graph.source.push(by_name[rank]);
-            graph.index.insert(plugin.name.clone(), pos);
-            for dep in &plugin.deps {
-                let d = position[rank_of[index[dep.as_str()]]];
-                graph.deps[pos].push(d);
-                graph.dependents[d].push(pos);
-            }
-            for dep in &plugin.optional_deps {
-                if let Some(&i) = index.get(dep.as_str()) {
-                    let d = position[rank_of[i]];
-                    graph.optional_deps[pos].push(d);
-                    graph.optional_dependents[d].push(pos);
-                }
-            }
+            let i = by_name[rank];
+            names.push(plugins[i].name.clone());
+            source.push(i);
+            positions.insert(plugins[i].name.clone(), pos);
+            deps.targets
+                .extend(required.of(i).iter().map(|&t| position[t]));
+            deps.end_node();
+            optional_deps
+                .targets
+                .extend(optional.of(i).iter().map(|&t| position[t]));
+            optional_deps.end_node();
         }
-        Ok(graph)
+        Ok(Self {
+            names,
+            source,
+            dependents: deps.reversed(),
+            optional_dependents: optional_deps.reversed(),
+            deps,
+            optional_deps,
+            index: positions,
+            warnings: unknown_optional_deps(&plugins),
+        })
     }
 
     /// The optional dependencies that name no plugin of the set, each with the closest
@@ -247,22 +250,22 @@ impl DependencyGraph {
 
     /// Required dependencies of the plugin at `position`.
     pub fn deps(&self, position: usize) -> &[usize] {
-        &self.deps[position]
+        self.deps.of(position)
     }
 
     /// Optional dependencies of the plugin at `position` that are present.
     pub fn optional_deps(&self, position: usize) -> &[usize] {
-        &self.optional_deps[position]
+        self.optional_deps.of(position)
     }
 
     /// Plugins that require the plugin at `position`.
     pub fn dependents(&self, position: usize) -> &[usize] {
-        &self.dependents[position]
+        self.dependents.of(position)
     }
 
     /// Plugins that optionally use the plugin at `position`.
     pub fn optional_dependents(&self, position: usize) -> &[usize] {
-        &self.optional_dependents[position]
+        self.optional_dependents.of(position)
     }
 
     /// `position` and every plugin that requires it, directly or not, in start order.
@@ -275,14 +278,14 @@ impl DependencyGraph {
         self.closure(position, &self.deps)
     }
 
-    fn closure(&self, start: usize, edges: &[Vec<usize>]) -> Vec<usize> {
+    fn closure(&self, start: usize, edges: &Adjacency) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
         let mut stack = vec![start];
         seen[start] = true;
         let mut found = Vec::new();
         while let Some(p) = stack.pop() {
             found.push(p);
-            for &next in &edges[p] {
+            for &next in edges.of(p) {
                 if !seen[next] {
                     seen[next] = true;
                     stack.push(next);
@@ -375,16 +378,17 @@ fn origin(plugin: &PluginMetadata) -> String {
 
 /// A cycle among the nodes Kahn's algorithm could not emit (`waiting > 0`), as a closed path
 /// `a, b, c, a`, starting from the smallest name on it.
-fn find_cycle(edges: &[Vec<usize>], waiting: &[usize]) -> Vec<usize> {
+fn find_cycle(edges: &Adjacency, waiting: &[usize]) -> Vec<usize> {
     // Every stuck node has a stuck dependency, so walking stuck edges must revisit a node.
-    let start = (0..edges.len()).find(|&r| waiting[r] > 0).unwrap_or(0);
+    let start = (0..waiting.len()).find(|&r| waiting[r] > 0).unwrap_or(0);
     let mut seen_at = HashMap::new();
     let mut walk = Vec::new();
     let mut node = start;
     while !seen_at.contains_key(&node) {
         seen_at.insert(node, walk.len());
         walk.push(node);
-        node = edges[node]
+        node = edges
+            .of(node)
             .iter()
             .copied()
             .filter(|&d| waiting[d] > 0)
@@ -403,9 +407,76 @@ fn find_cycle(edges: &[Vec<usize>], waiting: &[usize]) -> Vec<usize> {
     cycle
 }
 
+/// One list of nodes per node, stored back to back: the edges of a graph of `n` nodes in two
+/// allocations instead of `n`.
+#[derive(Debug, Clone)]
+struct Adjacency {
+    /// Where each node's list ends in `targets`; node `i`'s list starts where `i - 1`'s ends.
+    ends: Vec<usize>,
+    targets: Vec<usize>,
+}
+
+impl Adjacency {
+    /// Empty, for `nodes` lists of `edges` targets in all (a hint).
+    fn with_capacity(nodes: usize, edges: usize) -> Self {
+        Self {
+            ends: Vec::with_capacity(nodes),
+            targets: Vec::with_capacity(edges),
+        }
+    }
+
+    /// Ends the list of the next node: the targets pushed since the last call.
+    fn end_node(&mut self) {
+        self.ends.push(self.targets.len());
+    }
+
+    /// The list of `node`.
+    fn of(&self, node: usize) -> &[usize] {
+        let start = node.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.targets[start..self.ends[node]]
+    }
+
+    /// The reverse edges: for each node, the nodes whose lists hold it, in ascending order.
+    fn reversed(&self) -> Self {
+        let nodes = self.ends.len();
+        let mut ends = vec![0; nodes];
+        for &target in &self.targets {
+            ends[target] += 1;
+        }
+        let mut total = 0;
+        for end in &mut ends {
+            total += *end;
+            *end = total;
+        }
+        // Filled from the back: each target's slot range is consumed from its end down.
+        let mut next = ends.clone();
+        let mut targets = vec![0; self.targets.len()];
+        for node in (0..nodes).rev() {
+            for &target in self.of(node).iter().rev() {
+                next[target] -= 1;
+                targets[next[target]] = node;
+            }
+        }
+        Self { ends, targets }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reversed_adjacency_lists_sources_in_ascending_order() {
+        // 0 -> [2, 1], 1 -> [], 2 -> [1], 3 -> [1, 2]
+        let mut edges = Adjacency::with_capacity(4, 5);
+        for list in [&[2, 1][..], &[], &[1], &[1, 2]] {
+            edges.targets.extend_from_slice(list);
+            edges.end_node();
+        }
+        let reversed = edges.reversed();
+        let lists: Vec<&[usize]> = (0..4).map(|node| reversed.of(node)).collect();
+        assert_eq!(lists, [&[][..], &[0, 2, 3], &[0, 3], &[]]);
+    }
 
     fn meta(name: &str, deps: &[&str]) -> PluginMetadata {
         PluginMetadata::new(name).with_deps(deps.iter().copied())

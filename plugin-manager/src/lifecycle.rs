@@ -66,6 +66,7 @@ use crate::graph::DependencyGraph;
 use crate::restart_policy::RestartPolicy;
 use crate::spec::{Factory, PluginParts};
 use crate::state::{Failure, PluginRecord, PluginState, StateChange};
+use crate::telemetry::PluginTelemetry;
 use crate::timings::HookTimings;
 
 /// Everything the manager shares with its tasks and with plugin contexts.
@@ -92,8 +93,8 @@ pub(crate) struct Shared {
 /// One plugin's place in the table.
 struct Slot {
     metadata: Arc<PluginMetadata>,
-    /// The name, as the `plugin` label of its metrics.
-    label: Arc<str>,
+    /// Its metrics' handles.
+    telemetry: PluginTelemetry,
     factory: Factory,
     /// Set while a constructor of the plugin runs. One cut off at its deadline cannot be
     /// stopped (it is plain code on a thread) and keeps it set until it returns; until then
@@ -124,12 +125,35 @@ struct Live {
     timings: HookTimings,
     /// What the current instance last reported of its health (healthy until it says).
     health: Health,
-    history: VecDeque<StateChange>,
+    /// The last [`HISTORY_LIMIT`](crate::HISTORY_LIMIT) changes, oldest first.
+    history: VecDeque<Transition>,
     /// The number of the plugin task's attempt that may move the plugin (`driver`).
     attempt: u64,
     instance: Instance,
     supervision: Supervision,
     config: Configuration,
+}
+
+/// One change of a plugin's state as its history keeps it: a [`StateChange`] without the
+/// plugin's name, which is added when the change is sent or read (most changes never are).
+#[derive(Clone)]
+struct Transition {
+    from: PluginState,
+    to: PluginState,
+    cause: Option<Failure>,
+    at: Duration,
+}
+
+impl Transition {
+    fn named(self, plugin: &str) -> StateChange {
+        StateChange {
+            plugin: plugin.to_owned(),
+            from: self.from,
+            to: self.to,
+            cause: self.cause,
+            at: self.at,
+        }
+    }
 }
 
 impl Live {
@@ -210,7 +234,7 @@ impl Shared {
                 Slot {
                     config_check: parts.config_check,
                     live: Mutex::new(live),
-                    label: parts.metadata.name.as_str().into(),
+                    telemetry: PluginTelemetry::new(&parts.metadata.name),
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
                     constructing: Arc::default(),
@@ -284,7 +308,11 @@ impl Shared {
             restart_policy: live.supervision.policy(),
             restart_count: live.supervision.restart_count(),
             gave_up: live.supervision.gave_up().cloned(),
-            history: live.history.iter().cloned().collect(),
+            history: live
+                .history
+                .iter()
+                .map(|t| t.clone().named(&meta.name))
+                .collect(),
         }
     }
 
@@ -296,9 +324,9 @@ impl Shared {
         &self.slots[pos].metadata.name
     }
 
-    /// The name as a metrics label.
-    fn label(&self, pos: usize) -> &Arc<str> {
-        &self.slots[pos].label
+    /// The plugin's metrics.
+    fn telemetry(&self, pos: usize) -> &PluginTelemetry {
+        &self.slots[pos].telemetry
     }
 
     /// The deadline of the hooks of `pos`: the configuration's, the plugin's, the manager's.

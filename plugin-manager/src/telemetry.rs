@@ -7,45 +7,119 @@
 //! - `plugin_hook_seconds{plugin,hook}`: histogram of the constructor and each hook;
 //! - `plugin_restarts_total{plugin}`: counter of automatic restarts.
 //!
-//! Events and requests are counted by each plugin's `Context` (plugin-core). Without an
-//! installed recorder every call here is a no-op of the facade's.
+//! Events and requests are counted by each plugin's `Context` (plugin-core).
+//!
+//! Each plugin keeps the handles of its series ([`PluginTelemetry`]), registered with the
+//! recorder the first time a series is written and reused after that: a transition writes two
+//! gauges instead of building two keys (label sets, hashes, allocations), which at thousands
+//! of plugins was a large part of a start. So a recorder must be installed before the manager
+//! starts, as the `metrics` crate asks of every library; without one, every handle is the
+//! facade's no-op.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Gauge, Histogram};
 use plugin_core::Health;
 
 use crate::state::{Phase, PluginState};
 
-/// The plugin's `plugin_state` series: `from` goes to 0, `to` to 1.
-pub(crate) fn state(plugin: &Arc<str>, from: PluginState, to: PluginState) {
-    if from != to {
-        metrics::gauge!("plugin_state", "plugin" => plugin.clone(), "state" => from.as_str())
-            .set(0.0);
+/// The `health` label values, in the order of [`PluginTelemetry::health`]'s handles.
+const HEALTH: [&str; 3] = ["healthy", "degraded", "unhealthy"];
+
+/// The `hook` label values: the constructor, then the hooks by [`Hook::name`].
+const HOOKS: [&str; 5] = [
+    "constructor",
+    "setup",
+    "on_enable",
+    "on_disable",
+    "teardown",
+];
+
+/// One plugin's series, each registered on first use; see the [module](self).
+pub(crate) struct PluginTelemetry {
+    /// The `plugin` label.
+    plugin: std::sync::Arc<str>,
+    /// `plugin_state`, by [`PluginState::ALL`] order.
+    states: [OnceLock<Gauge>; PluginState::ALL.len()],
+    /// `plugin_health`, by [`HEALTH`] order.
+    health: [OnceLock<Gauge>; HEALTH.len()],
+    /// `plugin_hook_seconds`, by [`HOOKS`] order.
+    hooks: [OnceLock<Histogram>; HOOKS.len()],
+    restarts: OnceLock<Counter>,
+}
+
+impl PluginTelemetry {
+    pub(crate) fn new(plugin: &str) -> Self {
+        Self {
+            plugin: plugin.into(),
+            states: Default::default(),
+            health: Default::default(),
+            hooks: Default::default(),
+            restarts: OnceLock::new(),
+        }
     }
-    metrics::gauge!("plugin_state", "plugin" => plugin.clone(), "state" => to.as_str()).set(1.0);
-}
 
-/// The plugin's `plugin_health` series.
-pub(crate) fn health(plugin: &Arc<str>, health: &Health) {
-    for level in ["healthy", "degraded", "unhealthy"] {
-        let on = if health.as_str() == level { 1.0 } else { 0.0 };
-        metrics::gauge!("plugin_health", "plugin" => plugin.clone(), "health" => level).set(on);
+    /// A state change: `to` goes to 1, `from` to 0 (if it was ever written: a series the
+    /// plugin never had is not made just to hold a 0).
+    pub(crate) fn state(&self, from: PluginState, to: PluginState) {
+        if from != to
+            && let Some(gauge) = self.states[state_index(from)].get()
+        {
+            gauge.set(0.0);
+        }
+        self.states[state_index(to)]
+            .get_or_init(|| {
+                metrics::gauge!("plugin_state", "plugin" => self.plugin.clone(), "state" => to.as_str())
+            })
+            .set(1.0);
+    }
+
+    /// The plugin's health now: its level goes to 1, the others it has had to 0.
+    pub(crate) fn health(&self, health: &Health) {
+        for (level, gauge) in HEALTH.iter().zip(&self.health) {
+            if *level == health.as_str() {
+                gauge
+                    .get_or_init(|| {
+                        metrics::gauge!("plugin_health", "plugin" => self.plugin.clone(), "health" => *level)
+                    })
+                    .set(1.0);
+            } else if let Some(gauge) = gauge.get() {
+                gauge.set(0.0);
+            }
+        }
+    }
+
+    /// One run of a piece of plugin code; background tasks and `reconfigure` are not timed.
+    pub(crate) fn hook(&self, phase: Phase, took: Duration) {
+        let name = match phase {
+            Phase::Constructor => "constructor",
+            Phase::Hook(hook) => hook.name(),
+            Phase::Background | Phase::Reconfigure => return,
+        };
+        let Some(index) = HOOKS.iter().position(|h| *h == name) else {
+            return;
+        };
+        self.hooks[index]
+            .get_or_init(|| {
+                metrics::histogram!("plugin_hook_seconds", "plugin" => self.plugin.clone(), "hook" => HOOKS[index])
+            })
+            .record(took.as_secs_f64());
+    }
+
+    /// An automatic restart.
+    pub(crate) fn restarted(&self) {
+        self.restarts
+            .get_or_init(
+                || metrics::counter!("plugin_restarts_total", "plugin" => self.plugin.clone()),
+            )
+            .increment(1);
     }
 }
 
-/// One run of a piece of plugin code.
-pub(crate) fn hook(plugin: &Arc<str>, phase: Phase, took: Duration) {
-    let hook = match phase {
-        Phase::Constructor => "constructor",
-        Phase::Hook(hook) => hook.name(),
-        Phase::Background | Phase::Reconfigure => return,
-    };
-    metrics::histogram!("plugin_hook_seconds", "plugin" => plugin.clone(), "hook" => hook)
-        .record(took.as_secs_f64());
-}
-
-/// An automatic restart.
-pub(crate) fn restarted(plugin: &Arc<str>) {
-    metrics::counter!("plugin_restarts_total", "plugin" => plugin.clone()).increment(1);
+fn state_index(state: PluginState) -> usize {
+    PluginState::ALL
+        .iter()
+        .position(|s| *s == state)
+        .expect("every state is in PluginState::ALL")
 }

@@ -44,6 +44,9 @@ pub(super) struct Progress {
     step: AtomicU8,
     /// Its deadline, in nanoseconds since the manager was created.
     deadline: AtomicU64,
+    /// Set once the task's outcome is `Ok` and all that is left is dropping what the plugin
+    /// released: past the deadline the caller returns without waiting for that.
+    settled: std::sync::atomic::AtomicBool,
     /// The deadline of each piece.
     limit: Duration,
 }
@@ -69,6 +72,7 @@ impl Progress {
         Self {
             step: AtomicU8::new(0),
             deadline: AtomicU64::new(u64::MAX),
+            settled: std::sync::atomic::AtomicBool::new(false),
             limit,
         }
     }
@@ -81,6 +85,11 @@ impl Progress {
             u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Release,
         );
+    }
+
+    /// Marks the outcome settled (`Ok`); see [`Progress::settled`].
+    pub(super) fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
     }
 
     fn phase(&self) -> Phase {
@@ -323,6 +332,11 @@ impl Shared {
                         continue; // the task moved on to another piece
                     }
                     if !self.close_attempt(pos, number) {
+                        if progress.settled.load(Ordering::Acquire) {
+                            // Done; only the drop of the plugin's instance is left, which may
+                            // block its thread: not waited for.
+                            return Ok(());
+                        }
                         // It finished just now, without awaiting anything after: its outcome
                         // is (about to be) in the handle.
                         return match (&mut watch.task).await {
@@ -448,6 +462,58 @@ mod tests {
             }
             assert_eq!(manager.enabled().len(), 50);
             manager.shutdown().await;
+        });
+        gate.open();
+        runtime.shutdown_background();
+    }
+
+    /// Holds its thread at the gate when dropped.
+    struct Stuck(Arc<Gate>);
+
+    #[async_trait]
+    impl Plugin for Stuck {}
+
+    impl Drop for Stuck {
+        fn drop(&mut self) {
+            self.0.pass();
+        }
+    }
+
+    #[test]
+    fn a_drop_that_blocks_its_thread_does_not_hold_up_shutdown() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let gate = Arc::new(Gate::default());
+        let stuck = gate.clone();
+        let mut specs = vec![PluginSpec::new(PluginMetadata::new("stuck"), move || {
+            Ok(PluginInstance::new(Stuck(stuck.clone())))
+        })];
+        specs.extend(
+            (0..20)
+                .map(|i| PluginSpec::with_default::<Noop>(PluginMetadata::new(format!("ok{i}")))),
+        );
+        let manager = PluginManager::builder()
+            .plugins(specs)
+            .hook_timeout(Duration::from_millis(200))
+            .shutdown_timeout(Duration::from_secs(24 * 3600))
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            manager.start().await;
+            assert_eq!(manager.enabled().len(), 21);
+            // Returns at `stuck`'s hook deadline, while its instance is still being dropped;
+            // waiting for the drop would mean waiting for the shutdown deadline, a day away
+            // (the guard below only turns that hang into a failure).
+            tokio::time::timeout(Duration::from_secs(600), manager.shutdown())
+                .await
+                .expect("shutdown returns without waiting for a blocked drop");
+            for record in manager.records() {
+                assert_eq!(record.state, PluginState::TornDown, "{}", record.name);
+                assert_eq!(record.last_error, None, "{}", record.name);
+            }
         });
         gate.open();
         runtime.shutdown_background();

@@ -116,7 +116,7 @@ impl Shared {
             live.health = health.clone();
             fail
         };
-        crate::telemetry::health(self.label(pos), &health);
+        self.telemetry(pos).health(&health);
         match &health {
             Health::Healthy => tracing::info!(plugin, %health, "plugin health"),
             _ => tracing::warn!(plugin, %health, "plugin health"),

@@ -146,16 +146,32 @@ impl Instance {
     }
 }
 
+/// What a plugin leaves when it leaves the states with an instance: the instance and its
+/// context, whose `Drop`s are plugin code.
+pub(super) type Released = (Option<PluginInstance>, Option<ContextHandle>);
+
 /// Drops a plugin instance in a task of its own: its `Drop` is plugin code, and one that
 /// panics must not unwind into the manager or the caller of an operator request.
-pub(super) fn release(
-    plugin: &str,
-    (instance, context): (Option<PluginInstance>, Option<ContextHandle>),
-) {
+pub(super) fn release(plugin: &str, (instance, context): Released) {
     if instance.is_some() || context.is_some() {
         drop(spawn_named(plugin, "drop", async move {
             drop(context);
             drop(instance);
         }));
+    }
+}
+
+/// Drops what a plugin task released, in that task, after its last transition (a stop's
+/// teardown), saving the task `release` would spawn. A panic in a `Drop` is caught and
+/// logged; one that blocks holds the plugin task only, whose caller does not wait for it
+/// past the deadline (`driver`, `Progress::settle`).
+pub(super) fn drop_released(plugin: &str, (instance, context): Released) {
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        drop(context);
+        drop(instance);
+    }));
+    if let Err(payload) = dropped {
+        let panic = crate::task::panic_message(payload.as_ref());
+        tracing::warn!(plugin, %panic, "the plugin's instance panicked when dropped");
     }
 }

@@ -9,11 +9,12 @@ use plugin_core::{Health, Hook};
 use tokio::time::Instant;
 
 use super::Shared;
+use super::Transition;
 use super::driver::Attempt;
 use super::host::ManagerHost;
-use super::instance::release;
+use super::instance::{Released, drop_released, release};
 use super::supervision::is_supervised;
-use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState, StateChange};
+use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState};
 use crate::task::run_isolated;
 use crate::timings::HookTimings;
 
@@ -21,7 +22,7 @@ impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
     /// tasks and closes its subscriptions, and leaving the states with an instance releases it.
     pub(super) fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
-        self.change(pos, None, to, cause);
+        self.change(pos, None, to, cause, None);
     }
 
     /// [`transition`](Self::transition) on behalf of a plugin task: only while its attempt
@@ -33,15 +34,18 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
     ) -> bool {
-        self.change(pos, Some((number, close)), to, cause)
+        self.change(pos, Some((number, close)), to, cause, None)
     }
 
+    /// Moves `pos` to `to` and, if that takes away its instance, hands the instance to the
+    /// caller (`release` otherwise drops it in a task of its own). `keep` receives it.
     fn change(
         &self,
         pos: usize,
         attempt: Option<(u64, bool)>,
         to: PluginState,
         cause: Option<Failure>,
+        keep: Option<&mut Released>,
     ) -> bool {
         let name = self.name(pos);
         let change = {
@@ -70,10 +74,13 @@ impl Shared {
                 live.instance.stop_tasks();
             }
             if !to.has_instance() {
-                release(name, live.instance.take());
+                let released = live.instance.take();
+                match keep {
+                    Some(keep) => *keep = released,
+                    None => release(name, released),
+                }
             }
-            let change = StateChange {
-                plugin: name.to_owned(),
+            let transition = Transition {
                 from,
                 to,
                 cause,
@@ -81,9 +88,12 @@ impl Shared {
             };
             if live.history.len() == HISTORY_LIMIT {
                 live.history.pop_front();
+            } else if live.history.capacity() == 0 {
+                // Room for a start and a stop without growing.
+                live.history.reserve_exact(8);
             }
-            live.history.push_back(change.clone());
-            change
+            live.history.push_back(transition.clone());
+            transition
         };
         if !to.is_running() {
             self.bus.close_owner(name);
@@ -94,9 +104,12 @@ impl Shared {
             }
             None => tracing::debug!(plugin = name, from = %change.from, to = %to, "plugin state"),
         }
-        crate::telemetry::state(self.label(pos), change.from, to);
-        // No observer is fine; a lagging one misses changes (see `subscribe_changes`).
-        let _ = self.changes.send(change);
+        self.telemetry(pos).state(change.from, to);
+        // No observer, no change to send (nor a name to copy); a lagging one misses changes
+        // (see `subscribe_changes`).
+        if self.changes.receiver_count() > 0 {
+            let _ = self.changes.send(change.named(name));
+        }
         true
     }
 
@@ -252,6 +265,23 @@ impl Attempt {
         }
     }
 
+    /// Moves the plugin to `to`, which has no instance, and closes the attempt; the instance
+    /// (and its context) are handed back, for the task to drop after its last transition.
+    fn finish_releasing(&self, to: PluginState) -> Result<Released, Failure> {
+        let mut released = (None, None);
+        if self.shared.change(
+            self.pos,
+            Some((self.number, true)),
+            to,
+            None,
+            Some(&mut released),
+        ) {
+            Ok(released)
+        } else {
+            Err(cut_off())
+        }
+    }
+
     /// Records `failure` (as `Shared::fail` does) and closes the attempt.
     fn failed(&self, failure: Failure) -> Result<(), Failure> {
         let supervised = is_supervised(&failure);
@@ -309,8 +339,8 @@ impl Attempt {
             }
             live.instance.install(instance, context, generation);
             if generation == 1 || !live.health.is_healthy() {
-                // The series exist from the first start; later only a change is recorded.
-                crate::telemetry::health(shared.label(pos), &Health::Healthy);
+                // Written at the first start; later only a change is.
+                shared.telemetry(pos).health(&Health::Healthy);
             }
             live.health = Health::Healthy;
             live.instance.renew_cancellation();
@@ -337,13 +367,13 @@ impl Attempt {
             live.start_time = Some(enabled - began);
             live.timings = timings;
         }
-        let label = shared.label(pos);
+        let telemetry = shared.telemetry(pos);
         for (phase, took) in [
             (Phase::Constructor, timings.constructor),
             (Phase::Hook(Hook::Setup), timings.setup),
             (Phase::Hook(Hook::Enable), timings.on_enable),
         ] {
-            crate::telemetry::hook(label, phase, took.unwrap_or_default());
+            telemetry.hook(phase, took.unwrap_or_default());
         }
         self.finish(PluginState::Enabled)
     }
@@ -358,11 +388,9 @@ impl Attempt {
                 return self.failed(failure);
             }
             self.to(PluginState::Disabled)?;
-            crate::telemetry::hook(
-                shared.label(pos),
-                Phase::Hook(Hook::Disable),
-                began.elapsed(),
-            );
+            shared
+                .telemetry(pos)
+                .hook(Phase::Hook(Hook::Disable), began.elapsed());
         }
         match shared.state(pos) {
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
@@ -372,10 +400,16 @@ impl Attempt {
                     return self.failed(failure);
                 }
                 let done = Instant::now();
-                let label = shared.label(pos);
-                crate::telemetry::hook(label, Phase::Hook(Hook::Teardown), done - tearing_down);
+                shared
+                    .telemetry(pos)
+                    .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
                 shared.live(pos).stop_time = Some(done - began);
-                self.finish(PluginState::TornDown)
+                let released = self.finish_releasing(PluginState::TornDown)?;
+                // The outcome is settled; the caller need not wait for the instance's `Drop`
+                // (plugin code, which may block) past the deadline.
+                self.progress.settle();
+                drop_released(shared.name(pos), released);
+                Ok(())
             }
             _ => {
                 shared.close_attempt(pos, self.number);

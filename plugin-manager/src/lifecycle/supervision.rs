@@ -210,7 +210,7 @@ impl Shared {
             return;
         }
         self.live(pos).supervision.count_restart();
-        crate::telemetry::restarted(self.label(pos));
+        self.telemetry(pos).restarted();
         if let Err(error) = self.restart_locked(pos).await {
             tracing::warn!(plugin = self.name(pos), %error, "automatic restart");
         }
