@@ -20,6 +20,7 @@ mod profile;
 use std::process::ExitCode;
 
 use clap::Parser;
+use plugin_manager::PluginManager;
 use plugin_manager::host_kit::report::{self, Took};
 use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals};
 
@@ -74,7 +75,14 @@ async fn run(mut cli: Cli) -> ExitCode {
         .config(cli.config.clone())
         .hook_timeout(cli.hook_timeout)
         .shutdown_timeout(cli.shutdown_timeout);
-    let host = match Host::new(options) {
+    // The manager reports its plugins' series only when asked to.
+    let plugins = PluginManager::builder().registered();
+    let plugins = if metrics.is_some() {
+        plugins.metrics()
+    } else {
+        plugins
+    };
+    let host = match Host::with_builder(plugins, options) {
         Ok(host) => host,
         Err(error) => {
             eprintln!("chatbot: {error}");

@@ -11,6 +11,11 @@
 //! spawns and joins `n`. At the end the run prints each case over its floor and the growth from
 //! 1,000 to 10,000 plugins.
 //!
+//! The peer, in the same run: `peer/tgs_start/<n>` and `peer/tgs_shutdown/<n>` start and stop
+//! `n` subsystems under one `tokio-graceful-shutdown` `Toplevel` (isolated tasks with graceful
+//! shutdown, the crate a user would otherwise pick; no dependency order, no hooks): start is
+//! until every subsystem runs, shutdown from the request until the `Toplevel` returns.
+//!
 //! Run with `cargo bench -p plugin-manager --bench startup` (add a filter such as `random_dag`
 //! to run a part; the ratios then cover what ran).
 
@@ -32,7 +37,7 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = floor, start, start_inline_constructors, shutdown, hundred_sleeping_setups
+    targets = floor, peer, start, start_inline_constructors, shutdown, hundred_sleeping_setups
 }
 
 fn main() {
@@ -63,8 +68,30 @@ fn print_ratios(since: std::time::SystemTime) {
             ));
         }
     }
+    for peer in ["tgs_start", "tgs_shutdown"] {
+        growth.push((
+            format!("peer/{peer} 10,000 over 1,000"),
+            format!("peer/{peer}/10000"),
+            format!("peer/{peer}/1000"),
+        ));
+    }
+    let mut peers = Vec::new();
+    for shape in [Shape::Chain, Shape::Star, Shape::RandomDag] {
+        for (case, peer) in [("start", "tgs_start"), ("shutdown", "tgs_shutdown")] {
+            peers.push((
+                format!("{case}/{}/10000 over tokio-graceful-shutdown", shape.id()),
+                format!("{case}/{}/10000", shape.id()),
+                format!("peer/{peer}/10000"),
+            ));
+        }
+    }
     ratios::print("over the floor (same run)", &floors, since);
     ratios::print("growth (linear is 10x)", &growth, since);
+    ratios::print(
+        "over the peer (same run; the aim is at most 0.5x)",
+        &peers,
+        since,
+    );
 }
 
 const SIZES: &[usize] = &[100, 1_000, 10_000];
@@ -208,6 +235,92 @@ fn floor(c: &mut Criterion) {
                 });
             });
         }
+    }
+    group.finish();
+}
+
+/// `n` subsystems under one `tokio-graceful-shutdown` `Toplevel`: each counts itself running,
+/// then waits for the shutdown request. Returns the `Toplevel`'s task (running, every
+/// subsystem started), its shutdown token, and how long the start took.
+async fn tgs_started(
+    n: usize,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio_util::sync::CancellationToken,
+    Duration,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_graceful_shutdown::{SubsystemBuilder, SubsystemHandle, Toplevel};
+
+    let running = Arc::new(AtomicUsize::new(0));
+    let all_running = Arc::new(tokio::sync::Notify::new());
+    let token = tokio_util::sync::CancellationToken::new();
+    let began = std::time::Instant::now();
+    let (count, all) = (running.clone(), all_running.clone());
+    let toplevel = Toplevel::new_with_shutdown_token(
+        async move |top: &mut SubsystemHandle| {
+            for i in 0..n {
+                let (count, all) = (count.clone(), all.clone());
+                top.start(SubsystemBuilder::new(
+                    name(i),
+                    async move |sub: &mut SubsystemHandle| {
+                        if count.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                            all.notify_one();
+                        }
+                        sub.on_shutdown_requested().await;
+                        Ok::<(), std::convert::Infallible>(())
+                    },
+                ));
+            }
+        },
+        token.clone(),
+    );
+    let task = tokio::spawn(async move {
+        toplevel
+            .handle_shutdown_requests(Duration::from_secs(60))
+            .await
+            .expect("every subsystem stops cleanly");
+    });
+    all_running.notified().await;
+    (task, token, began.elapsed())
+}
+
+/// The peer: start, and shutdown, of `n` subsystems in `tokio-graceful-shutdown`.
+fn peer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("peer");
+    group.sampling_mode(SamplingMode::Flat);
+    for &n in SIZES {
+        let rt = runtime();
+        group.bench_with_input(BenchmarkId::new("tgs_start", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        rt.block_on(async {
+                            let (task, token, took) = tgs_started(n).await;
+                            token.cancel();
+                            task.await.expect("the toplevel");
+                            took
+                        })
+                    })
+                    .sum()
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("tgs_shutdown", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        rt.block_on(async {
+                            let (task, token, _) = tgs_started(n).await;
+                            let began = std::time::Instant::now();
+                            token.cancel();
+                            task.await.expect("the toplevel");
+                            began.elapsed()
+                        })
+                    })
+                    .sum()
+            });
+        });
     }
     group.finish();
 }

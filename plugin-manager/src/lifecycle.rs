@@ -197,6 +197,7 @@ pub(crate) struct Settings {
     pub(crate) policies: HashMap<String, RestartPolicy>,
     pub(crate) config: PluginsConfig,
     pub(crate) blocking_constructors: bool,
+    pub(crate) metrics: bool,
 }
 
 impl Shared {
@@ -234,7 +235,7 @@ impl Shared {
                 Slot {
                     config_check: parts.config_check,
                     live: Mutex::new(live),
-                    telemetry: PluginTelemetry::new(&parts.metadata.name),
+                    telemetry: PluginTelemetry::new(&parts.metadata.name, settings.metrics),
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
                     constructing: Arc::default(),

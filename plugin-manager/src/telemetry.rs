@@ -9,12 +9,13 @@
 //!
 //! Events and requests are counted by each plugin's `Context` (plugin-core).
 //!
+//! Only when the builder asks for them (`ManagerBuilder::metrics`): registering a series builds,
+//! hashes and drops a key with its labels, recorder or not, and a plugin has about ten.
+//!
 //! Each plugin keeps the handles of its series ([`PluginTelemetry`]), registered with the
 //! recorder the first time a series is written and reused after that: a transition writes two
-//! gauges instead of building two keys (label sets, hashes, allocations), which at thousands
-//! of plugins was a large part of a start. So a recorder must be installed before the manager
-//! starts, as the `metrics` crate asks of every library; without one, every handle is the
-//! facade's no-op.
+//! gauges instead of building two keys. So a recorder must be installed before the manager
+//! starts, as the `metrics` crate asks of every library.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,8 +37,10 @@ const HOOKS: [&str; 5] = [
     "teardown",
 ];
 
-/// One plugin's series, each registered on first use; see the [module](self).
+/// One plugin's series, each registered on first use; see the [module](self). Every method
+/// does nothing unless metrics are on.
 pub(crate) struct PluginTelemetry {
+    on: bool,
     /// The `plugin` label.
     plugin: std::sync::Arc<str>,
     /// `plugin_state`, by [`PluginState::ALL`] order.
@@ -50,8 +53,9 @@ pub(crate) struct PluginTelemetry {
 }
 
 impl PluginTelemetry {
-    pub(crate) fn new(plugin: &str) -> Self {
+    pub(crate) fn new(plugin: &str, on: bool) -> Self {
         Self {
+            on,
             plugin: plugin.into(),
             states: Default::default(),
             health: Default::default(),
@@ -63,6 +67,9 @@ impl PluginTelemetry {
     /// A state change: `to` goes to 1, `from` to 0 (if it was ever written: a series the
     /// plugin never had is not made just to hold a 0).
     pub(crate) fn state(&self, from: PluginState, to: PluginState) {
+        if !self.on {
+            return;
+        }
         if from != to
             && let Some(gauge) = self.states[state_index(from)].get()
         {
@@ -77,6 +84,9 @@ impl PluginTelemetry {
 
     /// The plugin's health now: its level goes to 1, the others it has had to 0.
     pub(crate) fn health(&self, health: &Health) {
+        if !self.on {
+            return;
+        }
         for (level, gauge) in HEALTH.iter().zip(&self.health) {
             if *level == health.as_str() {
                 gauge
@@ -92,6 +102,9 @@ impl PluginTelemetry {
 
     /// One run of a piece of plugin code; background tasks and `reconfigure` are not timed.
     pub(crate) fn hook(&self, phase: Phase, took: Duration) {
+        if !self.on {
+            return;
+        }
         let name = match phase {
             Phase::Constructor => "constructor",
             Phase::Hook(hook) => hook.name(),
@@ -109,6 +122,9 @@ impl PluginTelemetry {
 
     /// An automatic restart.
     pub(crate) fn restarted(&self) {
+        if !self.on {
+            return;
+        }
         self.restarts
             .get_or_init(
                 || metrics::counter!("plugin_restarts_total", "plugin" => self.plugin.clone()),
