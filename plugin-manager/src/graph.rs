@@ -46,7 +46,7 @@ pub struct DependencyGraph {
     dependents: Adjacency,
     /// Nodes that optionally use each node.
     optional_dependents: Adjacency,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Optional dependencies that name no plugin (see [`DependencyGraph::warnings`]).
     warnings: Vec<GraphWarning>,
 }
@@ -77,7 +77,8 @@ impl DependencyGraph {
                 });
             }
         }
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(plugins.len());
+        let mut index: HashMap<&str, usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(plugins.len(), Default::default());
         for &i in &by_name {
             let plugin = &plugins[i];
             if let Some(&first) = index.get(plugin.name.as_str()) {
@@ -161,7 +162,7 @@ impl DependencyGraph {
         }
         let mut names = Vec::with_capacity(n);
         let mut source = Vec::with_capacity(n);
-        let mut positions = HashMap::with_capacity(n);
+        let mut positions = HashMap::with_capacity_and_hasher(n, Default::default());
         let mut deps = Adjacency::with_capacity(n, required.targets.len());
         let mut optional_deps = Adjacency::with_capacity(n, optional.targets.len());
         for (pos, &rank) in order.iter().enumerate() {

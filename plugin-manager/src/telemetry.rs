@@ -37,10 +37,12 @@ const HOOKS: [&str; 5] = [
     "teardown",
 ];
 
-/// One plugin's series, each registered on first use; see the [module](self). Every method
-/// does nothing unless metrics are on.
-pub(crate) struct PluginTelemetry {
-    on: bool,
+/// One plugin's series when metrics are on, each registered on first use; see the
+/// [module](self). Every method does nothing when they are off.
+pub(crate) struct PluginTelemetry(Option<Box<Handles>>);
+
+/// The handles of one plugin's series.
+struct Handles {
     /// The `plugin` label.
     plugin: std::sync::Arc<str>,
     /// `plugin_state`, by [`PluginState::ALL`] order.
@@ -54,44 +56,45 @@ pub(crate) struct PluginTelemetry {
 
 impl PluginTelemetry {
     pub(crate) fn new(plugin: &str, on: bool) -> Self {
-        Self {
-            on,
-            plugin: plugin.into(),
-            states: Default::default(),
-            health: Default::default(),
-            hooks: Default::default(),
-            restarts: OnceLock::new(),
-        }
+        Self(on.then(|| {
+            Box::new(Handles {
+                plugin: plugin.into(),
+                states: Default::default(),
+                health: Default::default(),
+                hooks: Default::default(),
+                restarts: OnceLock::new(),
+            })
+        }))
     }
 
     /// A state change: `to` goes to 1, `from` to 0 (if it was ever written: a series the
     /// plugin never had is not made just to hold a 0).
     pub(crate) fn state(&self, from: PluginState, to: PluginState) {
-        if !self.on {
+        let Some(handles) = &self.0 else {
             return;
-        }
+        };
         if from != to
-            && let Some(gauge) = self.states[state_index(from)].get()
+            && let Some(gauge) = handles.states[state_index(from)].get()
         {
             gauge.set(0.0);
         }
-        self.states[state_index(to)]
+        handles.states[state_index(to)]
             .get_or_init(|| {
-                metrics::gauge!("plugin_state", "plugin" => self.plugin.clone(), "state" => to.as_str())
+                metrics::gauge!("plugin_state", "plugin" => handles.plugin.clone(), "state" => to.as_str())
             })
             .set(1.0);
     }
 
     /// The plugin's health now: its level goes to 1, the others it has had to 0.
     pub(crate) fn health(&self, health: &Health) {
-        if !self.on {
+        let Some(handles) = &self.0 else {
             return;
-        }
-        for (level, gauge) in HEALTH.iter().zip(&self.health) {
+        };
+        for (level, gauge) in HEALTH.iter().zip(&handles.health) {
             if *level == health.as_str() {
                 gauge
                     .get_or_init(|| {
-                        metrics::gauge!("plugin_health", "plugin" => self.plugin.clone(), "health" => *level)
+                        metrics::gauge!("plugin_health", "plugin" => handles.plugin.clone(), "health" => *level)
                     })
                     .set(1.0);
             } else if let Some(gauge) = gauge.get() {
@@ -102,9 +105,9 @@ impl PluginTelemetry {
 
     /// One run of a piece of plugin code; background tasks and `reconfigure` are not timed.
     pub(crate) fn hook(&self, phase: Phase, took: Duration) {
-        if !self.on {
+        let Some(handles) = &self.0 else {
             return;
-        }
+        };
         let name = match phase {
             Phase::Constructor => "constructor",
             Phase::Hook(hook) => hook.name(),
@@ -113,21 +116,22 @@ impl PluginTelemetry {
         let Some(index) = HOOKS.iter().position(|h| *h == name) else {
             return;
         };
-        self.hooks[index]
+        handles.hooks[index]
             .get_or_init(|| {
-                metrics::histogram!("plugin_hook_seconds", "plugin" => self.plugin.clone(), "hook" => HOOKS[index])
+                metrics::histogram!("plugin_hook_seconds", "plugin" => handles.plugin.clone(), "hook" => HOOKS[index])
             })
             .record(took.as_secs_f64());
     }
 
     /// An automatic restart.
     pub(crate) fn restarted(&self) {
-        if !self.on {
+        let Some(handles) = &self.0 else {
             return;
-        }
-        self.restarts
+        };
+        handles
+            .restarts
             .get_or_init(
-                || metrics::counter!("plugin_restarts_total", "plugin" => self.plugin.clone()),
+                || metrics::counter!("plugin_restarts_total", "plugin" => handles.plugin.clone()),
             )
             .increment(1);
     }
