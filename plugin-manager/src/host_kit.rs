@@ -57,7 +57,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use plugin_core::ConfigError;
-use tokio::sync::broadcast::error::RecvError;
 
 pub use self::config_file::{ConfigFile, DEFAULT_PATH, Reload};
 pub use self::signals::{ShutdownSignal, ShutdownSignals, shutdown_signal};
@@ -67,7 +66,8 @@ use crate::error::InvalidPluginSet;
 use crate::manager::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager,
 };
-use crate::state::PluginRecord;
+use crate::state::{PluginRecord, StateChange};
+use crate::state_changes::StateChangesError;
 
 /// How a [`Host`] is set up.
 ///
@@ -408,13 +408,13 @@ async fn edited(watcher: Option<&mut ConfigWatcher>) -> bool {
     }
 }
 
-/// Prints one item of the manager's [`subscribe`](PluginManager::subscribe) feed: the
-/// change's line, or how many were missed.
-pub fn print_change(change: Result<crate::state::StateChange, RecvError>) {
+/// Prints what one read of the manager's [`state_changes`](PluginManager::state_changes)
+/// feed gave: the change's line, or how many were missed (nothing once the feed closed).
+pub fn print_change(change: Result<StateChange, StateChangesError>) {
     match change {
         Ok(change) => report::say(&report::change(&change)),
-        Err(RecvError::Lagged(missed)) => report::say(&report::missed(missed)),
-        Err(RecvError::Closed) => {}
+        Err(StateChangesError::Lagged { missed }) => report::say(&report::missed(missed)),
+        Err(_closed) => {}
     }
 }
 

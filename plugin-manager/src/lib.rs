@@ -94,6 +94,7 @@ mod manager;
 mod restart_policy;
 mod spec;
 mod state;
+mod state_changes;
 mod task;
 mod telemetry;
 pub mod testing;
@@ -112,6 +113,7 @@ pub use spec::PluginSpec;
 pub use state::{
     Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
+pub use state_changes::{StateChanges, StateChangesError};
 pub use timings::{HookTimings, critical_chain};
 
 /// The README's examples, compiled and run as doctests.

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
-use tokio::sync::broadcast;
 
 use crate::config::{PluginsConfig, ReloadError};
 use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
@@ -19,7 +18,8 @@ use crate::lifecycle::ConfigChange;
 use crate::lifecycle::{Settings, Shared};
 use crate::restart_policy::RestartPolicy;
 use crate::spec::PluginSpec;
-use crate::state::{PluginRecord, PluginState, StateChange};
+use crate::state::{PluginRecord, PluginState};
+use crate::state_changes::StateChanges;
 
 /// The deadline of each hook unless the host or the plugin sets another.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -241,15 +241,16 @@ impl PluginManager {
     /// A feed of every state change from now on (not the plugins' events: those are on
     /// [`PluginManager::bus`]).
     ///
-    /// The feed buffers 1024 changes; an observer that falls further behind gets
-    /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
-    pub fn state_changes(&self) -> broadcast::Receiver<StateChange> {
-        self.shared.subscribe_changes()
+    /// The feed buffers 1024 changes; an observer that falls further behind is told how many
+    /// it missed ([`StateChangesError::Lagged`](crate::StateChangesError::Lagged)), and the
+    /// records' histories keep them.
+    pub fn state_changes(&self) -> StateChanges {
+        StateChanges::new(self.shared.subscribe_changes())
     }
 
     /// The feed of state changes, under its old name.
     #[deprecated(note = "it returns state changes, not events: use `state_changes`")]
-    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+    pub fn subscribe(&self) -> StateChanges {
         self.state_changes()
     }
 }

@@ -249,7 +249,7 @@ async fn reload_switches_plugins_off_dependents_first_and_back_on() {
             .iter()
             .all(|c| c.action == ConfigAction::SwitchedOff && c.result.is_ok())
     );
-    let order: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok())
+    let order: Vec<String> = std::iter::from_fn(|| feed.try_recv().unwrap())
         .filter(|c| c.to == PluginState::Disabled)
         .map(|c| c.plugin)
         .collect();

@@ -46,9 +46,8 @@ use common::{
 use plugin_core::Hook;
 use plugin_manager::{
     Failure, FailureKind, OperationError, Phase, PluginManager, PluginSpec, PluginState,
-    StateChange,
+    StateChange, StateChanges,
 };
-use tokio::sync::broadcast;
 
 use PluginState::{Disabled, Enabled, Failed, TornDown};
 
@@ -129,7 +128,7 @@ struct Bench {
     trigger: Trigger,
     gate: Gate,
     manager: PluginManager,
-    feed: broadcast::Receiver<StateChange>,
+    feed: StateChanges,
     /// Every change taken from the feed so far.
     seen: Vec<StateChange>,
 }
