@@ -87,7 +87,7 @@ async fn edited(watcher: Option<&mut ConfigWatcher>) -> bool {
 async fn handle_line(
     host: &Host,
     out: &Output,
-    changes: &mut broadcast::Receiver<StateChange>,
+    changes: &mut StateChanges,
     line: &str,
     reply_timeout: Duration,
 ) {

@@ -278,10 +278,7 @@ async fn shutdown_abandons_what_outlives_its_deadline_and_cancels_it() {
     within("shutdown", manager.shutdown()).await;
     assert_eq!(began.elapsed(), deadline);
 
-    let abandoned = Failure {
-        phase: None,
-        kind: FailureKind::Abandoned(deadline),
-    };
+    let abandoned = Failure::abandoned(deadline);
     assert_eq!(state(&manager, "stuck"), Failed);
     assert_eq!(last_error(&manager, "stuck"), Some(abandoned.clone()));
     // `base` would have been torn down after `stuck`: it never got its turn.

@@ -15,7 +15,10 @@ use crate::state::{Phase, PluginState};
 use crate::task::run_isolated;
 
 /// What a reload did to one plugin.
+///
+/// More fields may come: make one with [`ConfigChange::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigChange {
     /// The plugin.
     pub plugin: String,
@@ -26,7 +29,10 @@ pub struct ConfigChange {
 }
 
 /// The kinds of change a reload applies.
+///
+/// More may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigAction {
     /// `enabled = false`: disabled, with the plugins that need it.
     SwitchedOff,
@@ -41,6 +47,29 @@ pub enum ConfigAction {
     /// Its section changed while it is not running: it takes the new one when it is next
     /// enabled (with a fresh instance).
     Deferred,
+}
+
+impl ConfigChange {
+    /// What a reload did to `plugin`, and how applying it ended.
+    ///
+    /// ```
+    /// use plugin_manager::{ConfigAction, ConfigChange};
+    ///
+    /// let change = ConfigChange::new("dice", ConfigAction::Reconfigured, Ok(()));
+    /// assert_eq!(change.to_string(), "dice: reconfigured in place");
+    /// ```
+    #[must_use]
+    pub fn new(
+        plugin: impl Into<String>,
+        action: ConfigAction,
+        result: Result<(), OperationError>,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            action,
+            result,
+        }
+    }
 }
 
 impl fmt::Display for ConfigChange {
@@ -165,7 +194,11 @@ impl Shared {
                     .reconfigure(settings.and_then(|s| s.restart));
                 drop(live);
                 if replaced.timeout_changed || policy_changed {
-                    changes.push(change(name, ConfigAction::SettingsUpdated, Ok(())));
+                    changes.push(ConfigChange::new(
+                        name,
+                        ConfigAction::SettingsUpdated,
+                        Ok(()),
+                    ));
                 }
                 match (replaced.was_on, on) {
                     (true, false) => switched_off.push(pos),
@@ -178,12 +211,16 @@ impl Shared {
         for &pos in switched_off.iter().rev() {
             if self.state(pos) == PluginState::Enabled {
                 let result = self.disable(self.name(pos), true).await;
-                changes.push(change(self.name(pos), ConfigAction::SwitchedOff, result));
+                changes.push(ConfigChange::new(
+                    self.name(pos),
+                    ConfigAction::SwitchedOff,
+                    result,
+                ));
             }
         }
         for pos in section_changed {
             let (action, result) = self.apply_section(pos).await;
-            changes.push(change(self.name(pos), action, result));
+            changes.push(ConfigChange::new(self.name(pos), action, result));
         }
         for pos in switched_on {
             let name = self.name(pos);
@@ -193,7 +230,7 @@ impl Shared {
                 PluginState::Failed | PluginState::TornDown => self.restart(name).await,
                 _ => self.enable(name).await,
             };
-            changes.push(change(name, ConfigAction::SwitchedOn, result));
+            changes.push(ConfigChange::new(name, ConfigAction::SwitchedOn, result));
         }
         // Plugins held off at start because a dependency was off, now that it is on again.
         for pos in 0..self.graph.len() {
@@ -203,7 +240,11 @@ impl Shared {
             };
             if held_off {
                 let result = self.enable(self.name(pos)).await;
-                changes.push(change(self.name(pos), ConfigAction::SwitchedOn, result));
+                changes.push(ConfigChange::new(
+                    self.name(pos),
+                    ConfigAction::SwitchedOn,
+                    result,
+                ));
             }
         }
         Ok(changes)
@@ -259,13 +300,5 @@ impl Shared {
                 Err(self.operation_failed(pos, failure)),
             ),
         }
-    }
-}
-
-fn change(plugin: &str, action: ConfigAction, result: Result<(), OperationError>) -> ConfigChange {
-    ConfigChange {
-        plugin: plugin.to_owned(),
-        action,
-        result,
     }
 }
