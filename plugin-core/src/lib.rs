@@ -137,15 +137,6 @@ pub use metadata::{InvalidName, PluginMetadata, check_name};
 pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
 
-// Old paths of what moved to `host`, kept (hidden) until the manager's lifecycle code uses
-// the new ones; see the CHANGELOG.
-#[doc(hidden)]
-pub use config::{ConfigCheck, check_config};
-#[doc(hidden)]
-pub use instance::Hook;
-#[doc(hidden)]
-pub use tokio_util::sync::CancellationToken;
-
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{Context, Error, Plugin, Reconfigured, Result, async_trait, plugin};

@@ -46,7 +46,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use plugin_core::{ConfigCheck, ConfigError, PluginMetadata};
+use plugin_core::host::ConfigCheck;
+use plugin_core::{ConfigError, PluginMetadata};
 
 use crate::config::PluginsConfig;
 use crate::error::{GraphError, GraphWarning};

@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use plugin_core::host::check_config;
 use plugin_core::{
     Context, Plugin, PluginInstance, PluginMetadata, Reconfigured, Result, async_trait,
-    check_config,
 };
 use plugin_manager::{
     ConfigAction, FailureKind, PluginManager, PluginSpec, PluginState, PluginsConfig,

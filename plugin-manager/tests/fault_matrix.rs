@@ -43,7 +43,7 @@ use common::{
     Fault, Gate, HOOK_TIMEOUT, Lab, Trigger, dependency_failed, drain, expected_failure,
     last_error, moves, state, trail, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{
     Failure, FailureKind, OperationError, Phase, PluginManager, PluginSpec, PluginState,
     StateChange, StateChanges,

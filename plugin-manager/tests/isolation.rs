@@ -26,7 +26,7 @@ use common::{
     Fault, Lab, Probe, Trigger, dependency_failed, expected_failure, last_error, live_instance,
     started, state, wait_for, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{Failure, FailureKind, OperationError, Phase, PluginState};
 
 use PluginState::{Disabled, Enabled, Failed, TornDown};

@@ -33,7 +33,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use common::{Fault, Lab, Script};
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{
     Backoff, FailureKind, HISTORY_LIMIT, OperationError, Phase, PluginManager, PluginRecord,
     PluginState, PluginsConfig, RestartPolicy, StateChange, StateChanges, StateChangesError,
