@@ -190,6 +190,57 @@ impl PluginsConfig {
         self.plugin(plugin)
             .map_or_else(|| Arc::new(ConfigSection::default()), |s| s.section.clone())
     }
+
+    /// The sections that name none of `plugins`, each listing the plugins there are: what the
+    /// manager reports at build time and refuses a reload for, and what the check reports.
+    pub(crate) fn unknown_sections<'a>(
+        &self,
+        plugins: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<ConfigError> {
+        let mut known: Vec<&str> = plugins.into_iter().collect();
+        known.sort_unstable();
+        self.plugins()
+            .filter(|(name, _)| known.binary_search(name).is_err())
+            .map(|(name, settings)| {
+                ConfigError::at(
+                    &self.path,
+                    settings.line,
+                    Some(name.to_owned()),
+                    format!(
+                        "no plugin is called `{name}`; the plugins are {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The plugins the file leaves on while switching off a dependency they need, one error
+    /// per such dependency at the line of its section. `plugins` are each plugin's name with
+    /// the names of its required dependencies, in the order the errors should come.
+    pub(crate) fn needs_switched_off<'a, D: IntoIterator<Item = &'a str>>(
+        &self,
+        plugins: impl IntoIterator<Item = (&'a str, D)>,
+    ) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (name, deps) in plugins {
+            if !self.is_enabled(name) {
+                continue;
+            }
+            for dep in deps {
+                if !self.is_enabled(dep) {
+                    let line = self.plugin(dep).map_or(0, |s| s.line);
+                    errors.push(ConfigError::at(
+                        &self.path,
+                        line,
+                        Some(format!("{dep}.enabled")),
+                        format!("`{name}` stays on and needs `{dep}`: switch `{name}` off too"),
+                    ));
+                }
+            }
+        }
+        errors
+    }
 }
 
 /// Reads the text of the configuration file at `path`: a regular file of at most `max_size`
@@ -534,6 +585,39 @@ timeout = \"soon\"
         assert!(
             text.starts_with("plugins.toml:11: key `chaos.timeout`: `soon` is not a duration"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn sections_naming_no_plugin_are_reported_with_the_plugins_there_are() {
+        let config = PluginsConfig::parse("plugins.toml", FILE).unwrap();
+        let errors = config.unknown_sections(["greeter", "dice", "help"]);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "plugins.toml:10: key `chaos`: no plugin is called `chaos`; the plugins are dice, greeter, help"
+            ]
+        );
+        assert_eq!(config.unknown_sections(["chaos", "dice", "greeter"]), []);
+    }
+
+    #[test]
+    fn a_plugin_left_on_without_its_dependency_is_reported_at_the_dependency() {
+        let config = PluginsConfig::parse("plugins.toml", FILE).unwrap();
+        // `greeter` is off: `help`, on by default, needs it; `greeter` itself needs `dice`,
+        // but is off, so that is no problem; `dice` needs an unconfigured (on) plugin.
+        let errors = config.needs_switched_off([
+            ("greeter", vec!["dice"]),
+            ("help", vec!["dice", "greeter"]),
+            ("dice", vec!["commands"]),
+        ]);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "plugins.toml:5: key `greeter.enabled`: `help` stays on and needs `greeter`: switch `help` off too"
+            ]
         );
     }
 

@@ -89,55 +89,26 @@ impl fmt::Display for ConfigChange {
     }
 }
 
-/// The sections of `config` that name no plugin of `graph`.
+/// The sections of `config` that name no plugin of `graph`
+/// ([`PluginsConfig::unknown_sections`] over the graph's plugins).
 pub(crate) fn unknown_sections(
     graph: &DependencyGraph,
     config: &PluginsConfig,
 ) -> Vec<ConfigError> {
-    config
-        .plugins()
-        .filter(|(name, _)| graph.position(name).is_none())
-        .map(|(name, settings)| {
-            let mut known = graph.start_order().to_vec();
-            known.sort();
-            ConfigError::at(
-                config.path(),
-                settings.line,
-                Some(name.to_owned()),
-                format!(
-                    "no plugin is called `{name}`; the plugins are {}",
-                    known.join(", ")
-                ),
-            )
-        })
-        .collect()
+    config.unknown_sections(graph.start_order().iter().map(String::as_str))
 }
 
-/// Plugins `config` leaves on while switching off a dependency they need.
+/// Plugins `config` leaves on while switching off a dependency they need
+/// ([`PluginsConfig::needs_switched_off`] over the graph, in start order).
 pub(crate) fn needs_switched_off(
     graph: &DependencyGraph,
     config: &PluginsConfig,
 ) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for pos in 0..graph.len() {
-        let name = graph.name(pos);
-        if !config.is_enabled(name) {
-            continue;
-        }
-        for &dep in graph.deps(pos) {
-            let dep_name = graph.name(dep);
-            if !config.is_enabled(dep_name) {
-                let line = config.plugin(dep_name).map_or(0, |s| s.line);
-                errors.push(ConfigError::at(
-                    config.path(),
-                    line,
-                    Some(format!("{dep_name}.enabled")),
-                    format!("`{name}` stays on and needs `{dep_name}`: switch `{name}` off too"),
-                ));
-            }
-        }
-    }
-    errors
+    let plugins = (0..graph.len()).map(|pos| {
+        let deps = graph.deps(pos).iter().map(|&dep| graph.name(dep));
+        (graph.name(pos), deps)
+    });
+    config.needs_switched_off(plugins)
 }
 
 impl Shared {
