@@ -7,8 +7,9 @@
 //! - `plugin_hook_seconds{plugin,hook}`: histogram of the constructor and each hook;
 //! - `plugin_restarts_total{plugin}`: counter of automatic restarts.
 //!
-//! Events and requests are counted by each plugin's `Context` (plugin-core). Without an
-//! installed recorder every call here is a no-op of the facade's.
+//! Events and requests (made, failed, served and unanswered) are counted by each plugin's
+//! `Context` (plugin-core). Without an installed recorder every call here is a no-op of the
+//! facade's.
 
 use std::sync::Arc;
 use std::time::Duration;
