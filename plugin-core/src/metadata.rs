@@ -138,6 +138,10 @@ impl From<&PluginDescriptor> for PluginMetadata {
 /// `#[plugin(name = "...")]` requires at compile time. Names are shown in logs, reports and
 /// chat, so spaces, newlines and terminal escapes are refused.
 ///
+/// # Errors
+///
+/// An [`InvalidName`] saying what is wrong with `name`.
+///
 /// ```
 /// use plugin_core::check_name;
 ///

@@ -127,6 +127,12 @@ impl PluginsConfig {
     /// directory or a device is refused with a message saying what it is, without opening it
     /// for a read that could wait forever for a writer.
     ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file when it cannot be read (missing, not a regular file,
+    /// over [`PluginsConfig::MAX_SIZE`], not UTF-8), or with its line and key when it is not a
+    /// valid configuration (as [`PluginsConfig::parse`]).
+    ///
     /// ```
     /// use plugin_manager::PluginsConfig;
     ///
@@ -149,6 +155,10 @@ impl PluginsConfig {
     }
 
     /// [`PluginsConfig::load`] with another size limit, in bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginsConfig::load`], with `max_size` as the limit.
     ///
     /// ```
     /// use plugin_manager::PluginsConfig;

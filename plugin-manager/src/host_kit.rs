@@ -230,6 +230,10 @@ pub struct Host {
 
 impl Host {
     /// A host over every plugin compiled into the program; see [`Host::with_builder`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::with_builder`].
     pub fn new(options: HostOptions) -> Result<Self, HostError> {
         Self::with_builder(PluginManager::builder().registered(), options)
     }
@@ -240,6 +244,12 @@ impl Host {
     ///
     /// The file is read here, on the calling thread: once, before anything runs, and bounded
     /// by the size limit. Later reads happen on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Config`] when the configuration file cannot be read or parsed,
+    /// [`HostError::Plugins`] when the plugin set is invalid (duplicate names, missing
+    /// dependencies, cycles).
     pub fn with_builder(builder: ManagerBuilder, options: HostOptions) -> Result<Self, HostError> {
         let config = ConfigFile::locate(options.config.clone())
             .map(|file| file.with_max_size(options.max_config_size));
@@ -329,6 +339,11 @@ impl Host {
 
     /// Starts watching the configuration file, debounced by the options' settle delay;
     /// `Ok(None)` when there is no file.
+    ///
+    /// # Errors
+    ///
+    /// A [`WatchError`] when the file system watcher cannot be created or cannot watch the
+    /// file's folder.
     pub fn watch(&self) -> Result<Option<ConfigWatcher>, WatchError> {
         self.config
             .as_ref()
@@ -425,6 +440,10 @@ pub fn print_change(change: Result<StateChange, StateChangesError>) {
 /// shutdown abandoned it; waiting for it (what dropping a runtime does) would hang the exit.
 /// Fails only if the runtime cannot be created.
 ///
+/// # Errors
+///
+/// The I/O error of creating the runtime.
+///
 /// ```
 /// assert_eq!(plugin_manager::host_kit::block_on(async { 1 + 1 }).unwrap(), 2);
 /// ```
@@ -450,6 +469,10 @@ pub fn init_tracing() {
 
 /// Parses a deadline given on a command line, such as `5s` or `500ms`; refuses zero. The
 /// error is a sentence for the user.
+///
+/// # Errors
+///
+/// A sentence for the user when `text` is not a duration, or is zero.
 ///
 /// ```
 /// use std::time::Duration;

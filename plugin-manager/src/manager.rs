@@ -104,6 +104,14 @@ impl PluginManager {
 
     /// Enables a disabled plugin, enabling its disabled dependencies first.
     ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when its state
+    /// cannot be enabled (enabled already, or failed or torn down: restart those),
+    /// `DependencyUnavailable` when a dependency cannot be enabled, `Failed` when a hook of it
+    /// or of a dependency failed on the way (that plugin is `failed` now), `ShuttingDown` once
+    /// the manager shuts down.
+    ///
     /// # Cancel safety
     ///
     /// The request runs in a task of the manager's: dropping the returned future (a caller's
@@ -121,6 +129,12 @@ impl PluginManager {
     /// Disables an enabled plugin; refused while enabled plugins depend on it.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when it is not
+    /// enabled, `HasEnabledDependents` while enabled plugins require it, `Failed` when its
+    /// `on_disable` failed, `ShuttingDown` once the manager shuts down.
     pub async fn disable(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("disable", async move { shared.disable(&name, false).await })
@@ -131,6 +145,11 @@ impl PluginManager {
     /// Disables an enabled plugin and, first, every enabled plugin that depends on it.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// As [`disable`](Self::disable), without `HasEnabledDependents`; `Failed` names the plugin
+    /// whose `on_disable` failed.
     pub async fn disable_cascade(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("disable", async move { shared.disable(&name, true).await })
@@ -142,6 +161,13 @@ impl PluginManager {
     /// plugins that were running on it or had failed because it had.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when it never
+    /// started or is starting, `DependencyUnavailable` when a dependency cannot be enabled,
+    /// `Failed` when a hook failed on the way (the plugin that failed is `failed` now),
+    /// `ShuttingDown` once the manager shuts down.
     pub async fn restart(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("restart", async move { shared.restart(&name).await })
@@ -458,6 +484,12 @@ impl ManagerBuilder {
     }
 
     /// Validates the set (duplicate names, missing dependencies, cycles) and orders it.
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidPluginSet`] with every problem at once: duplicate names, missing dependencies,
+    /// cycles, invalid names and, after [`registered`](Self::registered), selected crates that
+    /// registered nothing.
     pub fn build(self) -> Result<PluginManager, InvalidPluginSet> {
         let mut errors = if self.registry_checked {
             crate::linking::check(plugin_core::registered())

@@ -158,6 +158,10 @@ impl ConfigFile {
     }
 
     /// Starts watching the file for changes; see [`ConfigWatcher`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConfigWatcher::new`].
     pub fn watch(&self) -> Result<ConfigWatcher, WatchError> {
         ConfigWatcher::new(&self.path)
     }

@@ -95,6 +95,12 @@ impl RunningBed {
     ///
     /// A timeout error says what was awaited, the state the plugin is in and its last error.
     ///
+    /// # Errors
+    ///
+    /// [`TestBedError::UnknownPlugin`] when the bed has no such plugin,
+    /// [`TestBedError::Timeout`] (with the state it is in) when it is not in `state` within
+    /// `timeout`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use plugin_core::{Plugin, PluginMetadata, async_trait};
