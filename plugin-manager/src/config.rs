@@ -314,7 +314,7 @@ fn regular_file(metadata: &Metadata) -> Result<(), String> {
     let what = if kind.is_dir() {
         Some("a directory")
     } else {
-        special_file(&kind)
+        special_file(kind)
     };
     Err(match what {
         Some(what) => format!("cannot read it: it is {what}, not a regular file"),
@@ -323,7 +323,7 @@ fn regular_file(metadata: &Metadata) -> Result<(), String> {
 }
 
 #[cfg(unix)]
-fn special_file(kind: &fs::FileType) -> Option<&'static str> {
+fn special_file(kind: fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt as _;
     if kind.is_fifo() {
         Some("a FIFO (named pipe)")
@@ -339,7 +339,7 @@ fn special_file(kind: &fs::FileType) -> Option<&'static str> {
 }
 
 #[cfg(not(unix))]
-fn special_file(_: &fs::FileType) -> Option<&'static str> {
+fn special_file(_: fs::FileType) -> Option<&'static str> {
     None
 }
 
@@ -438,13 +438,13 @@ fn restart_policy(value: &toml::Value) -> Result<RestartPolicy, String> {
                             })?;
                     }
                     "within" => {
-                        backoff.within = duration(value).map_err(|e| format!("`within`: {e}"))?
+                        backoff.within = duration(value).map_err(|e| format!("`within`: {e}"))?;
                     }
                     "backoff" => {
-                        backoff.initial = duration(value).map_err(|e| format!("`backoff`: {e}"))?
+                        backoff.initial = duration(value).map_err(|e| format!("`backoff`: {e}"))?;
                     }
                     "max_backoff" => {
-                        backoff.max = duration(value).map_err(|e| format!("`max_backoff`: {e}"))?
+                        backoff.max = duration(value).map_err(|e| format!("`max_backoff`: {e}"))?;
                     }
                     other => return Err(format!("unknown key `{other}`; {EXPECTED}")),
                 }

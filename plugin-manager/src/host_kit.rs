@@ -107,30 +107,35 @@ impl HostOptions {
 
     /// The configuration file the user named (`--config PATH`); `None` looks for
     /// [`DEFAULT_PATH`] in the current directory.
+    #[must_use]
     pub fn config(mut self, path: Option<PathBuf>) -> Self {
         self.config = path;
         self
     }
 
     /// The deadline of every plugin hook, unless a plugin sets its own.
+    #[must_use]
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
         self.hook_timeout = timeout;
         self
     }
 
     /// The deadline of the whole shutdown.
+    #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
     /// How long the configuration file must stay quiet after an edit before it is applied.
+    #[must_use]
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
     }
 
     /// The size limit of the configuration file, in bytes.
+    #[must_use]
     pub fn max_config_size(mut self, bytes: u64) -> Self {
         self.max_config_size = bytes;
         self

@@ -318,13 +318,12 @@ fn require_time_driver() {
     const NEEDED: &str = "plugin_manager: the manager needs a tokio runtime with the time \
                           driver: build it with `enable_time()` or `enable_all()` (as \
                           `#[tokio::main]` does)";
-    if tokio::runtime::Handle::try_current().is_err() {
-        panic!("{NEEDED}; there is no runtime here");
-    }
+    assert!(
+        tokio::runtime::Handle::try_current().is_ok(),
+        "{NEEDED}; there is no runtime here"
+    );
     let timer = std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO)));
-    if timer.is_err() {
-        panic!("{NEEDED}");
-    }
+    assert!(timer.is_ok(), "{NEEDED}");
 }
 
 /// Each plugin with its state, in start order.

@@ -383,7 +383,9 @@ fn not_registered(
         let krate = crate_of(&plugin);
         (plugin, krate)
     });
-    let mut registered: Vec<&str> = plugin_core::registered().map(|d| d.name()).collect();
+    let mut registered: Vec<&str> = plugin_core::registered()
+        .map(PluginDescriptor::name)
+        .collect();
     registered.sort_unstable();
     TestBedError::NotRegistered {
         plugin: name.to_owned(),
