@@ -347,8 +347,8 @@ impl Context {
     ///
     /// Each request the server takes is counted for this plugin, once it is replied to or
     /// dropped, as `plugin_requests_served_total` (the answer reached the requester) or
-    /// `plugin_requests_unanswered_total` (dropped without a reply, replied to after the
-    /// requester gave up, or still queued when the server closed).
+    /// `plugin_requests_unanswered_total` (dropped without a reply, given up by the requester
+    /// before the answer came, or still queued when the server closed).
     ///
     /// # Errors
     ///

@@ -327,8 +327,9 @@ pub struct Requests<Q, R> {
 
 /// The serving side of a plugin's request counters, labelled `plugin="NAME"`:
 /// `plugin_requests_served_total` (answered: the reply reached the requester) and
-/// `plugin_requests_unanswered_total` (dropped without a reply, replied to after the requester
-/// stopped waiting, or left in the queue when the server closed).
+/// `plugin_requests_unanswered_total` (dropped without a reply, given up by the requester
+/// before the answer came, whether the server had taken it yet or not, or left in the queue
+/// when the server closed).
 #[derive(Debug)]
 struct ServeCounters {
     served: metrics::Counter,
