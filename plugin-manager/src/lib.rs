@@ -40,11 +40,12 @@
 //!
 //! # Public dependencies
 //!
-//! The manager's own API shows no tokio type: the feed of state changes is [`StateChanges`],
-//! with its own [`StateChangesError`]. What it shows of other crates is plugin-core's (see
-//! plugin-core's notes: tokio 1.x in the guards of [`PluginRef`](plugin_core::PluginRef),
-//! toml 1.x in configuration sections) and serde 1.x (`Serialize` on the record types), so a
-//! new major version of one of those is a breaking change of plugin-manager too.
+//! The manager's API shows no tokio type: the feed of state changes is [`StateChanges`], with
+//! its own [`StateChangesError`], and [`PluginManager::get`] hands out plugin-core's
+//! [`PluginRef`](plugin_core::PluginRef). What it shows of other crates is plugin-core's
+//! (toml 1.x in configuration sections; see plugin-core's notes) and serde 1.x (`Serialize` on
+//! the record types), so a new major version of one of those is a breaking change of
+//! plugin-manager too.
 //!
 //! An application around the manager finds what every host needs in [`host_kit`]: the
 //! configuration file (loaded, watched and applied live), shutdown on Ctrl-C or `SIGTERM`,
