@@ -18,10 +18,9 @@
 use std::time::Duration;
 
 use chat_api::{ChatMessage, Replies};
-use plugin_manager::StateChange;
 use plugin_manager::host_kit::text::{echo, escape, indented};
 use plugin_manager::host_kit::{ConfigWatcher, Host, Reload, operator, report};
-use tokio::sync::broadcast::{self, error::RecvError};
+use plugin_manager::{StateChange, StateChanges, StateChangesError};
 
 use crate::input::{Line, LineReader, MAX_LINE};
 use crate::output::Output;
@@ -88,7 +87,7 @@ async fn edited(watcher: Option<&mut ConfigWatcher>) -> bool {
 async fn handle_line(
     host: &Host,
     out: &Output,
-    changes: &mut broadcast::Receiver<StateChange>,
+    changes: &mut StateChanges,
     line: &str,
     reply_timeout: Duration,
 ) {
@@ -144,23 +143,21 @@ async fn print_replies(out: &Output, mut replies: Replies, limit: Duration) -> b
     }
 }
 
-async fn print_change(out: &Output, change: Result<StateChange, RecvError>) {
+async fn print_change(out: &Output, change: Result<StateChange, StateChangesError>) {
     match change {
         Ok(change) => out.say(report::change(&change)).await,
-        Err(RecvError::Lagged(missed)) => out.say(report::missed(missed)).await,
-        Err(RecvError::Closed) => {}
+        Err(StateChangesError::Lagged { missed }) => out.say(report::missed(missed)).await,
+        Err(_closed) => {}
     }
 }
 
 /// Prints the changes that are waiting, e.g. those an operation made.
-async fn drain_changes(out: &Output, changes: &mut broadcast::Receiver<StateChange>) {
+async fn drain_changes(out: &Output, changes: &mut StateChanges) {
     loop {
         match changes.try_recv() {
-            Ok(change) => print_change(out, Ok(change)).await,
-            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                print_change(out, Err(RecvError::Lagged(missed))).await;
-            }
-            Err(_) => break,
+            Ok(Some(change)) => print_change(out, Ok(change)).await,
+            Ok(None) | Err(StateChangesError::Closed) => break,
+            Err(lagged) => print_change(out, Err(lagged)).await,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::chatbot;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use plugin_core::{Context, PluginMetadata, RequestError};
 
 fn run(args: &[&str]) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -170,4 +172,78 @@ fn metrics_are_served_in_the_prometheus_text_format_on_loopback() {
 
     drop(stdin); // EOF: the bot shuts down
     assert!(child.wait().unwrap().success());
+}
+
+/// The value of the series `name` (with its labels) in Prometheus text, if it is there.
+fn series_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// The serving side of the request counters, read back from the Prometheus recorder the bot
+/// installs (in this test's process: the demo's plugins serve no requests). A detached
+/// context serves the requests it makes, so one plugin shows both sides.
+#[tokio::test(start_paused = true)]
+async fn requests_a_plugin_serves_are_counted_as_served_or_unanswered() {
+    let recorder = PrometheusBuilder::new().install_recorder().unwrap();
+    let ctx = Context::detached(PluginMetadata::new("oracle"));
+    let mut requests = ctx.serve::<u32, u32>().unwrap();
+    let limit = Duration::from_secs(1);
+
+    // Answered.
+    let (answer, ()) = tokio::join!(ctx.request::<u32, u32>(6, limit), async {
+        let request = requests.recv().await.unwrap();
+        let square = request.payload() * request.payload();
+        request.reply(square).unwrap();
+    });
+    assert_eq!(answer, Ok(36));
+
+    // Dropped without a reply.
+    let (answer, ()) = tokio::join!(ctx.request::<u32, u32>(1, limit), async {
+        drop(requests.recv().await.unwrap());
+    });
+    assert!(
+        matches!(answer, Err(RequestError::Dropped { .. })),
+        "{answer:?}"
+    );
+
+    // Answered after the requester gave up.
+    let (answer, late) = tokio::join!(ctx.request::<u32, u32>(2, limit), async {
+        let request = requests.recv().await.unwrap();
+        tokio::time::sleep(limit * 2).await;
+        request.reply(4)
+    });
+    assert!(
+        matches!(answer, Err(RequestError::TimedOut { .. })),
+        "{answer:?}"
+    );
+    assert_eq!(late, Err(4));
+
+    // Still queued when the server closes: polled once, the request is sent.
+    let mut asking = Box::pin(ctx.request::<u32, u32>(3, limit));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, &mut asking)
+            .await
+            .is_err()
+    );
+    drop(requests);
+    assert!(matches!(asking.await, Err(RequestError::Dropped { .. })));
+
+    let text = recorder.render();
+    let value =
+        |name: &str| series_value(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    assert_eq!(
+        value("plugin_requests_served_total{plugin=\"oracle\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("plugin_requests_unanswered_total{plugin=\"oracle\"}"),
+        3.0
+    );
+    assert_eq!(value("plugin_requests_total{plugin=\"oracle\"}"), 4.0);
+    assert_eq!(
+        value("plugin_requests_failed_total{plugin=\"oracle\"}"),
+        3.0
+    );
 }

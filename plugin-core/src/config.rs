@@ -157,7 +157,8 @@ impl ConfigSection {
 
 /// A configuration value that could not be used, with where it was written.
 ///
-/// Make one with [`ConfigError::new`] and the `with_*` methods; more fields may come.
+/// Make one with [`ConfigError::new`] and the `with_*` methods (or [`ConfigError::at`]); more
+/// fields may come.
 ///
 /// ```
 /// use plugin_core::ConfigError;
@@ -177,6 +178,7 @@ impl ConfigSection {
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The file, when the value came from one.
     pub file: Option<String>,

@@ -55,13 +55,17 @@ struct ContextInner {
 
 /// What a context counts through the `metrics` facade, labelled `plugin="NAME"`:
 /// `plugin_events_published_total`, `plugin_events_delivered_total` (queued to subscribers),
-/// `plugin_requests_total` and `plugin_requests_failed_total` (the requests this plugin made).
-/// Registered on the first event or request, with the recorder installed then.
+/// `plugin_requests_total` and `plugin_requests_failed_total` (the requests this plugin made),
+/// `plugin_requests_served_total` and `plugin_requests_unanswered_total` (the requests its
+/// servers took: answered, or not; counted by [`Requests`]). Registered on the first event,
+/// request or server, with the recorder installed then.
 struct Counters {
     published: metrics::Counter,
     delivered: metrics::Counter,
     requests: metrics::Counter,
     requests_failed: metrics::Counter,
+    served: metrics::Counter,
+    unanswered: metrics::Counter,
 }
 
 impl Context {
@@ -341,13 +345,20 @@ impl Context {
     /// Serves requests `Q` answered with `R` as this plugin; the server closes when the
     /// plugin leaves `enabled` (see [`crate::bus`]).
     ///
+    /// Each request the server takes is counted for this plugin, once it is replied to or
+    /// dropped, as `plugin_requests_served_total` (the answer reached the requester) or
+    /// `plugin_requests_unanswered_total` (dropped without a reply, given up by the requester
+    /// before the answer came, or still queued when the server closed).
+    ///
     /// # Errors
     ///
     /// [`ServeError::AlreadyServed`] if another plugin serves `(Q, R)`.
     pub fn serve<Q: Send + 'static, R: Send + 'static>(
         &self,
     ) -> std::result::Result<Requests<Q, R>, ServeError> {
-        self.inner.bus.serve(self.name())
+        let requests = self.inner.bus.serve(self.name())?;
+        let counters = self.counters();
+        Ok(requests.counted(counters.served.clone(), counters.unanswered.clone()))
     }
 
     /// Asks whoever serves `(Q, R)`, waiting at most `timeout` (see [`RequestError`]).
@@ -400,7 +411,9 @@ impl Context {
                 published: metrics::counter!("plugin_events_published_total", "plugin" => plugin.clone()),
                 delivered: metrics::counter!("plugin_events_delivered_total", "plugin" => plugin.clone()),
                 requests: metrics::counter!("plugin_requests_total", "plugin" => plugin.clone()),
-                requests_failed: metrics::counter!("plugin_requests_failed_total", "plugin" => plugin),
+                requests_failed: metrics::counter!("plugin_requests_failed_total", "plugin" => plugin.clone()),
+                served: metrics::counter!("plugin_requests_served_total", "plugin" => plugin.clone()),
+                unanswered: metrics::counter!("plugin_requests_unanswered_total", "plugin" => plugin),
             }
         })
     }

@@ -8,7 +8,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -169,9 +169,28 @@ impl fmt::Debug for PluginInstance {
 ///
 /// Reading waits while one of the plugin's hooks runs (hooks hold the write lock).
 ///
-/// The guards are tokio's (`tokio::sync::RwLockReadGuard`, `RwLockWriteGuard`): tokio 1.x is a
-/// public dependency of plugin-core, and a new major version of it would be a breaking change
-/// of plugin-core.
+/// The guards ([`PluginReadGuard`], [`PluginWriteGuard`]) are plugin-core's own, so the lock
+/// inside (tokio's) is not part of the API.
+///
+/// ```
+/// use plugin_core::{Plugin, PluginInstance, async_trait};
+///
+/// #[derive(Debug, Default)]
+/// struct Counter {
+///     count: u32,
+/// }
+/// #[async_trait]
+/// impl Plugin for Counter {}
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let instance = PluginInstance::new(Counter::default());
+/// let counter = instance.downcast::<Counter>().expect("a `Counter`");
+/// counter.write().await.count += 1;
+/// assert_eq!(counter.read().await.count, 1);
+/// let reading = counter.try_read().expect("no hook runs");
+/// assert_eq!(format!("{reading:?}"), "Counter { count: 1 }");
+/// # });
+/// ```
 pub struct PluginRef<P> {
     cell: Arc<RwLock<P>>,
 }
@@ -190,14 +209,17 @@ impl<P: Send + Sync> PluginRef<P> {
     /// # Cancel safety
     ///
     /// Cancel-safe: dropping the future gives up the place in the lock's queue, nothing else.
-    pub async fn read(&self) -> RwLockReadGuard<'_, P> {
-        self.cell.read().await
+    pub async fn read(&self) -> PluginReadGuard<'_, P> {
+        PluginReadGuard {
+            guard: self.cell.read().await,
+        }
     }
 
     /// Reads it now, or `None` while one of its hooks runs.
     #[must_use]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, P>> {
-        self.cell.try_read().ok()
+    pub fn try_read(&self) -> Option<PluginReadGuard<'_, P>> {
+        let guard = self.cell.try_read().ok()?;
+        Some(PluginReadGuard { guard })
     }
 
     /// Waits for exclusive access, e.g. for a test to inspect and change a plugin.
@@ -205,8 +227,10 @@ impl<P: Send + Sync> PluginRef<P> {
     /// # Cancel safety
     ///
     /// Cancel-safe, like [`PluginRef::read`].
-    pub async fn write(&self) -> RwLockWriteGuard<'_, P> {
-        self.cell.write().await
+    pub async fn write(&self) -> PluginWriteGuard<'_, P> {
+        PluginWriteGuard {
+            guard: self.cell.write().await,
+        }
     }
 
     /// Reads it now as an owned guard, or `None` while one of its hooks runs.
@@ -225,6 +249,56 @@ impl<P> fmt::Debug for PluginRef<P> {
         f.debug_struct("PluginRef")
             .field("type", &std::any::type_name::<P>())
             .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to a plugin, from [`PluginRef::read`] or [`PluginRef::try_read`].
+/// Dereferences to the plugin; its hooks wait while a guard is alive.
+#[must_use = "the plugin is read-locked while the guard lives: drop it once read"]
+pub struct PluginReadGuard<'a, P> {
+    guard: RwLockReadGuard<'a, P>,
+}
+
+impl<P> Deref for PluginReadGuard<'_, P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.guard
+    }
+}
+
+/// As the plugin.
+impl<P: fmt::Debug> fmt::Debug for PluginReadGuard<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Exclusive access to a plugin, from [`PluginRef::write`]. Dereferences, mutably too, to the
+/// plugin; its hooks and readers wait while the guard is alive.
+#[must_use = "the plugin is write-locked while the guard lives: drop it once done"]
+pub struct PluginWriteGuard<'a, P> {
+    guard: RwLockWriteGuard<'a, P>,
+}
+
+impl<P> Deref for PluginWriteGuard<'_, P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.guard
+    }
+}
+
+impl<P> DerefMut for PluginWriteGuard<'_, P> {
+    fn deref_mut(&mut self) -> &mut P {
+        &mut self.guard
+    }
+}
+
+/// As the plugin.
+impl<P: fmt::Debug> fmt::Debug for PluginWriteGuard<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 

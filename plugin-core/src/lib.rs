@@ -76,10 +76,12 @@
 //! # Public dependencies
 //!
 //! These crates' types appear in plugin-core's API, so a new major version of one is a breaking
-//! change of plugin-core: tokio 1.x (the guards of [`PluginRef`]), toml 1.x
-//! ([`ConfigSection::values`]), serde 1.x (configuration types), async-trait (the [`Plugin`]
-//! hooks). tokio-util, which is not 1.0, appears only in [`host`] (see its notes); a plugin
-//! uses plugin-core's own [`Cancellation`].
+//! change of plugin-core: toml 1.x ([`ConfigSection::values`]), serde 1.x (configuration
+//! types), async-trait (the [`Plugin`] hooks). tokio 1.x is the runtime plugins run on (see
+//! [Runtime](#runtime)), but none of its types is in the API: the locks of [`PluginRef`] hand
+//! out plugin-core's own [`PluginReadGuard`] and [`PluginWriteGuard`]. tokio-util, which is
+//! not 1.0, appears only in [`host`] (see its notes); a plugin uses plugin-core's own
+//! [`Cancellation`].
 //!
 //! # Errors
 //!
@@ -132,19 +134,10 @@ pub use context::Context;
 pub use descriptor::{PluginDescriptor, registered};
 pub use error::{Error, Result};
 pub use health::{Health, HealthHandle};
-pub use instance::{Dep, PluginInstance, PluginRef};
+pub use instance::{Dep, PluginInstance, PluginReadGuard, PluginRef, PluginWriteGuard};
 pub use metadata::{InvalidName, PluginMetadata, check_name};
 pub use plugin::{Plugin, PluginType, Reconfigured};
 pub use plugin_macros::plugin;
-
-// Old paths of what moved to `host`, kept (hidden) until the manager's lifecycle code uses
-// the new ones; see the CHANGELOG.
-#[doc(hidden)]
-pub use config::{ConfigCheck, check_config};
-#[doc(hidden)]
-pub use instance::Hook;
-#[doc(hidden)]
-pub use tokio_util::sync::CancellationToken;
 
 /// What a plugin crate needs: `use plugin_core::prelude::*;`.
 pub mod prelude {

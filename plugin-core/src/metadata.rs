@@ -83,18 +83,21 @@ impl PluginMetadata {
     }
 
     /// Sets the version.
+    #[must_use]
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
     /// Sets the required dependencies, by name.
+    #[must_use]
     pub fn with_deps<S: Into<String>>(mut self, deps: impl IntoIterator<Item = S>) -> Self {
         self.deps = deps.into_iter().map(Into::into).collect();
         self
     }
 
     /// Sets the optional dependencies, by name.
+    #[must_use]
     pub fn with_optional_deps<S: Into<String>>(
         mut self,
         deps: impl IntoIterator<Item = S>,
@@ -104,6 +107,7 @@ impl PluginMetadata {
     }
 
     /// Sets the per-hook deadline.
+    #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -137,6 +141,10 @@ impl From<&PluginDescriptor> for PluginMetadata {
 /// Checks a plugin name: not empty, and only lowercase ASCII letters, digits, `-` and `_`, as
 /// `#[plugin(name = "...")]` requires at compile time. Names are shown in logs, reports and
 /// chat, so spaces, newlines and terminal escapes are refused.
+///
+/// # Errors
+///
+/// An [`InvalidName`] saying what is wrong with `name`.
 ///
 /// ```
 /// use plugin_core::check_name;

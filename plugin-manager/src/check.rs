@@ -46,7 +46,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use plugin_core::{ConfigCheck, ConfigError, PluginMetadata};
+use plugin_core::host::ConfigCheck;
+use plugin_core::{ConfigError, PluginMetadata};
 
 use crate::config::PluginsConfig;
 use crate::error::{GraphError, GraphWarning};
@@ -346,7 +347,7 @@ pub(crate) fn check_with(
         .collect();
 
     // The configuration, in the order `reload_config` reports it.
-    let mut config_errors = unknown_sections(&position, config);
+    let mut config_errors = config.unknown_sections(position.keys().copied());
     let mut invalid = vec![false; order.len()];
     for (pos, &i) in order.iter().enumerate() {
         let name = metadata[i].name.as_str();
@@ -361,23 +362,12 @@ pub(crate) fn check_with(
             invalid[pos] = true;
         }
     }
-    for &i in &order {
-        let name = metadata[i].name.as_str();
-        if !config.is_enabled(name) {
-            continue;
-        }
-        for dep in &metadata[i].deps {
-            if position.contains_key(dep.as_str()) && !config.is_enabled(dep) {
-                let line = config.plugin(dep).map_or(0, |s| s.line);
-                config_errors.push(ConfigError::at(
-                    config.path(),
-                    line,
-                    Some(format!("{dep}.enabled")),
-                    format!("`{name}` stays on and needs `{dep}`: switch `{name}` off too"),
-                ));
-            }
-        }
-    }
+    // Dependencies that are missing are the set's problem, reported above.
+    config_errors.extend(config.needs_switched_off(order.iter().map(|&i| {
+        let deps = metadata[i].deps.iter().map(String::as_str);
+        let present = deps.filter(|dep| position.contains_key(dep));
+        (metadata[i].name.as_str(), present)
+    })));
 
     let outcomes = match &graph {
         Ok(_) => {
@@ -439,28 +429,6 @@ pub(crate) fn check_with(
         config_errors,
         warnings,
     }
-}
-
-/// The sections of `config` naming no plugin, in the words of
-/// [`PluginManager::config_problems`](crate::PluginManager::config_problems).
-fn unknown_sections(known: &HashMap<&str, usize>, config: &PluginsConfig) -> Vec<ConfigError> {
-    let mut names: Vec<&str> = known.keys().copied().collect();
-    names.sort_unstable();
-    config
-        .plugins()
-        .filter(|(name, _)| !known.contains_key(name))
-        .map(|(name, settings)| {
-            ConfigError::at(
-                config.path(),
-                settings.line,
-                Some(name.to_owned()),
-                format!(
-                    "no plugin is called `{name}`; the plugins are {}",
-                    names.join(", ")
-                ),
-            )
-        })
-        .collect()
 }
 
 /// The plugins a problem of the set is about.

@@ -127,6 +127,12 @@ impl PluginsConfig {
     /// directory or a device is refused with a message saying what it is, without opening it
     /// for a read that could wait forever for a writer.
     ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file when it cannot be read (missing, not a regular file,
+    /// over [`PluginsConfig::MAX_SIZE`], not UTF-8), or with its line and key when it is not a
+    /// valid configuration (as [`PluginsConfig::parse`]).
+    ///
     /// ```
     /// use plugin_manager::PluginsConfig;
     ///
@@ -149,6 +155,10 @@ impl PluginsConfig {
     }
 
     /// [`PluginsConfig::load`] with another size limit, in bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginsConfig::load`], with `max_size` as the limit.
     ///
     /// ```
     /// use plugin_manager::PluginsConfig;
@@ -189,6 +199,57 @@ impl PluginsConfig {
     pub(crate) fn section_of(&self, plugin: &str) -> Arc<ConfigSection> {
         self.plugin(plugin)
             .map_or_else(|| Arc::new(ConfigSection::default()), |s| s.section.clone())
+    }
+
+    /// The sections that name none of `plugins`, each listing the plugins there are: what the
+    /// manager reports at build time and refuses a reload for, and what the check reports.
+    pub(crate) fn unknown_sections<'a>(
+        &self,
+        plugins: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<ConfigError> {
+        let mut known: Vec<&str> = plugins.into_iter().collect();
+        known.sort_unstable();
+        self.plugins()
+            .filter(|(name, _)| known.binary_search(name).is_err())
+            .map(|(name, settings)| {
+                ConfigError::at(
+                    &self.path,
+                    settings.line,
+                    Some(name.to_owned()),
+                    format!(
+                        "no plugin is called `{name}`; the plugins are {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The plugins the file leaves on while switching off a dependency they need, one error
+    /// per such dependency at the line of its section. `plugins` are each plugin's name with
+    /// the names of its required dependencies, in the order the errors should come.
+    pub(crate) fn needs_switched_off<'a, D: IntoIterator<Item = &'a str>>(
+        &self,
+        plugins: impl IntoIterator<Item = (&'a str, D)>,
+    ) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (name, deps) in plugins {
+            if !self.is_enabled(name) {
+                continue;
+            }
+            for dep in deps {
+                if !self.is_enabled(dep) {
+                    let line = self.plugin(dep).map_or(0, |s| s.line);
+                    errors.push(ConfigError::at(
+                        &self.path,
+                        line,
+                        Some(format!("{dep}.enabled")),
+                        format!("`{name}` stays on and needs `{dep}`: switch `{name}` off too"),
+                    ));
+                }
+            }
+        }
+        errors
     }
 }
 
@@ -253,7 +314,7 @@ fn regular_file(metadata: &Metadata) -> Result<(), String> {
     let what = if kind.is_dir() {
         Some("a directory")
     } else {
-        special_file(&kind)
+        special_file(kind)
     };
     Err(match what {
         Some(what) => format!("cannot read it: it is {what}, not a regular file"),
@@ -262,7 +323,7 @@ fn regular_file(metadata: &Metadata) -> Result<(), String> {
 }
 
 #[cfg(unix)]
-fn special_file(kind: &fs::FileType) -> Option<&'static str> {
+fn special_file(kind: fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt as _;
     if kind.is_fifo() {
         Some("a FIFO (named pipe)")
@@ -278,7 +339,7 @@ fn special_file(kind: &fs::FileType) -> Option<&'static str> {
 }
 
 #[cfg(not(unix))]
-fn special_file(_: &fs::FileType) -> Option<&'static str> {
+fn special_file(_: fs::FileType) -> Option<&'static str> {
     None
 }
 
@@ -377,13 +438,13 @@ fn restart_policy(value: &toml::Value) -> Result<RestartPolicy, String> {
                             })?;
                     }
                     "within" => {
-                        backoff.within = duration(value).map_err(|e| format!("`within`: {e}"))?
+                        backoff.within = duration(value).map_err(|e| format!("`within`: {e}"))?;
                     }
                     "backoff" => {
-                        backoff.initial = duration(value).map_err(|e| format!("`backoff`: {e}"))?
+                        backoff.initial = duration(value).map_err(|e| format!("`backoff`: {e}"))?;
                     }
                     "max_backoff" => {
-                        backoff.max = duration(value).map_err(|e| format!("`max_backoff`: {e}"))?
+                        backoff.max = duration(value).map_err(|e| format!("`max_backoff`: {e}"))?;
                     }
                     other => return Err(format!("unknown key `{other}`; {EXPECTED}")),
                 }
@@ -534,6 +595,39 @@ timeout = \"soon\"
         assert!(
             text.starts_with("plugins.toml:11: key `chaos.timeout`: `soon` is not a duration"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn sections_naming_no_plugin_are_reported_with_the_plugins_there_are() {
+        let config = PluginsConfig::parse("plugins.toml", FILE).unwrap();
+        let errors = config.unknown_sections(["greeter", "dice", "help"]);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "plugins.toml:10: key `chaos`: no plugin is called `chaos`; the plugins are dice, greeter, help"
+            ]
+        );
+        assert_eq!(config.unknown_sections(["chaos", "dice", "greeter"]), []);
+    }
+
+    #[test]
+    fn a_plugin_left_on_without_its_dependency_is_reported_at_the_dependency() {
+        let config = PluginsConfig::parse("plugins.toml", FILE).unwrap();
+        // `greeter` is off: `help`, on by default, needs it; `greeter` itself needs `dice`,
+        // but is off, so that is no problem; `dice` needs an unconfigured (on) plugin.
+        let errors = config.needs_switched_off([
+            ("greeter", vec!["dice"]),
+            ("help", vec!["dice", "greeter"]),
+            ("dice", vec!["commands"]),
+        ]);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "plugins.toml:5: key `greeter.enabled`: `help` stays on and needs `greeter`: switch `help` off too"
+            ]
         );
     }
 

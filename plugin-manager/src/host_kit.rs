@@ -57,7 +57,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use plugin_core::ConfigError;
-use tokio::sync::broadcast::error::RecvError;
 
 pub use self::config_file::{ConfigFile, DEFAULT_PATH, Reload};
 pub use self::signals::{ShutdownSignal, ShutdownSignals, shutdown_signal};
@@ -67,7 +66,8 @@ use crate::error::InvalidPluginSet;
 use crate::manager::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager,
 };
-use crate::state::PluginRecord;
+use crate::state::{PluginRecord, StateChange};
+use crate::state_changes::StateChangesError;
 
 /// How a [`Host`] is set up.
 ///
@@ -107,30 +107,35 @@ impl HostOptions {
 
     /// The configuration file the user named (`--config PATH`); `None` looks for
     /// [`DEFAULT_PATH`] in the current directory.
+    #[must_use]
     pub fn config(mut self, path: Option<PathBuf>) -> Self {
         self.config = path;
         self
     }
 
     /// The deadline of every plugin hook, unless a plugin sets its own.
+    #[must_use]
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
         self.hook_timeout = timeout;
         self
     }
 
     /// The deadline of the whole shutdown.
+    #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
     /// How long the configuration file must stay quiet after an edit before it is applied.
+    #[must_use]
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
     }
 
     /// The size limit of the configuration file, in bytes.
+    #[must_use]
     pub fn max_config_size(mut self, bytes: u64) -> Self {
         self.max_config_size = bytes;
         self
@@ -230,6 +235,10 @@ pub struct Host {
 
 impl Host {
     /// A host over every plugin compiled into the program; see [`Host::with_builder`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::with_builder`].
     pub fn new(options: HostOptions) -> Result<Self, HostError> {
         Self::with_builder(PluginManager::builder().registered(), options)
     }
@@ -240,6 +249,12 @@ impl Host {
     ///
     /// The file is read here, on the calling thread: once, before anything runs, and bounded
     /// by the size limit. Later reads happen on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Config`] when the configuration file cannot be read or parsed,
+    /// [`HostError::Plugins`] when the plugin set is invalid (duplicate names, missing
+    /// dependencies, cycles).
     pub fn with_builder(builder: ManagerBuilder, options: HostOptions) -> Result<Self, HostError> {
         let config = ConfigFile::locate(options.config.clone())
             .map(|file| file.with_max_size(options.max_config_size));
@@ -329,6 +344,11 @@ impl Host {
 
     /// Starts watching the configuration file, debounced by the options' settle delay;
     /// `Ok(None)` when there is no file.
+    ///
+    /// # Errors
+    ///
+    /// A [`WatchError`] when the file system watcher cannot be created or cannot watch the
+    /// file's folder.
     pub fn watch(&self) -> Result<Option<ConfigWatcher>, WatchError> {
         self.config
             .as_ref()
@@ -408,13 +428,13 @@ async fn edited(watcher: Option<&mut ConfigWatcher>) -> bool {
     }
 }
 
-/// Prints one item of the manager's [`subscribe`](PluginManager::subscribe) feed: the
-/// change's line, or how many were missed.
-pub fn print_change(change: Result<crate::state::StateChange, RecvError>) {
+/// Prints what one read of the manager's [`state_changes`](PluginManager::state_changes)
+/// feed gave: the change's line, or how many were missed (nothing once the feed closed).
+pub fn print_change(change: Result<StateChange, StateChangesError>) {
     match change {
         Ok(change) => report::say(&report::change(&change)),
-        Err(RecvError::Lagged(missed)) => report::say(&report::missed(missed)),
-        Err(RecvError::Closed) => {}
+        Err(StateChangesError::Lagged { missed }) => report::say(&report::missed(missed)),
+        Err(_closed) => {}
     }
 }
 
@@ -424,6 +444,10 @@ pub fn print_change(change: Result<crate::state::StateChange, RecvError>) {
 /// A plugin constructor that never returned still occupies a blocking-pool thread after the
 /// shutdown abandoned it; waiting for it (what dropping a runtime does) would hang the exit.
 /// Fails only if the runtime cannot be created.
+///
+/// # Errors
+///
+/// The I/O error of creating the runtime.
 ///
 /// ```
 /// assert_eq!(plugin_manager::host_kit::block_on(async { 1 + 1 }).unwrap(), 2);
@@ -450,6 +474,10 @@ pub fn init_tracing() {
 
 /// Parses a deadline given on a command line, such as `5s` or `500ms`; refuses zero. The
 /// error is a sentence for the user.
+///
+/// # Errors
+///
+/// A sentence for the user when `text` is not a duration, or is zero.
 ///
 /// ```
 /// use std::time::Duration;

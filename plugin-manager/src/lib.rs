@@ -38,6 +38,15 @@
 //! }
 //! ```
 //!
+//! # Public dependencies
+//!
+//! The manager's API shows no tokio type: the feed of state changes is [`StateChanges`], with
+//! its own [`StateChangesError`], and [`PluginManager::get`] hands out plugin-core's
+//! [`PluginRef`](plugin_core::PluginRef). What it shows of other crates is plugin-core's
+//! (toml 1.x in configuration sections; see plugin-core's notes) and serde 1.x (`Serialize` on
+//! the record types), so a new major version of one of those is a breaking change of
+//! plugin-manager too.
+//!
 //! An application around the manager finds what every host needs in [`host_kit`]: the
 //! configuration file (loaded, watched and applied live), shutdown on Ctrl-C or `SIGTERM`,
 //! the reports and operator commands. It is behind the `host-kit` Cargo feature, on by
@@ -94,6 +103,7 @@ mod manager;
 mod restart_policy;
 mod spec;
 mod state;
+mod state_changes;
 mod task;
 mod telemetry;
 pub mod testing;
@@ -112,6 +122,7 @@ pub use spec::PluginSpec;
 pub use state::{
     Failure, FailureKind, HISTORY_LIMIT, Phase, PluginRecord, PluginState, StateChange,
 };
+pub use state_changes::{StateChanges, StateChangesError};
 pub use timings::{HookTimings, critical_chain};
 
 /// The README's examples, compiled and run as doctests.

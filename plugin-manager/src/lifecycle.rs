@@ -39,7 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use plugin_core::{ConfigCheck, ConfigError, EventBus, Health, PluginInstance, PluginMetadata};
+use plugin_core::host::ConfigCheck;
+use plugin_core::{ConfigError, EventBus, Health, PluginInstance, PluginMetadata};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;

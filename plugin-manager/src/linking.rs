@@ -40,7 +40,10 @@ inventory::collect!(LinkLine);
 pub(crate) fn check<'a>(
     registered: impl IntoIterator<Item = &'a PluginDescriptor>,
 ) -> Vec<GraphError> {
-    let registered: BTreeSet<&str> = registered.into_iter().map(|d| d.crate_name()).collect();
+    let registered: BTreeSet<&str> = registered
+        .into_iter()
+        .map(PluginDescriptor::crate_name)
+        .collect();
     let selected: BTreeSet<&str> = inventory::iter::<SelectedCrate>
         .into_iter()
         .map(|krate| krate.package)

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
-use tokio::sync::broadcast;
 
 use crate::config::{PluginsConfig, ReloadError};
 use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
@@ -19,7 +18,8 @@ use crate::lifecycle::ConfigChange;
 use crate::lifecycle::{Settings, Shared};
 use crate::restart_policy::RestartPolicy;
 use crate::spec::PluginSpec;
-use crate::state::{PluginRecord, PluginState, StateChange};
+use crate::state::{PluginRecord, PluginState};
+use crate::state_changes::StateChanges;
 
 /// The deadline of each hook unless the host or the plugin sets another.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,6 +104,14 @@ impl PluginManager {
 
     /// Enables a disabled plugin, enabling its disabled dependencies first.
     ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when its state
+    /// cannot be enabled (enabled already, or failed or torn down: restart those),
+    /// `DependencyUnavailable` when a dependency cannot be enabled, `Failed` when a hook of it
+    /// or of a dependency failed on the way (that plugin is `failed` now), `ShuttingDown` once
+    /// the manager shuts down.
+    ///
     /// # Cancel safety
     ///
     /// The request runs in a task of the manager's: dropping the returned future (a caller's
@@ -121,6 +129,12 @@ impl PluginManager {
     /// Disables an enabled plugin; refused while enabled plugins depend on it.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when it is not
+    /// enabled, `HasEnabledDependents` while enabled plugins require it, `Failed` when its
+    /// `on_disable` failed, `ShuttingDown` once the manager shuts down.
     pub async fn disable(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("disable", async move { shared.disable(&name, false).await })
@@ -131,6 +145,11 @@ impl PluginManager {
     /// Disables an enabled plugin and, first, every enabled plugin that depends on it.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// As [`disable`](Self::disable), without `HasEnabledDependents`; `Failed` names the plugin
+    /// whose `on_disable` failed.
     pub async fn disable_cascade(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("disable", async move { shared.disable(&name, true).await })
@@ -142,6 +161,13 @@ impl PluginManager {
     /// plugins that were running on it or had failed because it had.
     ///
     /// Cancel-safe: see [`enable`](Self::enable).
+    ///
+    /// # Errors
+    ///
+    /// [`OperationError::UnknownPlugin`] for no such plugin, `InvalidTransition` when it never
+    /// started or is starting, `DependencyUnavailable` when a dependency cannot be enabled,
+    /// `Failed` when a hook failed on the way (the plugin that failed is `failed` now),
+    /// `ShuttingDown` once the manager shuts down.
     pub async fn restart(&self, name: &str) -> Result<(), OperationError> {
         let (shared, name) = (self.shared.clone(), name.to_owned());
         to_completion("restart", async move { shared.restart(&name).await })
@@ -241,15 +267,16 @@ impl PluginManager {
     /// A feed of every state change from now on (not the plugins' events: those are on
     /// [`PluginManager::bus`]).
     ///
-    /// The feed buffers 1024 changes; an observer that falls further behind gets
-    /// `RecvError::Lagged` and misses the oldest ones (the records' histories keep them).
-    pub fn state_changes(&self) -> broadcast::Receiver<StateChange> {
-        self.shared.subscribe_changes()
+    /// The feed buffers 1024 changes; an observer that falls further behind is told how many
+    /// it missed ([`StateChangesError::Lagged`](crate::StateChangesError::Lagged)), and the
+    /// records' histories keep them.
+    pub fn state_changes(&self) -> StateChanges {
+        StateChanges::new(self.shared.subscribe_changes())
     }
 
     /// The feed of state changes, under its old name.
     #[deprecated(note = "it returns state changes, not events: use `state_changes`")]
-    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+    pub fn subscribe(&self) -> StateChanges {
         self.state_changes()
     }
 }
@@ -291,13 +318,12 @@ fn require_time_driver() {
     const NEEDED: &str = "plugin_manager: the manager needs a tokio runtime with the time \
                           driver: build it with `enable_time()` or `enable_all()` (as \
                           `#[tokio::main]` does)";
-    if tokio::runtime::Handle::try_current().is_err() {
-        panic!("{NEEDED}; there is no runtime here");
-    }
+    assert!(
+        tokio::runtime::Handle::try_current().is_ok(),
+        "{NEEDED}; there is no runtime here"
+    );
     let timer = std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO)));
-    if timer.is_err() {
-        panic!("{NEEDED}");
-    }
+    assert!(timer.is_ok(), "{NEEDED}");
 }
 
 /// Each plugin with its state, in start order.
@@ -480,6 +506,12 @@ impl ManagerBuilder {
     }
 
     /// Validates the set (duplicate names, missing dependencies, cycles) and orders it.
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidPluginSet`] with every problem at once: duplicate names, missing dependencies,
+    /// cycles, invalid names and, after [`registered`](Self::registered), selected crates that
+    /// registered nothing.
     pub fn build(self) -> Result<PluginManager, InvalidPluginSet> {
         let mut errors = if self.registry_checked {
             crate::linking::check(plugin_core::registered())

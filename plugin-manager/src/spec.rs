@@ -56,7 +56,7 @@ impl PluginSpec {
     /// A plugin whose instances are `P::default()`.
     pub fn with_default<P: Plugin + Default>(mut metadata: PluginMetadata) -> Self {
         if metadata.type_name.is_empty() {
-            metadata.type_name = std::any::type_name::<P>().to_owned();
+            std::any::type_name::<P>().clone_into(&mut metadata.type_name);
         }
         Self::new(metadata, || Ok(PluginInstance::new(P::default())))
     }
@@ -72,6 +72,7 @@ impl PluginSpec {
 
     /// Checks the plugin's configuration section with `check` (see
     /// [`plugin_core::host::check_config`]) before it starts and before a reload.
+    #[must_use]
     pub fn with_config_check(mut self, check: ConfigCheck) -> Self {
         self.config_check = Some(check);
         self

@@ -24,8 +24,12 @@ use crate::timings::HookTimings;
 /// state. A restart takes `TornDown` or `Failed` back to `Loaded` with a fresh instance.
 /// [`PluginState::can_go_to`] is that table; the other predicates answer the questions the
 /// manager asks of a state, so each is answered in one place.
+///
+/// More states may come, so a `match` on it outside this crate needs a `_` arm; asking the
+/// predicates is usually the better question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PluginState {
     /// Registered; no instance yet.
     Unloaded,
@@ -138,7 +142,10 @@ impl fmt::Display for PluginState {
 }
 
 /// The piece of plugin code that was running when something went wrong.
+///
+/// More pieces may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// The constructor (`Default` or `new = ...`).
     Constructor,
@@ -172,8 +179,11 @@ impl fmt::Display for Phase {
 ///
 /// Serializes as `{"kind": "timeout", "detail": 2000.0}`: the variant in snake case, and its
 /// text, plugin name or duration (in milliseconds) as `detail`.
+///
+/// More kinds may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureKind {
     /// Plugin code returned an error; the text is its whole chain of causes.
     Error(String),
@@ -195,7 +205,12 @@ pub enum FailureKind {
 /// What went wrong with a plugin: the kind, and the phase it happened in.
 ///
 /// Serializes as `{"phase": "setup", "kind": "panic", "detail": "no config"}`.
+///
+/// More fields may come: make one with [`Failure::new`] or the constructors of the failures
+/// that happen outside plugin code ([`Failure::dependency_failed`], [`Failure::abandoned`],
+/// [`Failure::unhealthy`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Failure {
     /// The phase, when plugin code of this plugin was running.
     pub phase: Option<Phase>,
@@ -206,6 +221,15 @@ pub struct Failure {
 
 impl Failure {
     /// A failure in plugin code.
+    ///
+    /// ```
+    /// use plugin_core::host::Hook;
+    /// use plugin_manager::{Failure, FailureKind, Phase};
+    ///
+    /// let failure = Failure::new(Phase::Hook(Hook::Setup), FailureKind::Panic("boom".into()));
+    /// assert_eq!(failure.to_string(), "setup panicked: boom");
+    /// ```
+    #[must_use]
     pub fn new(phase: Phase, kind: FailureKind) -> Self {
         Self {
             phase: Some(phase),
@@ -214,10 +238,27 @@ impl Failure {
     }
 
     /// The plugin could not run because its dependency `name` failed.
+    #[must_use]
     pub fn dependency_failed(name: &str) -> Self {
         Self {
             phase: None,
             kind: FailureKind::DependencyFailed(name.to_owned()),
+        }
+    }
+
+    /// Shutdown reached its deadline of `limit` before the plugin was torn down.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let failure = plugin_manager::Failure::abandoned(Duration::from_secs(5));
+    /// assert_eq!(failure.to_string(), "abandoned: shutdown deadline of 5s reached");
+    /// ```
+    #[must_use]
+    pub fn abandoned(limit: Duration) -> Self {
+        Self {
+            phase: None,
+            kind: FailureKind::Abandoned(limit),
         }
     }
 
@@ -228,6 +269,7 @@ impl Failure {
     /// let failure = plugin_manager::Failure::unhealthy("disk full");
     /// assert_eq!(failure.to_string(), "reported unhealthy: disk full");
     /// ```
+    #[must_use]
     pub fn unhealthy(reason: &str) -> Self {
         Self {
             phase: None,
@@ -236,6 +278,7 @@ impl Failure {
     }
 
     /// The error or panic message, if the failure has one.
+    #[must_use]
     pub fn message(&self) -> Option<&str> {
         match &self.kind {
             FailureKind::Error(text) | FailureKind::Panic(text) => Some(text),
@@ -293,7 +336,11 @@ impl fmt::Display for DisplayDuration {
 }
 
 /// One change of state, as kept in a record's history and sent to observers.
+///
+/// More fields may come: outside the manager (a host testing how it shows changes), make one
+/// with [`StateChange::new`] and [`StateChange::with_cause`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct StateChange {
     /// The plugin.
     pub plugin: String,
@@ -306,6 +353,43 @@ pub struct StateChange {
     /// When, measured from the manager's creation on tokio's clock (`at_ms` when serialized).
     #[serde(rename = "at_ms", serialize_with = "millis")]
     pub at: Duration,
+}
+
+impl StateChange {
+    /// `plugin` went `from` one state `to` another, `at` this time since the manager was
+    /// created; without a cause.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use plugin_manager::{Failure, PluginState, StateChange};
+    ///
+    /// let change = StateChange::new("dice", PluginState::Enabled, PluginState::Failed, Duration::ZERO)
+    ///     .with_cause(Failure::dependency_failed("commands"));
+    /// assert_eq!(change.to, PluginState::Failed);
+    /// assert_eq!(change.cause.unwrap().to_string(), "dependency `commands` failed");
+    /// ```
+    #[must_use]
+    pub fn new(
+        plugin: impl Into<String>,
+        from: PluginState,
+        to: PluginState,
+        at: Duration,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            from,
+            to,
+            cause: None,
+            at,
+        }
+    }
+
+    /// The same change, caused by `failure`.
+    #[must_use]
+    pub fn with_cause(mut self, failure: Failure) -> Self {
+        self.cause = Some(failure);
+        self
+    }
 }
 
 /// A snapshot of everything the manager knows about one plugin.

@@ -7,7 +7,8 @@
 //! - `plugin_hook_seconds{plugin,hook}`: histogram of the constructor and each hook;
 //! - `plugin_restarts_total{plugin}`: counter of automatic restarts.
 //!
-//! Events and requests are counted by each plugin's `Context` (plugin-core).
+//! Events and requests (made, failed, served and unanswered) are counted by each plugin's
+//! `Context` (plugin-core).
 //!
 //! Only when the builder asks for them (`ManagerBuilder::metrics`): registering a series builds,
 //! hashes and drops a key with its labels, recorder or not, and a plugin has about ten.

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use plugin_core::{
-    Context, Plugin, PluginInstance, PluginMetadata, Result, async_trait, check_config,
-};
+use plugin_core::host::check_config;
+use plugin_core::{Context, Plugin, PluginInstance, PluginMetadata, Result, async_trait};
 use plugin_manager::check::{Outcome, check};
 use plugin_manager::{GraphError, GraphWarning, PluginManager, PluginSpec, PluginsConfig};
 

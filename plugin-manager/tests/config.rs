@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use plugin_core::host::check_config;
 use plugin_core::{
     Context, Plugin, PluginInstance, PluginMetadata, Reconfigured, Result, async_trait,
-    check_config,
 };
 use plugin_manager::{
     ConfigAction, FailureKind, PluginManager, PluginSpec, PluginState, PluginsConfig,
@@ -249,7 +249,7 @@ async fn reload_switches_plugins_off_dependents_first_and_back_on() {
             .iter()
             .all(|c| c.action == ConfigAction::SwitchedOff && c.result.is_ok())
     );
-    let order: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok())
+    let order: Vec<String> = std::iter::from_fn(|| feed.try_recv().unwrap())
         .filter(|c| c.to == PluginState::Disabled)
         .map(|c| c.plugin)
         .collect();

@@ -43,12 +43,11 @@ use common::{
     Fault, Gate, HOOK_TIMEOUT, Lab, Trigger, dependency_failed, drain, expected_failure,
     last_error, moves, state, trail, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{
     Failure, FailureKind, OperationError, Phase, PluginManager, PluginSpec, PluginState,
-    StateChange,
+    StateChange, StateChanges,
 };
-use tokio::sync::broadcast;
 
 use PluginState::{Disabled, Enabled, Failed, TornDown};
 
@@ -129,7 +128,7 @@ struct Bench {
     trigger: Trigger,
     gate: Gate,
     manager: PluginManager,
-    feed: broadcast::Receiver<StateChange>,
+    feed: StateChanges,
     /// Every change taken from the feed so far.
     seen: Vec<StateChange>,
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Lab, drain, index_of, manager, moves, started, within};
-use plugin_core::{Hook, PluginMetadata};
+use plugin_core::PluginMetadata;
+use plugin_core::host::Hook;
 use plugin_manager::{GraphError, PluginManager, PluginSpec, PluginState, StateChange};
 use tokio::sync::Barrier;
 use tokio::time::Instant;

@@ -26,7 +26,7 @@ use common::{
     Fault, Lab, Probe, Trigger, dependency_failed, expected_failure, last_error, live_instance,
     started, state, wait_for, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{Failure, FailureKind, OperationError, Phase, PluginState};
 
 use PluginState::{Disabled, Enabled, Failed, TornDown};
@@ -278,10 +278,7 @@ async fn shutdown_abandons_what_outlives_its_deadline_and_cancels_it() {
     within("shutdown", manager.shutdown()).await;
     assert_eq!(began.elapsed(), deadline);
 
-    let abandoned = Failure {
-        phase: None,
-        kind: FailureKind::Abandoned(deadline),
-    };
+    let abandoned = Failure::abandoned(deadline);
     assert_eq!(state(&manager, "stuck"), Failed);
     assert_eq!(last_error(&manager, "stuck"), Some(abandoned.clone()));
     // `base` would have been torn down after `stuck`: it never got its turn.

@@ -22,7 +22,7 @@ use common::{
     Fault, Lab, dependency_failed, drain, expected_failure, index_of, last_error, live_instance,
     moves, snapshot, started, state, trail, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{OperationError, Phase, PluginState};
 
 use PluginState::{Disabled, Enabled, Failed, Loaded, Setup, TornDown, Unloaded};

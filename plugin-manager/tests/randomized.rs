@@ -33,12 +33,12 @@ use std::sync::Once;
 use std::time::Duration;
 
 use common::{Fault, Lab, Script};
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{
     Backoff, FailureKind, HISTORY_LIMIT, OperationError, Phase, PluginManager, PluginRecord,
-    PluginState, PluginsConfig, RestartPolicy, StateChange,
+    PluginState, PluginsConfig, RestartPolicy, StateChange, StateChanges, StateChangesError,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use PluginState::{Disabled, Enabled, Failed, Loaded, Setup, TornDown, Unloaded};
@@ -279,7 +279,7 @@ struct FeedReader {
 }
 
 impl FeedReader {
-    fn new(mut feed: broadcast::Receiver<StateChange>) -> Self {
+    fn new(mut feed: StateChanges) -> Self {
         let (deliver, deliveries) = mpsc::unbounded_channel();
         let (syncs, mut sync_requests) = mpsc::unbounded_channel::<()>();
         // Ends when the manager is dropped (the feed closes) or the reader is (a send fails).
@@ -292,8 +292,8 @@ impl FeedReader {
                     let delivery = tokio::select! {
                         received = feed.recv() => match received {
                             Ok(change) => Delivery::Change(change),
-                            Err(broadcast::error::RecvError::Lagged(n)) => Delivery::Lagged(n),
-                            Err(broadcast::error::RecvError::Closed) => return,
+                            Err(StateChangesError::Lagged { missed }) => Delivery::Lagged(missed),
+                            Err(_closed) => return,
                         },
                         request = sync_requests.recv() => {
                             if request.is_none() {
@@ -301,11 +301,11 @@ impl FeedReader {
                             }
                             loop {
                                 let delivery = match feed.try_recv() {
-                                    Ok(change) => Delivery::Change(change),
-                                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                                        Delivery::Lagged(n)
+                                    Ok(Some(change)) => Delivery::Change(change),
+                                    Err(StateChangesError::Lagged { missed }) => {
+                                        Delivery::Lagged(missed)
                                     }
-                                    Err(_empty_or_closed) => break,
+                                    Ok(None) | Err(_) => break,
                                 };
                                 if deliver.send(delivery).is_err() {
                                     return;

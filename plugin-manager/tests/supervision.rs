@@ -8,6 +8,7 @@ use std::time::Duration;
 use plugin_core::{Context, Plugin, PluginInstance, PluginMetadata, Result, async_trait};
 use plugin_manager::{
     Backoff, FailureKind, PluginManager, PluginSpec, PluginState, RestartPolicy, StateChange,
+    StateChanges,
 };
 use tokio::sync::{Mutex, oneshot};
 
@@ -49,7 +50,7 @@ fn on_failure(max_restarts: u32) -> RestartPolicy {
 
 /// Waits (on the paused clock) until `name` reaches `state`, collecting the changes seen.
 async fn until(
-    feed: &mut tokio::sync::broadcast::Receiver<StateChange>,
+    feed: &mut StateChanges,
     name: &str,
     state: PluginState,
     seen: &mut Vec<StateChange>,

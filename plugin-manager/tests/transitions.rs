@@ -24,7 +24,7 @@ use common::{
     Fault, Lab, dependency_failed, drain, expected_failure, live_instance, manager, snapshot,
     started, state, trail, within,
 };
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::{Operation, OperationError, Phase, PluginManager, PluginState};
 
 use PluginState::{Disabled, Enabled, Failed, Loaded, Setup, TornDown, Unloaded};

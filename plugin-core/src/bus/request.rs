@@ -8,6 +8,11 @@
 //! fired by `close_owner`, that the requester waits on next to the answer. An answer sent
 //! before the close wins over it.
 //!
+//! A server opened through a plugin's `Context` counts, for its plugin, each request it takes
+//! from its queue as answered or unanswered ([`ServeCounters`]): every request so taken ends
+//! in exactly one of the two, when it is replied to or dropped. A request still queued when
+//! the server is dropped is taken then, and so counts as unanswered too.
+//!
 //! Over 400 lines because request/reply's three types (the request, the responder and the
 //! stream of requests) share their documented cancel-safety rules and are kept together.
 
@@ -181,6 +186,7 @@ impl Servers {
             receiver,
             open,
             closed,
+            counters: None,
         })
     }
 
@@ -198,6 +204,7 @@ impl Servers {
         let (server, closed) = self.send(Request {
             payload: query,
             reply,
+            tally: Tally::default(),
         })?;
         let mut on_close = pin!(closed.cancelled());
         let outcome = poll_fn(|cx| {
@@ -314,9 +321,67 @@ pub struct Requests<Q, R> {
     receiver: mpsc::Receiver<Request<Q, R>>,
     open: Arc<AtomicBool>,
     closed: CancellationToken,
+    /// Where the requests taken from the queue are counted, for a server a plugin opened.
+    counters: Option<Arc<ServeCounters>>,
+}
+
+/// The serving side of a plugin's request counters, labelled `plugin="NAME"`:
+/// `plugin_requests_served_total` (answered: the reply reached the requester) and
+/// `plugin_requests_unanswered_total` (dropped without a reply, given up by the requester
+/// before the answer came, whether the server had taken it yet or not, or left in the queue
+/// when the server closed).
+#[derive(Debug)]
+struct ServeCounters {
+    served: metrics::Counter,
+    unanswered: metrics::Counter,
+}
+
+/// How one request taken from a counted server ends: answered or not, counted once.
+#[derive(Debug, Default)]
+struct Tally {
+    counters: Option<Arc<ServeCounters>>,
+}
+
+impl Tally {
+    fn settle(mut self, answered: bool) {
+        if let Some(counters) = self.counters.take() {
+            let counter = if answered {
+                &counters.served
+            } else {
+                &counters.unanswered
+            };
+            counter.increment(1);
+        }
+    }
+}
+
+/// A request dropped before it was replied to was not answered.
+impl Drop for Tally {
+    fn drop(&mut self) {
+        if let Some(counters) = self.counters.take() {
+            counters.unanswered.increment(1);
+        }
+    }
 }
 
 impl<Q, R> Requests<Q, R> {
+    /// The same server, counting each request it takes as `served` (answered) or
+    /// `unanswered` (see [`ServeCounters`]).
+    pub(crate) fn counted(
+        mut self,
+        served: metrics::Counter,
+        unanswered: metrics::Counter,
+    ) -> Self {
+        self.counters = Some(Arc::new(ServeCounters { served, unanswered }));
+        self
+    }
+
+    /// `request`, just taken from the queue, counted as this server's.
+    fn taken(&self, mut request: Request<Q, R>) -> Request<Q, R> {
+        request.tally.counters.clone_from(&self.counters);
+        request
+    }
+
     /// The next request whose requester still waits, or `None` once the server is closed (its
     /// backlog is then discarded: those requesters got [`RequestError::Dropped`]).
     ///
@@ -330,6 +395,7 @@ impl<Q, R> Requests<Q, R> {
                 return None;
             }
             let request = self.receiver.recv().await?;
+            let request = self.taken(request);
             if self.closed.is_cancelled() {
                 return None;
             }
@@ -346,6 +412,7 @@ impl<Q, R> Requests<Q, R> {
                 return None;
             }
             let request = self.receiver.try_recv().ok()?;
+            let request = self.taken(request);
             if request.is_waiting() {
                 return Some(request);
             }
@@ -364,6 +431,13 @@ impl<Q, R> Drop for Requests<Q, R> {
         // The bus prunes the entry at the next `serve` or `request` of this type. Requests
         // already handed out stay answerable.
         self.open.store(false, Ordering::Release);
+        if self.counters.is_some() {
+            // The backlog is dropped unanswered: count it now, not when the queue goes.
+            self.receiver.close();
+            while let Ok(request) = self.receiver.try_recv() {
+                drop(self.taken(request));
+            }
+        }
     }
 }
 
@@ -383,6 +457,7 @@ impl<Q, R> fmt::Debug for Requests<Q, R> {
 pub struct Request<Q, R> {
     payload: Q,
     reply: oneshot::Sender<R>,
+    tally: Tally,
 }
 
 /// The answering half of a [`Request`] whose payload was taken with [`Request::into_parts`]:
@@ -420,7 +495,9 @@ impl<Q, R> Request<Q, R> {
     /// # }).unwrap();
     /// ```
     pub fn reply(self, answer: R) -> Result<(), R> {
-        self.reply.send(answer)
+        let sent = self.reply.send(answer);
+        self.tally.settle(sent.is_ok());
+        sent
     }
 
     /// Whether the requester still waits for the answer.
@@ -452,6 +529,7 @@ impl<Q, R> Request<Q, R> {
         let responder = Request {
             payload: (),
             reply: self.reply,
+            tally: self.tally,
         };
         (self.payload, responder)
     }

@@ -60,13 +60,13 @@ pub fn load_config(options: &HostOptions) -> Result<Option<PluginsConfig>, Confi
 /// that cannot be read or parsed is the report's first configuration problem; the plugins
 /// are then checked on their defaults.
 pub fn check(options: &HostOptions) -> CheckReport {
-    report(registered(), options, true)
+    report(&registered(), options, true)
 }
 
 /// [`check`] for the plugins `specs` (what a host built with
 /// [`Host::with_builder`](super::Host::with_builder) runs).
 pub fn check_plugins(specs: &[PluginSpec], options: &HostOptions) -> CheckReport {
-    report(specs.to_vec(), options, false)
+    report(specs, options, false)
 }
 
 /// The dependency graph of every plugin compiled into this program in `format`, each node
@@ -77,7 +77,7 @@ pub fn check_plugins(specs: &[PluginSpec], options: &HostOptions) -> CheckReport
 ///
 /// As [`load_config`]: only when the configuration file cannot be read or parsed.
 pub fn graph(options: &HostOptions, format: GraphFormat) -> Result<String, ConfigError> {
-    graph_of(registered(), options, format, true)
+    graph_of(&registered(), options, format, true)
 }
 
 /// [`graph`] for the plugins `specs`.
@@ -90,7 +90,7 @@ pub fn graph_plugins(
     options: &HostOptions,
     format: GraphFormat,
 ) -> Result<String, ConfigError> {
-    graph_of(specs.to_vec(), options, format, false)
+    graph_of(specs, options, format, false)
 }
 
 fn registered() -> Vec<PluginSpec> {
@@ -107,21 +107,21 @@ fn linking(registry: bool) -> Vec<crate::error::GraphError> {
     }
 }
 
-fn report(specs: Vec<PluginSpec>, options: &HostOptions, registry: bool) -> CheckReport {
+fn report(specs: &[PluginSpec], options: &HostOptions, registry: bool) -> CheckReport {
     match load_config(options) {
-        Ok(config) => check_with(&specs, config.as_ref(), linking(registry)),
-        Err(error) => check_with(&specs, None, linking(registry)).with_file_error(error),
+        Ok(config) => check_with(specs, config.as_ref(), linking(registry)),
+        Err(error) => check_with(specs, None, linking(registry)).with_file_error(error),
     }
 }
 
 fn graph_of(
-    specs: Vec<PluginSpec>,
+    specs: &[PluginSpec],
     options: &HostOptions,
     format: GraphFormat,
     registry: bool,
 ) -> Result<String, ConfigError> {
     let config = load_config(options)?;
-    Ok(check_with(&specs, config.as_ref(), linking(registry))
+    Ok(check_with(specs, config.as_ref(), linking(registry))
         .graph()
         .render(format))
 }

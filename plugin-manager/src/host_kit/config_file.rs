@@ -68,6 +68,7 @@ impl ConfigFile {
     }
 
     /// Sets the size limit of the file, in bytes (default [`PluginsConfig::MAX_SIZE`]).
+    #[must_use]
     pub fn with_max_size(mut self, max_size: u64) -> Self {
         self.max_size = max_size;
         self
@@ -93,7 +94,10 @@ impl ConfigFile {
 
     fn parse(&self, text: String) -> Result<PluginsConfig, ConfigError> {
         let config = PluginsConfig::parse(&self.path.display().to_string(), &text)?;
-        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+        *self
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
         Ok(config)
     }
 
@@ -101,7 +105,10 @@ impl ConfigFile {
     /// differs). Blocks on the file system.
     pub fn changed(&self) -> bool {
         let now = read_text(&self.path, self.max_size).ok();
-        now != *self.applied.lock().unwrap_or_else(|e| e.into_inner())
+        now != *self
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads the file again and applies it to `manager` with
@@ -127,7 +134,7 @@ impl ConfigFile {
         if self
             .applied
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             == Some(&text)
         {
@@ -158,6 +165,10 @@ impl ConfigFile {
     }
 
     /// Starts watching the file for changes; see [`ConfigWatcher`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConfigWatcher::new`].
     pub fn watch(&self) -> Result<ConfigWatcher, WatchError> {
         ConfigWatcher::new(&self.path)
     }

@@ -205,13 +205,7 @@ pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
 /// use std::time::Duration;
 /// use plugin_manager::{PluginState, StateChange, host_kit::report::change};
 ///
-/// let off = StateChange {
-///     plugin: "dice".into(),
-///     from: PluginState::Enabled,
-///     to: PluginState::Disabled,
-///     cause: None,
-///     at: Duration::ZERO,
-/// };
+/// let off = StateChange::new("dice", PluginState::Enabled, PluginState::Disabled, Duration::ZERO);
 /// assert_eq!(change(&off), "* dice: enabled -> disabled");
 /// ```
 ///
@@ -221,13 +215,8 @@ pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
 /// # use std::time::Duration;
 /// # use plugin_manager::{Failure, FailureKind, Phase, PluginState, StateChange, host_kit::report::change};
 /// let panic = FailureKind::Panic("boom\n* dice: enabled -> failed (forged)".into());
-/// let forged = StateChange {
-///     plugin: "dice".into(),
-///     from: PluginState::Enabled,
-///     to: PluginState::Failed,
-///     cause: Some(Failure::new(Phase::Background, panic)),
-///     at: Duration::ZERO,
-/// };
+/// let forged = StateChange::new("dice", PluginState::Enabled, PluginState::Failed, Duration::ZERO)
+///     .with_cause(Failure::new(Phase::Background, panic));
 /// assert_eq!(change(&forged).lines().count(), 1);
 /// ```
 pub fn change(change: &StateChange) -> String {

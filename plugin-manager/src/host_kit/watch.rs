@@ -83,7 +83,7 @@ impl ConfigWatcher {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Ok(event) = event
-                    && is_edit(&event.kind)
+                    && is_edit(event.kind)
                     && event.paths.iter().any(|p| watched_files.contains(p))
                 {
                     let _ = sender.try_send(());
@@ -108,6 +108,7 @@ impl ConfigWatcher {
     }
 
     /// Sets how long the file must stay quiet after an event before it is reported.
+    #[must_use]
     pub fn with_settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
@@ -149,7 +150,7 @@ impl ConfigWatcher {
 
 /// Whether an event of this kind can change what the file holds. Access events (open, read,
 /// close) cannot, nor can changes of metadata only.
-pub(crate) fn is_edit(kind: &EventKind) -> bool {
+pub(crate) fn is_edit(kind: EventKind) -> bool {
     matches!(
         kind,
         EventKind::Create(_)
@@ -202,7 +203,7 @@ mod tests {
             EventKind::Create(CreateKind::File),
             EventKind::Remove(notify::event::RemoveKind::File),
         ];
-        assert!(edits.iter().all(is_edit));
+        assert!(edits.iter().copied().all(is_edit));
         let reads = [
             EventKind::Access(AccessKind::Open(AccessMode::Read)),
             EventKind::Access(AccessKind::Read),
@@ -211,7 +212,7 @@ mod tests {
             EventKind::Any,
             EventKind::Other,
         ];
-        assert!(!reads.iter().any(is_edit));
+        assert!(!reads.iter().copied().any(is_edit));
     }
 
     /// Polls `changed` for at most `limit` (of paused tokio time): whether it fired.

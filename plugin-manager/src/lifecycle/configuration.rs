@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{ConfigCheck, ConfigError, ConfigSection};
+use plugin_core::host::ConfigCheck;
+use plugin_core::{ConfigError, ConfigSection};
 
 use crate::config::{PluginSettings, PluginsConfig};
 

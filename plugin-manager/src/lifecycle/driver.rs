@@ -29,8 +29,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use plugin_core::PluginInstance;
 use plugin_core::host::ContextHandle;
-use plugin_core::{Hook, PluginInstance};
+use plugin_core::host::Hook;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

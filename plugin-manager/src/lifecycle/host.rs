@@ -7,8 +7,9 @@
 
 use std::sync::{Arc, Weak};
 
+use plugin_core::host::CancellationToken;
 use plugin_core::host::{BackgroundTask, Host};
-use plugin_core::{CancellationToken, Health, PluginInstance};
+use plugin_core::{Health, PluginInstance};
 use tokio::task::AbortHandle;
 
 use super::Shared;

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use plugin_core::Health;
 use plugin_core::host::ContextHandle;
-use plugin_core::{Health, Hook};
+use plugin_core::host::Hook;
 use tokio::time::Instant;
 
 use super::Shared;

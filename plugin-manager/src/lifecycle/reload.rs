@@ -15,7 +15,10 @@ use crate::state::{Phase, PluginState};
 use crate::task::run_isolated;
 
 /// What a reload did to one plugin.
+///
+/// More fields may come: make one with [`ConfigChange::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigChange {
     /// The plugin.
     pub plugin: String,
@@ -26,7 +29,10 @@ pub struct ConfigChange {
 }
 
 /// The kinds of change a reload applies.
+///
+/// More may come, so a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigAction {
     /// `enabled = false`: disabled, with the plugins that need it.
     SwitchedOff,
@@ -41,6 +47,29 @@ pub enum ConfigAction {
     /// Its section changed while it is not running: it takes the new one when it is next
     /// enabled (with a fresh instance).
     Deferred,
+}
+
+impl ConfigChange {
+    /// What a reload did to `plugin`, and how applying it ended.
+    ///
+    /// ```
+    /// use plugin_manager::{ConfigAction, ConfigChange};
+    ///
+    /// let change = ConfigChange::new("dice", ConfigAction::Reconfigured, Ok(()));
+    /// assert_eq!(change.to_string(), "dice: reconfigured in place");
+    /// ```
+    #[must_use]
+    pub fn new(
+        plugin: impl Into<String>,
+        action: ConfigAction,
+        result: Result<(), OperationError>,
+    ) -> Self {
+        Self {
+            plugin: plugin.into(),
+            action,
+            result,
+        }
+    }
 }
 
 impl fmt::Display for ConfigChange {
@@ -60,55 +89,26 @@ impl fmt::Display for ConfigChange {
     }
 }
 
-/// The sections of `config` that name no plugin of `graph`.
+/// The sections of `config` that name no plugin of `graph`
+/// ([`PluginsConfig::unknown_sections`] over the graph's plugins).
 pub(crate) fn unknown_sections(
     graph: &DependencyGraph,
     config: &PluginsConfig,
 ) -> Vec<ConfigError> {
-    config
-        .plugins()
-        .filter(|(name, _)| graph.position(name).is_none())
-        .map(|(name, settings)| {
-            let mut known = graph.start_order().to_vec();
-            known.sort();
-            ConfigError::at(
-                config.path(),
-                settings.line,
-                Some(name.to_owned()),
-                format!(
-                    "no plugin is called `{name}`; the plugins are {}",
-                    known.join(", ")
-                ),
-            )
-        })
-        .collect()
+    config.unknown_sections(graph.start_order().iter().map(String::as_str))
 }
 
-/// Plugins `config` leaves on while switching off a dependency they need.
+/// Plugins `config` leaves on while switching off a dependency they need
+/// ([`PluginsConfig::needs_switched_off`] over the graph, in start order).
 pub(crate) fn needs_switched_off(
     graph: &DependencyGraph,
     config: &PluginsConfig,
 ) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for pos in 0..graph.len() {
-        let name = graph.name(pos);
-        if !config.is_enabled(name) {
-            continue;
-        }
-        for &dep in graph.deps(pos) {
-            let dep_name = graph.name(dep);
-            if !config.is_enabled(dep_name) {
-                let line = config.plugin(dep_name).map_or(0, |s| s.line);
-                errors.push(ConfigError::at(
-                    config.path(),
-                    line,
-                    Some(format!("{dep_name}.enabled")),
-                    format!("`{name}` stays on and needs `{dep_name}`: switch `{name}` off too"),
-                ));
-            }
-        }
-    }
-    errors
+    let plugins = (0..graph.len()).map(|pos| {
+        let deps = graph.deps(pos).iter().map(|&dep| graph.name(dep));
+        (graph.name(pos), deps)
+    });
+    config.needs_switched_off(plugins)
 }
 
 impl Shared {
@@ -165,7 +165,11 @@ impl Shared {
                     .reconfigure(settings.and_then(|s| s.restart));
                 drop(live);
                 if replaced.timeout_changed || policy_changed {
-                    changes.push(change(name, ConfigAction::SettingsUpdated, Ok(())));
+                    changes.push(ConfigChange::new(
+                        name,
+                        ConfigAction::SettingsUpdated,
+                        Ok(()),
+                    ));
                 }
                 match (replaced.was_on, on) {
                     (true, false) => switched_off.push(pos),
@@ -178,12 +182,16 @@ impl Shared {
         for &pos in switched_off.iter().rev() {
             if self.state(pos) == PluginState::Enabled {
                 let result = self.disable(self.name(pos), true).await;
-                changes.push(change(self.name(pos), ConfigAction::SwitchedOff, result));
+                changes.push(ConfigChange::new(
+                    self.name(pos),
+                    ConfigAction::SwitchedOff,
+                    result,
+                ));
             }
         }
         for pos in section_changed {
             let (action, result) = self.apply_section(pos).await;
-            changes.push(change(self.name(pos), action, result));
+            changes.push(ConfigChange::new(self.name(pos), action, result));
         }
         for pos in switched_on {
             let name = self.name(pos);
@@ -193,7 +201,7 @@ impl Shared {
                 PluginState::Failed | PluginState::TornDown => self.restart(name).await,
                 _ => self.enable(name).await,
             };
-            changes.push(change(name, ConfigAction::SwitchedOn, result));
+            changes.push(ConfigChange::new(name, ConfigAction::SwitchedOn, result));
         }
         // Plugins held off at start because a dependency was off, now that it is on again.
         for pos in 0..self.graph.len() {
@@ -203,7 +211,11 @@ impl Shared {
             };
             if held_off {
                 let result = self.enable(self.name(pos)).await;
-                changes.push(change(self.name(pos), ConfigAction::SwitchedOn, result));
+                changes.push(ConfigChange::new(
+                    self.name(pos),
+                    ConfigAction::SwitchedOn,
+                    result,
+                ));
             }
         }
         Ok(changes)
@@ -259,13 +271,5 @@ impl Shared {
                 Err(self.operation_failed(pos, failure)),
             ),
         }
-    }
-}
-
-fn change(plugin: &str, action: ConfigAction, result: Result<(), OperationError>) -> ConfigChange {
-    ConfigChange {
-        plugin: plugin.to_owned(),
-        action,
-        result,
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use tokio::time::Instant;
 
 use super::Shared;

@@ -164,6 +164,10 @@ impl TestBed {
     /// [`TestBed::start`] then fails naming the key, as it does for a section that names no
     /// plugin of the bed.
     ///
+    /// # Errors
+    ///
+    /// [`TestBedError::Config`] when `text` is not a valid configuration.
+    ///
     /// ```
     /// use plugin_manager::testing::TestBed;
     ///
@@ -209,6 +213,11 @@ impl TestBed {
     /// The plugins that will run, by name: the ones named and the closure of their
     /// dependencies; fails as [`TestBed::start`] does when one cannot be found.
     ///
+    /// # Errors
+    ///
+    /// [`TestBedError::NotRegistered`] when a plugin, or a dependency of one, is neither given
+    /// nor registered in this binary.
+    ///
     /// ```
     /// use plugin_core::{Plugin, PluginMetadata, async_trait};
     /// use plugin_manager::PluginSpec;
@@ -236,6 +245,11 @@ impl TestBed {
     /// the bed), or if a plugin did not become enabled (the error shows its state and last
     /// error). Use [`TestBed::start_allowing_failures`] to look at a plugin that fails on
     /// purpose.
+    ///
+    /// # Errors
+    ///
+    /// [`TestBedError::NotRegistered`], [`TestBedError::InvalidSet`],
+    /// [`TestBedError::Config`] or [`TestBedError::NotEnabled`], as above.
     pub async fn start(self) -> Result<RunningBed, TestBedError> {
         let bed = self.launch(true).await?;
         let not_enabled: Vec<PluginRecord> = bed
@@ -256,6 +270,10 @@ impl TestBed {
     /// failures. Fails only if a plugin cannot be found or the set is invalid; configuration
     /// problems are the manager's, as in an application (the plugin fails with them, or
     /// [`PluginManager::config_problems`] lists them).
+    ///
+    /// # Errors
+    ///
+    /// [`TestBedError::NotRegistered`] or [`TestBedError::InvalidSet`].
     pub async fn start_allowing_failures(self) -> Result<RunningBed, TestBedError> {
         self.launch(false).await
     }
@@ -365,7 +383,9 @@ fn not_registered(
         let krate = crate_of(&plugin);
         (plugin, krate)
     });
-    let mut registered: Vec<&str> = plugin_core::registered().map(|d| d.name()).collect();
+    let mut registered: Vec<&str> = plugin_core::registered()
+        .map(PluginDescriptor::name)
+        .collect();
     registered.sort_unstable();
     TestBedError::NotRegistered {
         plugin: name.to_owned(),

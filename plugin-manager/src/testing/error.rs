@@ -1,5 +1,6 @@
 //! [`TestBedError`] and the sentences it reads as.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use plugin_core::ConfigError;
@@ -97,12 +98,13 @@ fn not_registered_text(
         None => format!("plugin `{plugin}` is not registered"),
     };
     let guess = format!("plugin_{}", plugin.replace('-', "_"));
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         " in this binary. A plugin crate is linked into a test only if the test refers to it: \
          name the crate that defines `{plugin}` in the test, e.g. `use {guess} as _;` (with \
          that crate among the dev-dependencies), or give the bed a stand-in with \
          `TestBed::spec` or `TestBed::replace`. Registered here: "
-    ));
+    );
     if registered.is_empty() {
         text.push_str("none");
     } else {

@@ -93,6 +93,10 @@ impl<E> fmt::Debug for Events<E> {
 /// Awaits `future` for at most `limit` on tokio's clock; on timeout the error says it was
 /// `awaited`. For what the harness does not wait for itself, e.g. a reply.
 ///
+/// # Errors
+///
+/// [`TestBedError::Timeout`] when `future` is not done within `limit`.
+///
 /// ```
 /// use std::time::Duration;
 /// use plugin_manager::testing::within;

@@ -4,12 +4,12 @@ use std::any::type_name;
 use std::time::Duration;
 
 use plugin_core::{EventBus, PluginRef, PluginType};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::{TestBedError, events::Events};
 use crate::manager::PluginManager;
 use crate::state::{PluginRecord, PluginState};
+use crate::state_changes::StateChangesError;
 
 /// The plugins of a [`TestBed`](super::TestBed), running under a [`PluginManager`].
 ///
@@ -95,6 +95,12 @@ impl RunningBed {
     ///
     /// A timeout error says what was awaited, the state the plugin is in and its last error.
     ///
+    /// # Errors
+    ///
+    /// [`TestBedError::UnknownPlugin`] when the bed has no such plugin,
+    /// [`TestBedError::Timeout`] (with the state it is in) when it is not in `state` within
+    /// `timeout`.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use plugin_core::{Plugin, PluginMetadata, async_trait};
@@ -149,9 +155,9 @@ impl RunningBed {
                     }
                     Ok(Ok(_)) => {}
                     // Missed changes: read the state again.
-                    Ok(Err(RecvError::Lagged(_))) => break,
+                    Ok(Err(StateChangesError::Lagged { .. })) => break,
                     // The feed ends only with the manager, which `self` keeps alive.
-                    Ok(Err(RecvError::Closed)) | Err(_) => {
+                    Ok(Err(_)) | Err(_) => {
                         let record = self.known(plugin)?;
                         if record.state == state {
                             return Ok(());

@@ -1,15 +1,14 @@
 //! State changes taken off the feed, and reading them: who moved where, in what order.
 
-use plugin_manager::{PluginState, StateChange};
-use tokio::sync::broadcast;
+use plugin_manager::{PluginState, StateChange, StateChanges};
 
 /// Every change already queued on `feed`.
-pub(crate) fn drain(feed: &mut broadcast::Receiver<StateChange>) -> Vec<StateChange> {
+pub(crate) fn drain(feed: &mut StateChanges) -> Vec<StateChange> {
     let mut changes = Vec::new();
     loop {
         match feed.try_recv() {
-            Ok(change) => changes.push(change),
-            Err(broadcast::error::TryRecvError::Empty) => return changes,
+            Ok(Some(change)) => changes.push(change),
+            Ok(None) => return changes,
             Err(error) => panic!("state-change feed: {error}"),
         }
     }

@@ -1,13 +1,12 @@
 //! Waiting on the live state-change feed.
 
-use plugin_manager::StateChange;
-use tokio::sync::broadcast;
+use plugin_manager::{StateChange, StateChanges};
 
 use super::clock::within;
 
 /// Waits for the first change on `feed` that `matches`.
 pub(crate) async fn wait_for(
-    feed: &mut broadcast::Receiver<StateChange>,
+    feed: &mut StateChanges,
     what: &str,
     matches: impl Fn(&StateChange) -> bool,
 ) -> StateChange {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use tokio::sync::watch;
 
 /// Records what scripted plugins did, across all their instances.

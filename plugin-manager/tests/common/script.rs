@@ -9,7 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{Context, Error, Hook, Plugin, PluginInstance, PluginMetadata, Result};
+use plugin_core::host::Hook;
+use plugin_core::{Context, Error, Plugin, PluginInstance, PluginMetadata, Result};
 use plugin_manager::{Phase, PluginSpec};
 use tokio::sync::Barrier;
 

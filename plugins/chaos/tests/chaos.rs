@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chat_api::ChatMessage;
 use plugin_chaos::Chaos;
-use plugin_core::Hook;
+use plugin_core::host::Hook;
 use plugin_manager::testing::{RunningBed, TestBed, TestBedError, within};
 use plugin_manager::{Failure, FailureKind, Phase, PluginState};
 
