@@ -35,7 +35,20 @@ fn main() -> ExitCode {
     if let Some(exit) = inspect::run(&cli) {
         return exit;
     }
-    host_kit::block_on(run(cli)).unwrap_or_else(|error| {
+    // The host runs as a task of the runtime, not as the future `block_on` polls on the main
+    // thread: the chat then waits for the plugins on a worker, whose tasks it wakes on that
+    // worker's queue, instead of parking the main thread for each line.
+    let host = async {
+        match tokio::spawn(run(cli)).await {
+            Ok(exit) => exit,
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only a shutdown of the runtime cancels it, and that comes after this.
+                Err(_) => ExitCode::FAILURE,
+            },
+        }
+    };
+    host_kit::block_on(host).unwrap_or_else(|error| {
         eprintln!("chatbot: cannot start the async runtime: {error}");
         ExitCode::FAILURE
     })
