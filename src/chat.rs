@@ -124,18 +124,28 @@ async fn handle_line(
 
 /// Prints the replies as they come, until the message is handled or `limit` has passed;
 /// whether there was any reply (or a timeout, which it says).
+///
+/// One timer for the whole line, not one per reply: each timer the line waits on is an
+/// entry in the runtime's timer wheel, taken under its lock and removed again.
 async fn print_replies(out: &Output, mut replies: Replies, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
     let mut answered = false;
     loop {
-        match tokio::time::timeout_at(deadline, replies.next()).await {
+        // Replies first: one that is there counts even if the deadline has passed too.
+        let reply = tokio::select! {
+            biased;
+            reply = replies.next() => Ok(reply),
+            () = &mut deadline => Err(()),
+        };
+        match reply {
             Ok(Some(reply)) => {
                 let from = reply.from.as_deref().map_or_else(|| "bot".to_owned(), echo);
                 out.say(format!("[{from}] {}", indented(&reply.text))).await;
                 answered = true;
             }
             Ok(None) => return answered,
-            Err(_) => {
+            Err(()) => {
                 out.say("(some plugins did not finish answering in time)")
                     .await;
                 return true;
