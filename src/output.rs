@@ -103,7 +103,7 @@ mod tests {
     use std::future::Future as _;
     use std::pin::pin;
     use std::sync::{Mutex, PoisonError, mpsc as std_mpsc};
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
 
     use super::*;
 
@@ -144,14 +144,16 @@ mod tests {
         }
     }
 
-    /// An output on a held sink: its log, and the channels that hold and release its first
-    /// write.
-    fn held() -> (
-        Output,
-        Arc<Mutex<Vec<Event>>>,
-        std_mpsc::Receiver<()>,
-        std_mpsc::Sender<()>,
-    ) {
+    /// An output on a held sink, with the sink's log and the channels that hold and release
+    /// its first write.
+    struct Rig {
+        out: Output,
+        log: Arc<Mutex<Vec<Event>>>,
+        started: std_mpsc::Receiver<()>,
+        release: std_mpsc::Sender<()>,
+    }
+
+    fn held() -> Rig {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (started, has_started) = std_mpsc::channel();
         let (release, go) = std_mpsc::channel();
@@ -160,12 +162,12 @@ mod tests {
             started: Some(started),
             go: Some(go),
         };
-        (
-            Output::new(sink).expect("the writer thread starts"),
+        Rig {
+            out: Output::new(sink).expect("the writer thread starts"),
             log,
-            has_started,
+            started: has_started,
             release,
-        )
+        }
     }
 
     /// Whether `future` is pending when polled once (outside tokio's cooperative budget, so
@@ -180,7 +182,12 @@ mod tests {
 
     #[tokio::test]
     async fn texts_queued_while_stdout_is_busy_go_out_together_in_order() {
-        let (out, log, started, release) = held();
+        let Rig {
+            out,
+            log,
+            started,
+            release,
+        } = held();
         out.say("first").await;
         started.recv().expect("the writer takes the first text");
         for n in 0..100 {
@@ -210,7 +217,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_backlog_counts_texts_until_their_write_returned() {
-        let (out, log, started, release) = held();
+        let Rig {
+            out,
+            log,
+            started,
+            release,
+        } = held();
         out.say("first").await;
         started.recv().expect("the writer takes the first text");
         // The first text is being written: it still counts, so BACKLOG - 1 more fit.
@@ -241,7 +253,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_stops_at_its_size_and_the_rest_follows() {
-        let (out, log, started, release) = held();
+        let Rig {
+            out,
+            log,
+            started,
+            release,
+        } = held();
         out.say("first").await;
         started.recv().expect("the writer takes the first text");
         let big = "x".repeat(BATCH / 4);
