@@ -24,7 +24,7 @@ use plugin_manager::host_kit::report::{self, Took};
 use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals};
 
 use crate::cli::{Cli, Command};
-use crate::output::Output;
+use crate::output::{Output, Written};
 
 // The plugin crates selected by Cargo features, linked so that their plugins are registered.
 plugin_manager::link_plugins!();
@@ -35,20 +35,7 @@ fn main() -> ExitCode {
     if let Some(exit) = inspect::run(&cli) {
         return exit;
     }
-    // The host runs as a task of the runtime, not as the future `block_on` polls on the main
-    // thread: the chat then waits for the plugins on a worker, whose tasks it wakes on that
-    // worker's queue, instead of parking the main thread for each line.
-    let host = async {
-        match tokio::spawn(run(cli)).await {
-            Ok(exit) => exit,
-            Err(error) => match error.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                // Only a shutdown of the runtime cancels it, and that comes after this.
-                Err(_) => ExitCode::FAILURE,
-            },
-        }
-    };
-    host_kit::block_on(host).unwrap_or_else(|error| {
+    host_kit::block_on(run(cli)).unwrap_or_else(|error| {
         eprintln!("chatbot: cannot start the async runtime: {error}");
         ExitCode::FAILURE
     })
@@ -60,8 +47,8 @@ async fn run(mut cli: Cli) -> ExitCode {
         .inspect_err(|error| eprintln!("chatbot: cannot listen for shutdown signals: {error}"))
         .ok();
     host_kit::init_tracing();
-    let out = match Output::stdout() {
-        Ok(out) => out,
+    let (out, written) = match Output::stdout() {
+        Ok(output) => output,
         Err(error) => {
             eprintln!("chatbot: cannot start the stdout writer: {error}");
             return ExitCode::FAILURE;
@@ -95,7 +82,7 @@ async fn run(mut cli: Cli) -> ExitCode {
         }
     };
     let command = cli.command.take().unwrap_or(Command::Run);
-    let body = drive(&host, out, signals.as_mut(), command, &cli);
+    let body = drive(&host, (out, written), signals.as_mut(), command, &cli);
     match metrics {
         Some((listener, handle)) => tokio::select! {
             exit = body => exit,
@@ -108,7 +95,7 @@ async fn run(mut cli: Cli) -> ExitCode {
 /// Runs `command` on the host: start, the command's work, shutdown.
 async fn drive(
     host: &Host,
-    out: Output,
+    (out, written): (Output, Written),
     mut signals: Option<&mut ShutdownSignals>,
     command: Command,
     cli: &Cli,
@@ -175,7 +162,7 @@ async fn drive(
     }
     // Bounded: a stdout nobody reads does not keep the process alive; nor past another signal.
     tokio::select! {
-        _ = out.finish(cli.shutdown_timeout) => {}
+        _ = out.finish(written, cli.shutdown_timeout) => {}
         _ = next_signal(signals) => {}
     }
     exit

@@ -24,23 +24,34 @@ pub(crate) const BACKLOG: usize = 256;
 /// The most bytes the writer gathers before it writes them (a longer text is written whole).
 pub(crate) const BATCH: usize = 64 * 1024;
 
-/// The stdout writer; see the [module](self).
-#[derive(Debug)]
+/// A handle on the stdout writer (clones share it); see the [module](self).
+#[derive(Debug, Clone)]
 pub(crate) struct Output {
-    queue: mpsc::UnboundedSender<(String, bool)>,
+    queue: mpsc::UnboundedSender<Item>,
     room: Arc<Semaphore>,
-    written: oneshot::Receiver<()>,
+}
+
+/// Resolves once the writer wrote everything queued before [`Output::finish`].
+#[derive(Debug)]
+pub(crate) struct Written(oneshot::Receiver<()>);
+
+#[derive(Debug)]
+enum Item {
+    /// A text, and whether it counts against the backlog.
+    Text(String, bool),
+    /// The end: the writer writes what came before and stops.
+    End,
 }
 
 impl Output {
     /// Starts the writer thread on stdout.
-    pub(crate) fn stdout() -> std::io::Result<Self> {
+    pub(crate) fn stdout() -> std::io::Result<(Self, Written)> {
         Self::new(std::io::stdout())
     }
 
     /// Starts the writer thread on `sink`.
-    pub(crate) fn new(mut sink: impl Write + Send + 'static) -> std::io::Result<Self> {
-        let (queue, mut texts) = mpsc::unbounded_channel::<(String, bool)>();
+    pub(crate) fn new(mut sink: impl Write + Send + 'static) -> std::io::Result<(Self, Written)> {
+        let (queue, mut texts) = mpsc::unbounded_channel::<Item>();
         let room = Arc::new(Semaphore::new(BACKLOG));
         let (done, written) = oneshot::channel();
         let freed = room.clone();
@@ -48,10 +59,15 @@ impl Output {
             .name("stdout".to_owned())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
+                let mut ended = false;
                 while let Some(first) = texts.blocking_recv() {
                     let mut counted = 0;
                     let mut next = Some(first);
-                    while let Some((text, is_counted)) = next.take() {
+                    while let Some(item) = next.take() {
+                        let Item::Text(text, is_counted) = item else {
+                            ended = true;
+                            break;
+                        };
                         batch.extend_from_slice(text.as_bytes());
                         batch.push(b'\n');
                         counted += usize::from(is_counted);
@@ -60,20 +76,21 @@ impl Output {
                         }
                     }
                     // A closed stdout (the reader went away) is not worth a panic.
-                    let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+                    if !batch.is_empty() {
+                        let _ = sink.write_all(&batch).and_then(|()| sink.flush());
+                    }
                     batch.clear();
                     if batch.capacity() > BATCH {
                         batch.shrink_to(BATCH);
                     }
                     freed.add_permits(counted);
+                    if ended {
+                        break;
+                    }
                 }
                 let _ = done.send(());
             })?;
-        Ok(Self {
-            queue,
-            room,
-            written,
-        })
+        Ok((Self { queue, room }, Written(written)))
     }
 
     /// Queues `text` (a newline follows it), waiting while [`BACKLOG`] texts are queued.
@@ -82,19 +99,20 @@ impl Output {
         if let Ok(permit) = self.room.acquire().await {
             permit.forget();
         }
-        let _ = self.queue.send((text.into(), true));
+        let _ = self.queue.send(Item::Text(text.into(), true));
     }
 
     /// Queues `text` without waiting, beyond the backlog: for the few texts of the shutdown.
     pub(crate) fn say_now(&self, text: impl Into<String>) {
-        let _ = self.queue.send((text.into(), false));
+        let _ = self.queue.send(Item::Text(text.into(), false));
     }
 
-    /// Closes the queue and waits until everything in it is written, for at most `limit`;
-    /// `false` if stdout did not take it all in time.
-    pub(crate) async fn finish(self, limit: Duration) -> bool {
-        drop(self.queue);
-        tokio::time::timeout(limit, self.written).await.is_ok()
+    /// Ends the output (texts queued after this, through any clone, are not written) and
+    /// waits until everything before it is written, for at most `limit`; `false` if stdout
+    /// did not take it all in time.
+    pub(crate) async fn finish(self, written: Written, limit: Duration) -> bool {
+        let _ = self.queue.send(Item::End);
+        tokio::time::timeout(limit, written.0).await.is_ok()
     }
 }
 
@@ -148,6 +166,7 @@ mod tests {
     /// its first write.
     struct Rig {
         out: Output,
+        written: Written,
         log: Arc<Mutex<Vec<Event>>>,
         started: std_mpsc::Receiver<()>,
         release: std_mpsc::Sender<()>,
@@ -162,8 +181,10 @@ mod tests {
             started: Some(started),
             go: Some(go),
         };
+        let (out, written) = Output::new(sink).expect("the writer thread starts");
         Rig {
-            out: Output::new(sink).expect("the writer thread starts"),
+            out,
+            written,
             log,
             started: has_started,
             release,
@@ -184,6 +205,7 @@ mod tests {
     async fn texts_queued_while_stdout_is_busy_go_out_together_in_order() {
         let Rig {
             out,
+            written,
             log,
             started,
             release,
@@ -195,7 +217,7 @@ mod tests {
         }
         out.say_now("last");
         release.send(()).expect("the writer waits");
-        assert!(out.finish(Duration::from_secs(600)).await);
+        assert!(out.finish(written, Duration::from_secs(600)).await);
 
         let log = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let rest: String = std::iter::once(String::new())
@@ -219,6 +241,7 @@ mod tests {
     async fn the_backlog_counts_texts_until_their_write_returned() {
         let Rig {
             out,
+            written,
             log,
             started,
             release,
@@ -233,7 +256,7 @@ mod tests {
         // Texts of the shutdown do not wait.
         out.say_now("shutting down");
         release.send(()).expect("the writer waits");
-        assert!(out.finish(Duration::from_secs(600)).await);
+        assert!(out.finish(written, Duration::from_secs(600)).await);
 
         let written: String = log
             .lock()
@@ -255,6 +278,7 @@ mod tests {
     async fn a_batch_stops_at_its_size_and_the_rest_follows() {
         let Rig {
             out,
+            written,
             log,
             started,
             release,
@@ -266,7 +290,7 @@ mod tests {
             out.say(big.clone()).await;
         }
         release.send(()).expect("the writer waits");
-        assert!(out.finish(Duration::from_secs(600)).await);
+        assert!(out.finish(written, Duration::from_secs(600)).await);
 
         let log = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let writes: Vec<&String> = log
@@ -283,5 +307,35 @@ mod tests {
         for write in &writes[1..] {
             assert_eq!(write.len(), 4 * (big.len() + 1));
         }
+    }
+
+    #[tokio::test]
+    async fn finish_ends_the_output_while_clones_live_on() {
+        let Rig {
+            out,
+            written,
+            log,
+            started,
+            release,
+        } = held();
+        let clone = out.clone();
+        clone.say("from the clone").await;
+        started.recv().expect("the writer takes the first text");
+        out.say_now("last");
+        release.send(()).expect("the writer waits");
+        // The clone still holds the queue open; the end comes through it all the same.
+        assert!(out.finish(written, Duration::from_secs(600)).await);
+        clone.say_now("too late");
+        clone.say("too late as well").await;
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        assert_eq!(
+            log,
+            [
+                Event::Write("from the clone\n".to_owned()),
+                Event::Flush,
+                Event::Write("last\n".to_owned()),
+                Event::Flush
+            ]
+        );
     }
 }
