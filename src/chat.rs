@@ -18,7 +18,7 @@
 //! The loop runs as a task of the runtime, not in the future that [`run`]'s caller polls
 //! (in the binary, `block_on`'s future on the main thread): a line then costs no park and
 //! unpark of the main thread, since the plugin tasks the message wakes and the replies that
-//! wake the loop stay on the runtime's workers (about 3x the lines per second, see
+//! wake the loop stay on the runtime's workers (2-4x the lines per second, see
 //! docs/benchmarks.md). What drives the plugins' lifecycles (operator commands, reloads) is
 //! sent back to [`run`] and done there, in order, while the loop waits for it: a lifecycle
 //! deadline is watched from outside the workers, so a constructor that blocks a worker is cut
