@@ -25,7 +25,7 @@ use plugin_manager::host_kit::report::{self, Took};
 use plugin_manager::host_kit::{self, Host, HostOptions, ShutdownSignal, ShutdownSignals};
 
 use crate::cli::{Cli, Command};
-use crate::output::Output;
+use crate::output::{Output, Written};
 
 // The plugin crates selected by Cargo features, linked so that their plugins are registered.
 plugin_manager::link_plugins!();
@@ -48,8 +48,8 @@ async fn run(mut cli: Cli) -> ExitCode {
         .inspect_err(|error| eprintln!("chatbot: cannot listen for shutdown signals: {error}"))
         .ok();
     host_kit::init_tracing();
-    let out = match Output::stdout() {
-        Ok(out) => out,
+    let (out, written) = match Output::stdout() {
+        Ok(output) => output,
         Err(error) => {
             eprintln!("chatbot: cannot start the stdout writer: {error}");
             return ExitCode::FAILURE;
@@ -90,7 +90,7 @@ async fn run(mut cli: Cli) -> ExitCode {
         }
     };
     let command = cli.command.take().unwrap_or(Command::Run);
-    let body = drive(&host, out, signals.as_mut(), command, &cli);
+    let body = drive(&host, (out, written), signals.as_mut(), command, &cli);
     match metrics {
         Some((listener, handle)) => tokio::select! {
             exit = body => exit,
@@ -103,7 +103,7 @@ async fn run(mut cli: Cli) -> ExitCode {
 /// Runs `command` on the host: start, the command's work, shutdown.
 async fn drive(
     host: &Host,
-    out: Output,
+    (out, written): (Output, Written),
     mut signals: Option<&mut ShutdownSignals>,
     command: Command,
     cli: &Cli,
@@ -170,7 +170,7 @@ async fn drive(
     }
     // Bounded: a stdout nobody reads does not keep the process alive; nor past another signal.
     tokio::select! {
-        _ = out.finish(cli.shutdown_timeout) => {}
+        _ = out.finish(written, cli.shutdown_timeout) => {}
         _ = next_signal(signals) => {}
     }
     exit

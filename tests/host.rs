@@ -132,3 +132,29 @@ fn lines_that_are_not_chat_are_ignored_with_a_hint() {
     let out = stdout(&run_with_input(chatbot(), "no colon here\n\n"));
     assert!(out.contains("(ignored: write `user: text`)"), "{out}");
 }
+
+/// Many more lines than the stdout backlog holds, each with exactly one answer: stdout has
+/// every answer once, in the order of the lines, however the writer grouped its writes.
+#[test]
+fn answers_come_out_once_each_in_the_order_of_the_lines() {
+    let speakers = 2000;
+    let input: String = (0..speakers)
+        .map(|n| format!("u{n}: hello\nu{n}: nothing much\n"))
+        .collect();
+    let out = stdout(&run_with_input(chatbot(), &input));
+    let chat: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("chat: type"))
+        .skip(1)
+        .take_while(|l| *l != "shutting down")
+        .collect();
+    let expected: Vec<String> = (0..speakers)
+        .flat_map(|n| {
+            [
+                format!("[greeter] Welcome, u{n}! Try `!roll 2d6`."),
+                "(no plugin answered)".to_owned(),
+            ]
+        })
+        .collect();
+    assert_eq!(chat, expected, "{out}");
+}
