@@ -195,10 +195,14 @@ impl PluginsConfig {
         self.plugin(plugin).is_none_or(|s| s.enabled)
     }
 
-    /// The section of `plugin`, or an empty one from the defaults.
+    /// The section of `plugin`, or an empty one from the defaults (one for the process: a
+    /// section is never changed once made).
     pub(crate) fn section_of(&self, plugin: &str) -> Arc<ConfigSection> {
-        self.plugin(plugin)
-            .map_or_else(|| Arc::new(ConfigSection::default()), |s| s.section.clone())
+        static EMPTY: std::sync::OnceLock<Arc<ConfigSection>> = std::sync::OnceLock::new();
+        self.plugin(plugin).map_or_else(
+            || EMPTY.get_or_init(Default::default).clone(),
+            |s| s.section.clone(),
+        )
     }
 
     /// The sections that name none of `plugins`, each listing the plugins there are: what the

@@ -301,6 +301,9 @@ impl DependencyGraph {
 /// The optional dependencies of `plugins` that name none of them, in name order of the
 /// declaring plugin (then in declaration order), each with the closest name of the set.
 pub(crate) fn unknown_optional_deps<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Vec<GraphWarning> {
+    if plugins.iter().all(|p| p.borrow().optional_deps.is_empty()) {
+        return Vec::new();
+    }
     let mut names: Vec<&str> = plugins.iter().map(|p| p.borrow().name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
