@@ -290,18 +290,23 @@ async fn a_stalled_subscriber_stalls_nobody_and_its_overflow_is_counted_exactly(
     .await;
 
     for ping in 0..EVENTS {
-        // `publish` never waits; once `stalled` is full it only reaches `reader`.
-        let expected = if (ping as usize) < CAPACITY { 2 } else { 1 };
-        assert_eq!(manager.bus().publish(Ping(ping)), expected, "ping {ping}");
+        // `publish` never waits and always stores; once `stalled` is `CAPACITY` behind, each
+        // new ping pushes its oldest unread one out, for it alone.
+        assert_eq!(manager.bus().publish(Ping(ping)), 2, "ping {ping}");
         assert_eq!(next(&mut rx).await, heard("reader", 1, ping));
+        let behind = (ping as usize + 1).saturating_sub(CAPACITY);
+        assert_eq!(
+            manager.record("stalled").unwrap().dropped_events,
+            behind as u64
+        );
     }
-    // A burst the reader cannot keep up with (it runs only when this test awaits): its queue
-    // takes `CAPACITY` events, and the rest are dropped for it and counted too.
+    // A burst the reader cannot keep up with (it runs only when this test awaits): it keeps
+    // the newest `CAPACITY` events, and the older ones are dropped for it and counted too.
     let burst = EVENTS..EVENTS + 2 * CAPACITY as u32;
     for ping in burst.clone() {
         manager.bus().publish(Ping(ping));
     }
-    for ping in burst.take(CAPACITY) {
+    for ping in burst.skip(CAPACITY) {
         assert_eq!(next(&mut rx).await, heard("reader", 1, ping));
     }
 
