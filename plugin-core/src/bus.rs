@@ -27,8 +27,8 @@
 //! published (one order for all publishers, the order of their publishes into the ring).
 //!
 //! **Closing:** the manager closes a plugin's subscriptions when it leaves `enabled`. A closed
-//! subscription returns `None` from [`Subscription::recv`] at once: events still queued in it
-//! are discarded, not delivered late. A plugin subscribes again in `on_enable` if it wants to.
+//! subscription returns `None` from [`Subscription::recv`] at once: events it has not read
+//! are discarded (not counted as dropped), not delivered late. A plugin subscribes again in `on_enable` if it wants to.
 //!
 //! **Senders:** every event is delivered with the name of the plugin that published it
 //! ([`Subscription::recv_stamped`]). The bus stamps it from the [`Context`](crate::Context)
@@ -112,13 +112,14 @@ struct Owner {
 }
 
 impl EventBus {
-    /// A bus whose subscriptions each hold [`DEFAULT_QUEUE_CAPACITY`] events.
+    /// A bus whose event types each keep their last [`DEFAULT_QUEUE_CAPACITY`] events.
     #[must_use]
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_QUEUE_CAPACITY)
     }
 
-    /// A bus whose subscriptions each hold `capacity` events (at least 1).
+    /// A bus whose event types each keep their last `capacity` events (at least 1): how far
+    /// a subscription may fall behind before it loses its oldest unread ones.
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
@@ -175,7 +176,7 @@ impl EventBus {
         self.inner.topics.publish(Some(sender), event)
     }
 
-    /// Closes every subscription `owner` holds; their queued events are discarded. Its
+    /// Closes every subscription `owner` holds; the events they have not read are discarded. Its
     /// servers close too: the requests they have not answered fail with
     /// [`RequestError::Dropped`].
     pub fn close_owner(&self, owner: &str) {

@@ -18,7 +18,8 @@ use std::task::{Poll, Waker};
 
 use super::{lock, read, write};
 
-/// The default number of events a subscription holds before it drops new ones.
+/// The default number of events each event type keeps: a subscription that many behind loses
+/// its oldest unread event at the next publish.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// Shards of the table of topics: publishers of types in different shards share no lock.
@@ -34,7 +35,8 @@ const MAX_BATCH: usize = 256;
 /// unless their types fall in one shard, and then only the read side of its lock.
 pub(super) struct Topics {
     capacity: usize,
-    shards: [Shard; SHARDS],
+    /// Boxed, so that the bus itself is not over-aligned.
+    shards: Box<[Shard; SHARDS]>,
 }
 
 /// One shard of [`Topics`], on a cache line of its own so that publishers reading different
@@ -87,7 +89,7 @@ struct Topic<E> {
     /// empty ring is either seen parked by the next publish or sees that publish.
     any_parked: AtomicBool,
     parked: Mutex<Vec<Parked>>,
-    /// The wakers a publisher is waking, kept to reuse the allocation; only publishers lock it.
+    /// An empty list kept to swap with `parked` when waking, to reuse its allocation.
     waking: Mutex<Vec<Parked>>,
 }
 
@@ -196,16 +198,22 @@ impl<E> Topic<E> {
         open
     }
 
-    /// Wakes every parked subscription (outside the lock they park under).
+    /// Wakes every parked subscription, holding no lock while it wakes them (a waker may run
+    /// code that publishes or subscribes).
     fn wake_parked(&self) {
-        let mut waking = lock(&self.waking);
+        let mut waking = std::mem::take(&mut *lock(&self.waking));
         {
             let mut parked = lock(&self.parked);
             self.any_parked.store(false, Ordering::Relaxed);
-            std::mem::swap(&mut *parked, &mut *waking);
+            std::mem::swap(&mut *parked, &mut waking);
         }
         for parked in waking.drain(..) {
             parked.waker.wake();
+        }
+        // Kept for the next round, so that waking allocates nothing once warm.
+        let mut spare = lock(&self.waking);
+        if spare.capacity() < waking.capacity() {
+            *spare = waking;
         }
     }
 
@@ -412,7 +420,7 @@ impl Topics {
 
 impl Drop for Topics {
     fn drop(&mut self) {
-        for shard in &mut self.shards {
+        for shard in self.shards.iter_mut() {
             let table = shard
                 .table
                 .get_mut()
@@ -478,7 +486,7 @@ impl<E> Subscription<E> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: an event is taken from the queue only when the future returns it, so
+    /// Cancel-safe: an event is taken from the subscription only when the future returns it, so
     /// dropping the future (e.g. in `tokio::select!`) loses none. The same holds for
     /// [`Subscription::recv_stamped`].
     pub async fn recv(&mut self) -> Option<E> {
@@ -520,12 +528,12 @@ impl<E> Subscription<E> {
         .await
     }
 
-    /// The next event if one is queued now.
+    /// The next event if one is unread now.
     pub fn try_recv(&mut self) -> Option<E> {
         self.try_recv_stamped().map(Stamped::into_event)
     }
 
-    /// The next event with its sender, if one is queued now.
+    /// The next event with its sender, if one is unread now.
     pub fn try_recv_stamped(&mut self) -> Option<Stamped<E>> {
         match self.take(None) {
             Taken::Event(stamped) => Some(stamped),
