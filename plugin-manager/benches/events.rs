@@ -2,7 +2,8 @@
 //!
 //! - `publish`: one publisher sends 10 000 events to 1, 10 and 100 subscribers, each drained by
 //!   its own task on a multi-thread runtime; timed from the first publish until every
-//!   subscriber has read every event. Queues hold all 10 000, so nothing is dropped.
+//!   subscriber has read every event. The bus and the channels hold all 10 000, so nothing is
+//!   dropped.
 //! - `direct_call`: the floor: the same events handed to each subscriber's handler by a plain
 //!   `dyn Fn` call, on one thread, with no queue and no task.
 //! - `publishers8`: 8 publisher tasks send 10 000 events in all (1 250 each) to 10 subscriber

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Poll, Waker};
 
@@ -102,7 +102,7 @@ struct Parked {
 /// The last `capacity` events of a type (fewer until that many were published).
 struct Ring<E> {
     /// Grows to the topic's capacity, then is overwritten in a circle.
-    slots: Vec<Stamped<E>>,
+    slots: Vec<Slot<E>>,
     /// Where the next event goes once `slots` is full: the slot of the oldest event.
     write_at: usize,
     /// The number of the next event published; events are numbered from 0 in each topic.
@@ -115,6 +115,17 @@ struct Ring<E> {
     next_id: u64,
 }
 
+/// One event in a ring, and how many subscriptions have still to copy it.
+struct Slot<E> {
+    /// The event's number.
+    seq: u64,
+    /// Taken out (dropped) once every subscription that was open when it was published has
+    /// copied it or closed, so that the ring keeps no copy nobody will read.
+    value: Option<Stamped<E>>,
+    /// Subscriptions open at its publish that have not copied it yet (nor closed).
+    unread: AtomicUsize,
+}
+
 impl<E> Ring<E> {
     /// The number of the oldest event held.
     fn oldest(&self) -> u64 {
@@ -122,10 +133,15 @@ impl<E> Ring<E> {
     }
 
     fn push(&mut self, capacity: usize, stamped: Stamped<E>) {
+        let slot = Slot {
+            seq: self.tail,
+            value: Some(stamped),
+            unread: AtomicUsize::new(self.open),
+        };
         if self.slots.len() < capacity {
-            self.slots.push(stamped);
+            self.slots.push(slot);
         } else {
-            self.slots[self.write_at] = stamped;
+            self.slots[self.write_at] = slot;
             self.write_at += 1;
             if self.write_at == capacity {
                 self.write_at = 0;
@@ -136,24 +152,41 @@ impl<E> Ring<E> {
 
     /// The events from number `from` (held: `oldest() <= from <= tail`) on, at most `max`,
     /// as the two runs of slots they occupy.
-    fn from(&self, from: u64, max: usize) -> (&[Stamped<E>], &[Stamped<E>]) {
+    fn from(&self, from: u64, max: usize) -> (&[Slot<E>], &[Slot<E>]) {
         let count = usize::try_from(self.tail - from).map_or(max, |n| n.min(max));
-        // The slot of the oldest event, then of event `from`.
-        let oldest_at = if self.write_at < self.slots.len() {
-            self.write_at
-        } else {
-            0
-        };
-        let skip = usize::try_from(from - self.oldest()).expect("within the ring");
-        let mut start = oldest_at + skip;
-        if start >= self.slots.len() {
-            start -= self.slots.len();
-        }
+        let start = self.at(from);
         let first = count.min(self.slots.len() - start);
         (
             &self.slots[start..start + first],
             &self.slots[..count - first],
         )
+    }
+
+    /// The slot of event `seq` (held: `oldest() <= seq < tail`).
+    fn at(&self, seq: u64) -> usize {
+        // The slot of the oldest event, then `seq`'s.
+        let oldest_at = if self.write_at < self.slots.len() {
+            self.write_at
+        } else {
+            0
+        };
+        let skip = usize::try_from(seq - self.oldest()).expect("within the ring");
+        let mut at = oldest_at + skip;
+        if at >= self.slots.len() {
+            at -= self.slots.len();
+        }
+        at
+    }
+
+    /// Drops the events from `from` to `to` (exclusive) that nobody has still to copy.
+    fn release(&mut self, from: u64, to: u64) {
+        for seq in from.max(self.oldest())..to.min(self.tail) {
+            let at = self.at(seq);
+            let slot = &mut self.slots[at];
+            if slot.seq == seq && *slot.unread.get_mut() == 0 {
+                slot.value = None;
+            }
+        }
     }
 
     /// Lets the events go (no subscription is open): a new one starts at `tail`.
@@ -282,6 +315,17 @@ impl<E> Member<E> {
                 .oldest()
                 .saturating_sub(self.cursor.load(Ordering::Relaxed));
             self.skipped.fetch_add(lost, Ordering::Relaxed);
+            // What it has not copied no longer waits for it.
+            let from = ring.oldest().max(self.cursor.load(Ordering::Relaxed));
+            for seq in from..ring.tail {
+                let at = ring.at(seq);
+                let slot = &mut ring.slots[at];
+                let unread = slot.unread.get_mut();
+                *unread = unread.saturating_sub(1);
+                if *unread == 0 {
+                    slot.value = None;
+                }
+            }
             ring.open -= 1;
             if ring.open == 0 {
                 ring.clear();
@@ -379,7 +423,16 @@ impl Topics {
         });
         let subscription = Subscription {
             member: member.clone(),
-            copy: |batch, events| batch.extend(events.iter().cloned()),
+            copy: |batch, slots| {
+                let mut finished = false;
+                for slot in slots {
+                    if let Some(value) = &slot.value {
+                        batch.push_back(value.clone());
+                    }
+                    finished |= slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
+                }
+                finished
+            },
             next,
             batch: VecDeque::new(),
             streak: 0,
@@ -466,7 +519,8 @@ pub struct Subscription<E> {
     member: Arc<Member<E>>,
     /// Appends clones of events to a batch (made where `E: Clone` is known, so that the
     /// subscription's methods need no bound).
-    copy: fn(&mut VecDeque<Stamped<E>>, &[Stamped<E>]),
+    /// Returns whether it was the last to copy any of them.
+    copy: fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]) -> bool,
     /// The number of the next event to copy out of the ring (the member's cursor, kept here
     /// too to read it without an atomic).
     next: u64,
@@ -582,11 +636,15 @@ impl<E> Subscription<E> {
             return Taken::Empty;
         }
         let (first, second) = ring.from(self.next, MAX_BATCH);
-        (self.copy)(&mut self.batch, first);
-        (self.copy)(&mut self.batch, second);
+        let finished = (self.copy)(&mut self.batch, first) | (self.copy)(&mut self.batch, second);
+        let from = self.next;
         self.next += (first.len() + second.len()) as u64;
         member.cursor.store(self.next, Ordering::Relaxed);
         drop(ring);
+        if finished {
+            // The last to copy some of them: the ring lets those go.
+            write(&topic.ring).release(from, self.next);
+        }
         Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
     }
 }
@@ -614,6 +672,8 @@ impl<E> fmt::Debug for Subscription<E> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use crate::EventBus;
 
     #[derive(Clone, Debug, PartialEq)]
@@ -679,6 +739,31 @@ mod tests {
         drop(bus);
         assert_eq!(sub.recv().await, Some(Ping(1)));
         assert_eq!(sub.recv().await, None);
+    }
+
+    #[test]
+    fn the_ring_lets_an_event_go_once_every_subscriber_copied_it_or_closed() {
+        let bus = EventBus::with_capacity(8);
+        let mut a = bus.subscribe::<Arc<u32>>("a");
+        let mut b = bus.subscribe::<Arc<u32>>("b");
+        let event = Arc::new(7_u32);
+        bus.publish(event.clone());
+        assert_eq!(Arc::strong_count(&event), 2, "ours and the ring's");
+        drop(a.try_recv());
+        assert_eq!(Arc::strong_count(&event), 2, "b has still to read it");
+        let kept = b.try_recv();
+        assert_eq!(
+            Arc::strong_count(&event),
+            2,
+            "ours and b's copy: the ring let it go"
+        );
+        drop(kept);
+        // Unread by `b`: closing it lets the event go too.
+        bus.publish(event.clone());
+        drop(a.try_recv());
+        assert_eq!(Arc::strong_count(&event), 2);
+        drop(b);
+        assert_eq!(Arc::strong_count(&event), 1);
     }
 
     #[test]
