@@ -520,7 +520,7 @@ pub struct Subscription<E> {
     /// Appends clones of events to a batch (made where `E: Clone` is known, so that the
     /// subscription's methods need no bound).
     /// Returns whether it was the last to copy any of them.
-    copy: fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]) -> bool,
+    copy: CopyOut<E>,
     /// The number of the next event to copy out of the ring (the member's cursor, kept here
     /// too to read it without an atomic).
     next: u64,
@@ -529,6 +529,10 @@ pub struct Subscription<E> {
     /// Events `recv` returned since it last yielded (see [`YIELD_EVERY`]).
     streak: u32,
 }
+
+/// Appends clones of the events of some slots to a batch, counting each slot as copied;
+/// returns whether it was the last to copy any of them.
+type CopyOut<E> = fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]) -> bool;
 
 /// After this many events in a row, [`Subscription::recv`] yields once to the runtime before
 /// the next, as tokio's own channels do under its cooperative budget, so a task that always
