@@ -1,23 +1,34 @@
 //! The event bus: typed publish/subscribe, and request/reply between plugins.
 //!
-//! Any `Clone + Send + Sync + 'static` type is an event. Each subscription has its own bounded
-//! queue, so a slow subscriber never stalls the publisher or the other subscribers.
+//! Any `Clone + Send + Sync + 'static` type is an event. Each event type has one ring holding
+//! its last `capacity` events, and each subscription reads it at its own pace, so a slow
+//! subscriber never stalls the publisher or the other subscribers.
 //!
-//! **Overflow policy:** when a subscriber's queue is full, the new event is dropped *for that
-//! subscriber only* and counted; [`EventBus::dropped`] reports the count per owner, and the
-//! manager shows it in each plugin's record. [`Subscription::recv`] takes everything queued at
-//! once and returns it one event at a time; the events taken but not yet returned still count
-//! against the capacity, so a subscription never holds more than its capacity.
+//! **Overflow policy:** a publish never waits and always stores the new event. A subscription
+//! that has fallen `capacity` events behind loses its *oldest* unread event, for that
+//! subscription only, and the loss is counted: [`EventBus::dropped`] reports the count per
+//! owner at once (whether or not the subscription has read since), and the manager shows it in
+//! each plugin's record. So a subscription holds at most `capacity` unread events, the newest
+//! ones. [`Subscription::recv`] copies up to 256 of them out at once and returns them one at
+//! a time; those in hand are its own and cannot be lost.
 //!
-//! **Locks:** each event type has its own list of subscribers, swapped whole when one
-//! subscribes or is pruned; a publish clones that list's `Arc` and queues with no lock of the
-//! bus held (each queue's own lock is held to push one event). Publishers of different types
-//! do not contend, and each owner's record lists what it holds, so [`EventBus::close_owner`]
-//! costs what the owner holds, not what the bus holds.
+//! **Locks:** a publish takes its type's ring lock (write) to store the event once, and wakes
+//! only the subscriptions parked on an empty ring; a subscription takes the read lock once per
+//! batch it copies. The types are found in a table of 16 shards, each behind its own read-write
+//! lock, so publishers of different types share no lock unless their types share a shard, and
+//! then only its read side. Each owner's record lists what it holds, so
+//! [`EventBus::close_owner`] costs what the owner holds, not what the bus holds.
+//!
+//! **Memory:** a type's ring keeps its last `capacity` events alive while the type has an open
+//! subscription, read or not (events are dropped when overwritten, or when the last
+//! subscription of the type closes); a publish with no open subscription stores nothing.
+//!
+//! **Order:** every subscription of a type reads that type's events in the order they were
+//! published (one order for all publishers, the order of their publishes into the ring).
 //!
 //! **Closing:** the manager closes a plugin's subscriptions when it leaves `enabled`. A closed
-//! subscription returns `None` from [`Subscription::recv`] at once: events still queued in it
-//! are discarded, not delivered late. A plugin subscribes again in `on_enable` if it wants to.
+//! subscription returns `None` from [`Subscription::recv`] at once: events it has not read
+//! are discarded (not counted as dropped), not delivered late. A plugin subscribes again in `on_enable` if it wants to.
 //!
 //! **Senders:** every event is delivered with the name of the plugin that published it
 //! ([`Subscription::recv_stamped`]). The bus stamps it from the [`Context`](crate::Context)
@@ -57,7 +68,6 @@ mod request;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -92,28 +102,30 @@ struct BusInner {
     servers: request::Servers,
 }
 
-/// One owner's record: its drop count (kept after it closes), its subscriptions.
+/// One owner's record: its subscriptions, and the drop count of those it no longer holds.
 #[derive(Default)]
 struct Owner {
-    dropped: Arc<AtomicU64>,
+    /// Events dropped for the subscriptions pruned from the list (kept after it closes).
+    retired: u64,
     /// Its subscriptions; those closed or dropped are pruned when the list would grow.
     subscriptions: Vec<Arc<dyn events::Owned>>,
 }
 
 impl EventBus {
-    /// A bus whose subscriptions each hold [`DEFAULT_QUEUE_CAPACITY`] events.
+    /// A bus whose event types each keep their last [`DEFAULT_QUEUE_CAPACITY`] events.
     #[must_use]
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_QUEUE_CAPACITY)
     }
 
-    /// A bus whose subscriptions each hold `capacity` events (at least 1).
+    /// A bus whose event types each keep their last `capacity` events (at least 1): how far
+    /// a subscription may fall behind before it loses its oldest unread ones.
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             inner: Arc::new(BusInner {
                 capacity: capacity.max(1),
-                topics: events::Topics::default(),
+                topics: events::Topics::new(capacity.max(1)),
                 owners: Mutex::new(HashMap::new()),
                 servers: request::Servers::default(),
             }),
@@ -127,22 +139,29 @@ impl EventBus {
             Some(record) => record,
             None => owners.entry(owner.to_owned()).or_default(),
         };
-        let (subscription, owned) = self
-            .inner
-            .topics
-            .subscribe::<E>(self.inner.capacity, record.dropped.clone());
-        let list = &mut record.subscriptions;
+        let (subscription, owned) = self.inner.topics.subscribe::<E>();
+        let Owner {
+            retired,
+            subscriptions: list,
+        } = record;
         if list.len() == list.capacity() {
-            // Amortised: the list is swept only when it would grow.
-            list.retain(|sub| sub.is_open());
+            // Amortised: the list is swept only when it would grow; a closed subscription's
+            // count no longer changes.
+            list.retain(|sub| {
+                let open = sub.is_open();
+                if !open {
+                    *retired += sub.dropped();
+                }
+                open
+            });
         }
         list.push(owned);
         subscription
     }
 
-    /// Sends a clone of `event` to every open subscription of its type, with no sender;
-    /// returns how many queued it. A full queue drops the event for that subscriber and
-    /// counts it.
+    /// Stores `event` for every open subscription of its type, with no sender; returns how
+    /// many there are. A subscription already `capacity` events behind loses its oldest
+    /// unread one, counted for its owner (see [the module notes](crate::bus)).
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
         self.inner.topics.publish(None, event)
     }
@@ -157,34 +176,35 @@ impl EventBus {
         self.inner.topics.publish(Some(sender), event)
     }
 
-    /// Closes every subscription `owner` holds; their queued events are discarded. Its
+    /// Closes every subscription `owner` holds; the events they have not read are discarded. Its
     /// servers close too: the requests they have not answered fail with
     /// [`RequestError::Dropped`].
     pub fn close_owner(&self, owner: &str) {
         self.inner.servers.close_owner(owner);
-        let subscriptions = match lock(&self.inner.owners).get_mut(owner) {
-            Some(record) => std::mem::take(&mut record.subscriptions),
-            None => return,
+        // Closed under the owners' lock, so that `dropped` never sees a subscription neither
+        // in the list nor in `retired`.
+        let mut owners = lock(&self.inner.owners);
+        let Some(record) = owners.get_mut(owner) else {
+            return;
         };
-        for sub in &subscriptions {
+        for sub in std::mem::take(&mut record.subscriptions) {
             sub.close();
-        }
-        // Each topic the owner had is pruned once.
-        let mut pruned: Vec<*const ()> = Vec::new();
-        for sub in &subscriptions {
-            let topic = sub.topic_id();
-            if !pruned.contains(&topic) {
-                pruned.push(topic);
-                sub.prune_topic();
-            }
+            record.retired += sub.dropped();
         }
     }
 
-    /// How many events were dropped for `owner` because its queues were full.
+    /// How many events were dropped for `owner`: those its subscriptions had fallen too far
+    /// behind to read (see [the module notes](crate::bus)), counted as they leave the ring,
+    /// read since or not, and kept after the owner closes.
     #[must_use]
     pub fn dropped(&self, owner: &str) -> u64 {
         lock(&self.inner.owners).get(owner).map_or(0, |record| {
-            record.dropped.load(std::sync::atomic::Ordering::Relaxed)
+            record.retired
+                + record
+                    .subscriptions
+                    .iter()
+                    .map(|sub| sub.dropped())
+                    .sum::<u64>()
         })
     }
 

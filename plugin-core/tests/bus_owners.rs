@@ -117,19 +117,29 @@ async fn drop_counts_outlive_the_close_and_dropped_subscriptions_leave_the_recor
 }
 
 #[tokio::test]
-async fn the_queue_bound_counts_events_taken_but_not_yet_returned() {
+async fn events_taken_in_hand_cannot_be_lost_and_the_unread_rest_is_bounded() {
     let bus = EventBus::with_capacity(3);
     let mut sub = bus.subscribe::<Ping>("a");
     for i in 0..3 {
         assert_eq!(bus.publish(Ping(i)), 1);
     }
-    // The first recv takes the whole queue; two events are still in hand.
+    // The first recv copies all three out of the ring: the two still in hand are its own.
     assert_eq!(sub.recv().await, Some(Ping(0)));
-    assert_eq!(bus.publish(Ping(3)), 1);
-    assert_eq!(bus.publish(Ping(4)), 0, "2 in hand + 1 queued = 3");
-    assert_eq!(bus.dropped("a"), 1);
-    for i in [1, 2, 3] {
+    for i in 3..6 {
+        assert_eq!(bus.publish(Ping(i)), 1, "a publish always stores");
+    }
+    assert_eq!(bus.dropped("a"), 0, "1 and 2 in hand, 3 to 5 in the ring");
+    for i in 1..6 {
+        assert_eq!(sub.recv().await, Some(Ping(i)));
+    }
+    // Unread, only the newest 3 are kept: 6 and 7 are dropped, counted before any read.
+    for i in 6..11 {
+        bus.publish(Ping(i));
+    }
+    assert_eq!(bus.dropped("a"), 2);
+    for i in 8..11 {
         assert_eq!(sub.recv().await, Some(Ping(i)));
     }
     assert_eq!(sub.try_recv(), None);
+    assert_eq!(bus.dropped("a"), 2);
 }

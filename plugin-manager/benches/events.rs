@@ -2,9 +2,16 @@
 //!
 //! - `publish`: one publisher sends 10 000 events to 1, 10 and 100 subscribers, each drained by
 //!   its own task on a multi-thread runtime; timed from the first publish until every
-//!   subscriber has read every event. Queues hold all 10 000, so nothing is dropped.
+//!   subscriber has read every event. The bus and the channels hold all 10 000, so nothing is
+//!   dropped.
 //! - `direct_call`: the floor: the same events handed to each subscriber's handler by a plain
 //!   `dyn Fn` call, on one thread, with no queue and no task.
+//! - `publishers8`: 8 publisher tasks send 10 000 events in all (1 250 each) to 10 subscriber
+//!   tasks: `same_type`, all of one event type, each subscriber reading all 10 000; and
+//!   `by_type`, each publisher its own type with 10 subscribers of its own (80 tasks, 1 250
+//!   events each), so the deliveries are the same 100 000 and what differs is whether the
+//!   publishers share a topic. Floors: `broadcast`, one channel with 8 senders; and
+//!   `broadcast_by_channel`, 8 channels with 10 receivers each.
 //! - `request_reply`: round trips through `EventBus::request` to a server task, one at a time
 //!   (each waits for the previous answer) and with 64 in flight.
 //!
@@ -40,7 +47,7 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = publish, broadcast, direct_call, request_reply
+    targets = publish, broadcast, direct_call, publishers8, request_reply
 }
 
 #[path = "support/ratios.rs"]
@@ -64,6 +71,21 @@ fn main() {
         ));
     }
     pairs.push((
+        "publishers8/same_type over broadcast (time)".to_owned(),
+        "publishers8/same_type".to_owned(),
+        "publishers8/broadcast".to_owned(),
+    ));
+    pairs.push((
+        "publishers8/by_type over broadcast_by_channel".to_owned(),
+        "publishers8/by_type".to_owned(),
+        "publishers8/broadcast_by_channel".to_owned(),
+    ));
+    pairs.push((
+        "publishers8/by_type over same_type (time)".to_owned(),
+        "publishers8/by_type".to_owned(),
+        "publishers8/same_type".to_owned(),
+    ));
+    pairs.push((
         "request_reply one_at_a_time over mpsc_oneshot".to_owned(),
         "request_reply/one_at_a_time".to_owned(),
         "request_reply/mpsc_oneshot".to_owned(),
@@ -78,6 +100,9 @@ fn main() {
 const SUBSCRIBERS: &[usize] = &[1, 10, 100];
 const EVENTS: usize = 10_000;
 const ROUND_TRIPS: usize = 1_000;
+/// Publisher tasks in `publishers8`, and subscribers per topic (or channel) there.
+const PUBLISHERS: usize = 8;
+const SUBSCRIBERS_PER_TOPIC: usize = 10;
 const IN_FLIGHT: usize = 64;
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -85,6 +110,10 @@ const LIMIT: Duration = Duration::from_secs(10);
 struct Tick(u64);
 
 struct Echo(u64);
+
+/// One of [`PUBLISHERS`] event types, for `publishers8/by_type`.
+#[derive(Clone, Copy)]
+struct Kind<const K: usize>(u64);
 
 /// A subscriber's handler, as a plugin would register it if events were plain calls.
 type Handler<'a> = Box<dyn Fn(&Tick) + 'a>;
@@ -213,6 +242,195 @@ fn direct_call(c: &mut Criterion) {
             });
         });
         black_box(sums.iter().map(Cell::get).sum::<u64>());
+    }
+    group.finish();
+}
+
+/// A task reading `events` events of `E` from a new subscription of `owner`.
+fn spawn_drain<E: Clone + Send + Sync + 'static>(
+    rt: &tokio::runtime::Runtime,
+    bus: &EventBus,
+    owner: &str,
+    events: usize,
+    value: fn(E) -> u64,
+) -> JoinHandle<u64> {
+    let mut sub = bus.subscribe::<E>(owner);
+    rt.spawn(async move {
+        let mut sum = 0;
+        for _ in 0..events {
+            sum += value(sub.recv().await.expect("open"));
+        }
+        sum
+    })
+}
+
+/// A task publishing `events` events of `E`, numbered from `first`.
+fn spawn_publisher<E: Clone + Send + Sync + 'static>(
+    rt: &tokio::runtime::Runtime,
+    bus: &EventBus,
+    first: u64,
+    events: usize,
+    make: fn(u64) -> E,
+) -> JoinHandle<()> {
+    let bus = bus.clone();
+    rt.spawn(async move {
+        for i in first..first + events as u64 {
+            bus.publish(make(i));
+        }
+    })
+}
+
+/// The subscriber tasks of `Kind<K>` for `by_type`.
+fn kind_drains<const K: usize>(
+    rt: &tokio::runtime::Runtime,
+    bus: &EventBus,
+) -> Vec<JoinHandle<u64>> {
+    (0..SUBSCRIBERS_PER_TOPIC)
+        .map(|i| {
+            spawn_drain(
+                rt,
+                bus,
+                &format!("k{K}s{i}"),
+                EVENTS / PUBLISHERS,
+                |k: Kind<K>| k.0,
+            )
+        })
+        .collect()
+}
+
+/// The publisher task of `Kind<K>` for `by_type`.
+fn kind_publisher<const K: usize>(rt: &tokio::runtime::Runtime, bus: &EventBus) -> JoinHandle<()> {
+    spawn_publisher(rt, bus, 0, EVENTS / PUBLISHERS, Kind::<K>)
+}
+
+type KindDrains = fn(&tokio::runtime::Runtime, &EventBus) -> Vec<JoinHandle<u64>>;
+type KindPublisher = fn(&tokio::runtime::Runtime, &EventBus) -> JoinHandle<()>;
+
+/// `Kind<0>` to `Kind<7>`: one type per publisher.
+const KINDS: [(KindDrains, KindPublisher); PUBLISHERS] = [
+    (kind_drains::<0>, kind_publisher::<0>),
+    (kind_drains::<1>, kind_publisher::<1>),
+    (kind_drains::<2>, kind_publisher::<2>),
+    (kind_drains::<3>, kind_publisher::<3>),
+    (kind_drains::<4>, kind_publisher::<4>),
+    (kind_drains::<5>, kind_publisher::<5>),
+    (kind_drains::<6>, kind_publisher::<6>),
+    (kind_drains::<7>, kind_publisher::<7>),
+];
+
+/// Awaits the publishers, then the drains, on `rt`.
+fn join_all(
+    rt: &tokio::runtime::Runtime,
+    publishers: Vec<JoinHandle<()>>,
+    drains: Vec<JoinHandle<u64>>,
+) {
+    rt.block_on(async {
+        for publisher in publishers {
+            publisher.await.expect("a publisher task");
+        }
+        for drain in drains {
+            black_box(drain.await.expect("a drain task"));
+        }
+    });
+}
+
+/// [`PUBLISHERS`] publisher tasks; see the module notes.
+fn publishers8(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publishers8");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(
+        (EVENTS * SUBSCRIBERS_PER_TOPIC) as u64,
+    ));
+    let per_publisher = EVENTS / PUBLISHERS;
+
+    let rt = runtime();
+    group.bench_function("same_type", |b| {
+        b.iter_batched(
+            || {
+                let bus = EventBus::with_capacity(EVENTS);
+                let drains: Vec<_> = (0..SUBSCRIBERS_PER_TOPIC)
+                    .map(|i| spawn_drain(&rt, &bus, &format!("s{i}"), EVENTS, |t: Tick| t.0))
+                    .collect();
+                (bus, drains)
+            },
+            |(bus, drains)| {
+                let publishers = (0..PUBLISHERS)
+                    .map(|p| {
+                        spawn_publisher(&rt, &bus, (p * per_publisher) as u64, per_publisher, Tick)
+                    })
+                    .collect();
+                join_all(&rt, publishers, drains);
+                bus
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
+    group.bench_function("by_type", |b| {
+        b.iter_batched(
+            || {
+                let bus = EventBus::with_capacity(EVENTS);
+                let drains: Vec<_> = KINDS
+                    .iter()
+                    .flat_map(|(drains, _)| drains(&rt, &bus))
+                    .collect();
+                (bus, drains)
+            },
+            |(bus, drains)| {
+                let publishers = KINDS
+                    .iter()
+                    .map(|(_, publisher)| publisher(&rt, &bus))
+                    .collect();
+                join_all(&rt, publishers, drains);
+                bus
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
+    // The floors: `channels` broadcast channels, [`SUBSCRIBERS_PER_TOPIC`] receivers each, the
+    // [`PUBLISHERS`] senders spread over them.
+    for (id, channels) in [("broadcast", 1), ("broadcast_by_channel", PUBLISHERS)] {
+        let events_per_receiver = EVENTS / channels;
+        group.bench_function(id, |b| {
+            b.iter_batched(
+                || {
+                    let mut senders = Vec::new();
+                    let mut drains = Vec::new();
+                    for _ in 0..channels {
+                        let (sender, _) = tokio::sync::broadcast::channel::<Tick>(EVENTS);
+                        for _ in 0..SUBSCRIBERS_PER_TOPIC {
+                            let mut ticks = sender.subscribe();
+                            drains.push(rt.spawn(async move {
+                                let mut sum = 0;
+                                for _ in 0..events_per_receiver {
+                                    sum += ticks.recv().await.expect("open").0;
+                                }
+                                sum
+                            }));
+                        }
+                        senders.push(sender);
+                    }
+                    (senders, drains)
+                },
+                |(senders, drains)| {
+                    let publishers = (0..PUBLISHERS)
+                        .map(|p| {
+                            let sender = senders[p % channels].clone();
+                            let first = (p * per_publisher) as u64;
+                            rt.spawn(async move {
+                                for i in first..first + per_publisher as u64 {
+                                    let _ = sender.send(Tick(i));
+                                }
+                            })
+                        })
+                        .collect();
+                    join_all(&rt, publishers, drains);
+                    senders
+                },
+                BatchSize::PerIteration,
+            );
+        });
     }
     group.finish();
 }

@@ -290,18 +290,23 @@ async fn a_stalled_subscriber_stalls_nobody_and_its_overflow_is_counted_exactly(
     .await;
 
     for ping in 0..EVENTS {
-        // `publish` never waits; once `stalled` is full it only reaches `reader`.
-        let expected = if (ping as usize) < CAPACITY { 2 } else { 1 };
-        assert_eq!(manager.bus().publish(Ping(ping)), expected, "ping {ping}");
+        // `publish` never waits and always stores; once `stalled` is `CAPACITY` behind, each
+        // new ping pushes its oldest unread one out, for it alone.
+        assert_eq!(manager.bus().publish(Ping(ping)), 2, "ping {ping}");
         assert_eq!(next(&mut rx).await, heard("reader", 1, ping));
+        let behind = (ping as usize + 1).saturating_sub(CAPACITY);
+        assert_eq!(
+            manager.record("stalled").unwrap().dropped_events,
+            behind as u64
+        );
     }
-    // A burst the reader cannot keep up with (it runs only when this test awaits): its queue
-    // takes `CAPACITY` events, and the rest are dropped for it and counted too.
+    // A burst the reader cannot keep up with (it runs only when this test awaits): it keeps
+    // the newest `CAPACITY` events, and the older ones are dropped for it and counted too.
     let burst = EVENTS..EVENTS + 2 * CAPACITY as u32;
     for ping in burst.clone() {
         manager.bus().publish(Ping(ping));
     }
-    for ping in burst.take(CAPACITY) {
+    for ping in burst.skip(CAPACITY) {
         assert_eq!(next(&mut rx).await, heard("reader", 1, ping));
     }
 
@@ -580,4 +585,312 @@ async fn a_server_that_panics_fails_the_request_and_its_plugin() {
             request: roll_name()
         })
     );
+}
+
+// ----- the ring: overflow, isolation, order, concurrency -------------------------------------
+
+/// What the module notes of `plugin_core::bus` promise one subscription, written out: the
+/// type keeps its last `capacity` events; a read with nothing in hand copies up to
+/// [`BATCH`] unread events; what the ring let go unread is dropped and counted at once.
+struct Model {
+    capacity: u64,
+    /// The number of the next event the subscription copies.
+    next: u64,
+    in_hand: std::collections::VecDeque<u64>,
+    skipped: u64,
+    open: bool,
+}
+
+/// How many unread events `recv` copies out at once (the bus's documented batch).
+const BATCH: u64 = 256;
+
+impl Model {
+    fn new(capacity: usize, tail: u64) -> Self {
+        Self {
+            capacity: capacity as u64,
+            next: tail,
+            in_hand: std::collections::VecDeque::new(),
+            skipped: 0,
+            open: true,
+        }
+    }
+
+    fn oldest(&self, tail: u64) -> u64 {
+        tail.saturating_sub(self.capacity)
+    }
+
+    fn read(&mut self, tail: u64) -> Option<u64> {
+        if !self.open {
+            return None;
+        }
+        if self.in_hand.is_empty() {
+            let oldest = self.oldest(tail);
+            if self.next < oldest {
+                self.skipped += oldest - self.next;
+                self.next = oldest;
+            }
+            let end = tail.min(self.next + BATCH);
+            self.in_hand.extend(self.next..end);
+            self.next = end;
+        }
+        self.in_hand.pop_front()
+    }
+
+    fn dropped(&self, tail: u64) -> u64 {
+        if self.open {
+            self.skipped + self.oldest(tail).saturating_sub(self.next)
+        } else {
+            self.skipped
+        }
+    }
+
+    fn close(&mut self, tail: u64) {
+        self.skipped = self.dropped(tail);
+        self.open = false;
+        self.in_hand.clear();
+    }
+}
+
+/// One seeded run: subscribers that read at random paces, one subscribing late and one closed
+/// part way; after every step each one's reads and its owner's drop count match the model.
+fn lapping_run(seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let capacity = [1, 2, 3, 5, 8, 300][rng.usize(..6)];
+    let bus = EventBus::with_capacity(capacity);
+    // An owner that keeps reading throughout, so the type never runs out of subscribers.
+    let mut keeper = bus.subscribe::<u64>("keeper");
+    let mut keeper_model = Model::new(capacity, 0);
+    // Each subscriber: its owner, its subscription, its model, and how many events it read.
+    let mut subs: Vec<(String, Subscription<u64>, Model, u64)> = (0..4)
+        .map(|i| {
+            let name = format!("s{i}");
+            let sub = bus.subscribe::<u64>(&name);
+            (name, sub, Model::new(capacity, 0), 0)
+        })
+        .collect();
+    let mut tail = 0_u64;
+    let steps = 2_000;
+    let (late_at, close_at) = (rng.usize(..steps), rng.usize(..steps));
+    // The tail at the start of each step.
+    let mut published_at = Vec::with_capacity(steps);
+    for step in 0..steps {
+        published_at.push(tail);
+        if step == late_at {
+            let name = "late".to_owned();
+            let sub = bus.subscribe::<u64>(&name);
+            subs.push((name, sub, Model::new(capacity, tail), 0));
+        }
+        if step == close_at {
+            bus.close_owner("s0");
+            subs[0].2.close(tail);
+        }
+        match rng.u32(..10) {
+            // Publish a burst, up to twice the capacity.
+            0..=4 => {
+                let open = 1 + subs.iter().filter(|(_, _, model, _)| model.open).count();
+                for _ in 0..rng.usize(1..=2 * capacity) {
+                    assert_eq!(
+                        bus.publish(tail),
+                        open,
+                        "seed {seed}: every open subscriber"
+                    );
+                    tail += 1;
+                }
+            }
+            // One subscriber reads a few.
+            _ => {
+                let which = rng.usize(..subs.len());
+                let (name, sub, model, reads) = &mut subs[which];
+                for _ in 0..rng.usize(1..=capacity + 1) {
+                    let got = sub.try_recv();
+                    assert_eq!(got, model.read(tail), "seed {seed}: {name} at step {step}");
+                    *reads += u64::from(got.is_some());
+                }
+            }
+        }
+        while let Some(got) = keeper.try_recv() {
+            assert_eq!(Some(got), keeper_model.read(tail));
+        }
+        for (name, _, model, _) in &subs {
+            assert_eq!(
+                bus.dropped(name),
+                model.dropped(tail),
+                "seed {seed}: {name}'s drops at step {step} (capacity {capacity})"
+            );
+        }
+    }
+    // Read to the end: what an open subscriber did not read was dropped and counted.
+    for (name, sub, model, reads) in &mut subs {
+        while let Some(got) = sub.try_recv() {
+            assert_eq!(Some(got), model.read(tail));
+            *reads += 1;
+        }
+        assert_eq!(model.read(tail), None);
+        if model.open {
+            let start = if name == "late" { late_at } else { 0 };
+            let since = tail - published_at[start];
+            assert_eq!(*reads + bus.dropped(name), since, "seed {seed}: {name}");
+        }
+    }
+    assert_eq!(bus.dropped("keeper"), keeper_model.dropped(tail));
+}
+
+#[test]
+fn lapped_subscribers_lose_their_oldest_and_each_owner_s_count_is_exact_at_every_step() {
+    for seed in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233] {
+        lapping_run(seed);
+    }
+}
+
+/// Events of [`concurrent_publishers`]: which publisher, and its own count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Numbered {
+    publisher: usize,
+    n: u64,
+}
+
+/// `publishers` tasks publish `each` events of one type at once, while `readers` tasks read;
+/// returns, per reader, what it read (in order) and its owner's drop count.
+async fn concurrent_publishers(
+    capacity: usize,
+    publishers: usize,
+    each: u64,
+    readers: usize,
+) -> Vec<(Vec<Numbered>, u64)> {
+    let bus = EventBus::with_capacity(capacity);
+    let total = publishers as u64 * each;
+    let subs: Vec<_> = (0..readers)
+        .map(|r| bus.subscribe::<Numbered>(&format!("r{r}")))
+        .collect();
+    // A marker published once every publisher is done tells each reader to stop: events of
+    // another type are not ordered with these, so the marker is a `Numbered` too.
+    let end = Numbered {
+        publisher: usize::MAX,
+        n: 0,
+    };
+    let reading: Vec<_> = subs
+        .into_iter()
+        .map(|mut sub| {
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                while let Some(event) = sub.recv().await {
+                    if event == end {
+                        return read;
+                    }
+                    read.push(event);
+                }
+                panic!("the subscription stays open");
+            })
+        })
+        .collect();
+    let publishing: Vec<_> = (0..publishers)
+        .map(|publisher| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                for n in 0..each {
+                    assert_eq!(bus.publish(Numbered { publisher, n }), readers);
+                    if n % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for publishing in publishing {
+        publishing.await.unwrap();
+    }
+    // The marker itself may push unread events out for a reader that is `capacity` behind.
+    bus.publish(end);
+    let mut out = Vec::new();
+    for (r, reading) in reading.into_iter().enumerate() {
+        let read = reading.await.unwrap();
+        let dropped = bus.dropped(&format!("r{r}"));
+        assert_eq!(
+            read.len() as u64 + dropped,
+            total,
+            "reader {r}: every event is read or counted as dropped"
+        );
+        out.push((read, dropped));
+    }
+    out
+}
+
+/// Each publisher's events in the order they were published, with gaps only where some were
+/// dropped.
+fn assert_each_publisher_in_order(read: &[Numbered], publishers: usize) {
+    let mut last: Vec<Option<u64>> = vec![None; publishers];
+    for event in read {
+        let last = &mut last[event.publisher];
+        assert!(
+            last.is_none_or(|last| last < event.n),
+            "{event:?} after {last:?}"
+        );
+        *last = Some(event.n);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishers_lose_no_event_and_each_one_s_order_is_kept() {
+    const PUBLISHERS: usize = 8;
+    const EACH: u64 = 2_000;
+    // Room for everything: nothing may be dropped.
+    for (read, dropped) in concurrent_publishers(16_001, PUBLISHERS, EACH, 4).await {
+        assert_eq!(dropped, 0);
+        assert_eq!(read.len() as u64, PUBLISHERS as u64 * EACH);
+        assert_each_publisher_in_order(&read, PUBLISHERS);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_overflow_from_concurrent_publishers_every_event_is_read_or_counted() {
+    const PUBLISHERS: usize = 8;
+    // A small ring: readers are lapped as the scheduler lets them fall behind; whatever
+    // happens, `concurrent_publishers` checks read + dropped = published for each.
+    for (read, _) in concurrent_publishers(8, PUBLISHERS, 2_000, 4).await {
+        assert_each_publisher_in_order(&read, PUBLISHERS);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_s_overflow_is_its_own() {
+    const CAPACITY: usize = 16;
+    const ROUNDS: u64 = 50;
+    let bus = EventBus::with_capacity(CAPACITY);
+    let _slow = bus.subscribe::<u64>("slow");
+    let (read_tx, mut read_rx) = mpsc::unbounded_channel();
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let mut sub = bus.subscribe::<u64>(&format!("fast{r}"));
+            let read_tx = read_tx.clone();
+            tokio::spawn(async move {
+                let mut expected = 0;
+                while let Some(n) = sub.recv().await {
+                    assert_eq!(n, expected, "fast{r} reads every event, in order");
+                    expected += 1;
+                    let _ = read_tx.send(n);
+                }
+            })
+        })
+        .collect();
+    // Rounds of `CAPACITY` events; each round waits until the fast readers have read it, so
+    // they never fall behind, while the slow one never reads.
+    for round in 0..ROUNDS {
+        for i in 0..CAPACITY as u64 {
+            assert_eq!(bus.publish(round * CAPACITY as u64 + i), 4);
+        }
+        for _ in 0..3 * CAPACITY {
+            read_rx.recv().await.unwrap();
+        }
+    }
+    let published = ROUNDS * CAPACITY as u64;
+    assert_eq!(bus.dropped("slow"), published - CAPACITY as u64);
+    for r in 0..3 {
+        assert_eq!(bus.dropped(&format!("fast{r}")), 0);
+    }
+    for r in 0..3 {
+        bus.close_owner(&format!("fast{r}"));
+    }
+    for reader in readers {
+        reader.await.unwrap();
+    }
 }

@@ -1,279 +1,487 @@
-//! Publish/subscribe: the subscriptions of each event type, and their receiving ends.
+//! Publish/subscribe: one ring of recent events per event type, which each subscription reads
+//! at its own pace through a cursor of its own.
+//!
+//! A publish writes the event once, into its type's ring, under that ring's lock; it wakes only
+//! the subscriptions parked on an empty ring. A subscription copies what it has not read yet
+//! out of the ring in batches (one read lock per batch) and hands the batch out without a lock.
+//! A subscription that falls more than the ring's capacity behind has its cursor moved to the
+//! oldest event the ring still holds, and the events it skipped are counted for its owner.
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Poll, Waker};
 
 use super::{lock, read, write};
 
-/// The default number of events a subscription holds before it drops new ones.
+/// The default number of events each event type keeps: a subscription that many behind loses
+/// its oldest unread event at the next publish.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// Shards of the table of topics: publishers of types in different shards share no lock.
+const SHARDS: usize = 16;
+
+/// The most events a subscription copies out of its ring under one read lock.
+const MAX_BATCH: usize = 256;
 
 /// The topics of one bus, by event type.
 ///
-/// The map's lock is held only to find or insert a topic; each topic has its own lock, held
-/// only to read or swap its list of subscribers, and a publish delivers with no lock of the
-/// bus held (each subscriber's queue has a lock of its own, held to push one event).
-#[derive(Default)]
+/// A shard's lock is held to find a topic (read) or insert one (write); a publish holds its
+/// shard's read lock and its topic's ring lock, so publishers of different types share no lock
+/// unless their types fall in one shard, and then only the read side of its lock.
 pub(super) struct Topics {
-    /// An `Arc<Topic<E>>` for each key's `E`.
-    table: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-}
-
-/// The subscribers of one event type: a snapshot, swapped whole on subscribe and on pruning,
-/// so that a publish only clones an `Arc` under the topic's lock.
-struct Topic<E> {
-    feeds: RwLock<Arc<[Arc<Feed<E>>]>>,
-}
-
-/// What the bus holds of one subscription: the sending end of its queue.
-struct Feed<E> {
-    queue: Arc<Queue<E>>,
-    dropped: Arc<AtomicU64>,
-}
-
-/// The queue of one subscription, shared by its [`Feed`] and its [`Subscription`].
-struct Queue<E> {
-    /// False once the owner is closed or the subscription dropped.
-    open: AtomicBool,
     capacity: usize,
-    /// How many events the subscription took out in its last batch and has not yet returned:
-    /// they still count against `capacity`.
-    in_hand: AtomicUsize,
-    state: Mutex<QueueState<E>>,
+    /// Boxed, so that the bus itself is not over-aligned.
+    shards: Box<[Shard; SHARDS]>,
 }
 
-struct QueueState<E> {
-    events: VecDeque<Stamped<E>>,
-    /// The receiver waiting for an event, if it waits.
-    waker: Option<Waker>,
-    /// The bus no longer holds this queue (it was pruned, or the bus dropped).
+/// One shard of [`Topics`], on a cache line of its own so that publishers reading different
+/// shards do not share a line.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard {
+    table: RwLock<HashMap<TypeId, Entry, BuildHasherDefault<TypeIdHasher>>>,
+}
+
+/// A topic in the table: as `Any`, to find it by its type, and as [`Detach`], to end its
+/// subscriptions when the bus goes.
+struct Entry {
+    any: Arc<dyn Any + Send + Sync>,
+    detach: Arc<dyn Detach>,
+}
+
+/// Hashes a [`TypeId`], which is a hash already, by taking what it writes.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not what `TypeId` writes today; any mixing does.
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// Ends a topic's subscriptions once their ring is drained: the bus is gone.
+trait Detach: Send + Sync {
+    fn detach(&self);
+}
+
+/// The events of one type and who waits for them.
+struct Topic<E> {
+    capacity: usize,
+    ring: RwLock<Ring<E>>,
+    /// Whether `parked` may hold a waker. Set under the ring's read lock and `parked`'s lock,
+    /// read by a publisher under the ring's write lock, so a subscription that parks on an
+    /// empty ring is either seen parked by the next publish or sees that publish.
+    any_parked: AtomicBool,
+    parked: Mutex<Vec<Parked>>,
+    /// An empty list kept to swap with `parked` when waking, to reuse its allocation.
+    waking: Mutex<Vec<Parked>>,
+}
+
+/// A subscription waiting for the next event: its id and its waker.
+struct Parked {
+    id: u64,
+    waker: Waker,
+}
+
+/// The last `capacity` events of a type (fewer until that many were published).
+struct Ring<E> {
+    /// Grows to the topic's capacity, then is overwritten in a circle.
+    slots: Vec<Slot<E>>,
+    /// Where the next event goes once `slots` is full: the slot of the oldest event.
+    write_at: usize,
+    /// The number of the next event published; events are numbered from 0 in each topic.
+    tail: u64,
+    /// Open subscriptions: a publish with none stores nothing.
+    open: usize,
+    /// The bus was dropped: no event will come.
     detached: bool,
+    /// The id of the next subscription.
+    next_id: u64,
 }
 
-/// A subscription as its owner's record sees it, whatever its event type.
-pub(super) trait Owned: Send + Sync {
-    /// Closes the subscription: its queued events are discarded, its receiver woken.
-    fn close(&self);
-    fn is_open(&self) -> bool;
-    /// Drops the closed subscriptions from the topic's list.
-    fn prune_topic(&self);
-    /// The topic, to prune each topic once.
-    fn topic_id(&self) -> *const ();
+/// One event in a ring, and how many subscriptions have still to copy it.
+struct Slot<E> {
+    /// The event's number.
+    seq: u64,
+    /// Taken out (dropped) once every subscription that was open when it was published has
+    /// copied it or closed, so that the ring keeps no copy nobody will read.
+    value: Option<Stamped<E>>,
+    /// Subscriptions open at its publish that have not copied it yet (nor closed).
+    unread: AtomicUsize,
 }
 
-/// A subscription in its owner's record: its queue and its topic.
-struct OwnedFeed<E> {
-    queue: Arc<Queue<E>>,
-    topic: Arc<Topic<E>>,
-}
-
-impl<E: Send + Sync + 'static> Owned for OwnedFeed<E> {
-    fn close(&self) {
-        self.queue.close();
+impl<E> Ring<E> {
+    /// The number of the oldest event held.
+    fn oldest(&self) -> u64 {
+        self.tail - self.slots.len() as u64
     }
 
-    fn is_open(&self) -> bool {
-        self.queue.open.load(Ordering::Acquire)
-    }
-
-    fn prune_topic(&self) {
-        self.topic.prune();
-    }
-
-    fn topic_id(&self) -> *const () {
-        Arc::as_ptr(&self.topic).cast()
-    }
-}
-
-impl<E> Queue<E> {
-    fn close(&self) {
-        self.open.store(false, Ordering::Release);
-        let waker = {
-            let mut state = lock(&self.state);
-            state.events.clear();
-            state.waker.take()
+    fn push(&mut self, capacity: usize, stamped: Stamped<E>) {
+        let slot = Slot {
+            seq: self.tail,
+            value: Some(stamped),
+            unread: AtomicUsize::new(self.open),
         };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl<E> Drop for Feed<E> {
-    fn drop(&mut self) {
-        // The last snapshot holding it is gone: no event will come; a waiting receiver ends.
-        let waker = {
-            let mut state = lock(&self.queue.state);
-            state.detached = true;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-enum Push {
-    Queued,
-    Full,
-    Closed,
-}
-
-impl<E> Feed<E> {
-    fn push(&self, stamped: Stamped<E>) -> Push {
-        let queue = &*self.queue;
-        if !queue.open.load(Ordering::Acquire) {
-            return Push::Closed;
-        }
-        let waker = {
-            let mut state = lock(&queue.state);
-            let held = state.events.len() + queue.in_hand.load(Ordering::Acquire);
-            if held >= queue.capacity {
-                return Push::Full;
+        if self.slots.len() < capacity {
+            self.slots.push(slot);
+        } else {
+            self.slots[self.write_at] = slot;
+            self.write_at += 1;
+            if self.write_at == capacity {
+                self.write_at = 0;
             }
-            state.events.push_back(stamped);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
         }
-        Push::Queued
+        self.tail += 1;
+    }
+
+    /// The events from number `from` (held: `oldest() <= from <= tail`) on, at most `max`,
+    /// as the two runs of slots they occupy.
+    fn from(&self, from: u64, max: usize) -> (&[Slot<E>], &[Slot<E>]) {
+        let count = usize::try_from(self.tail - from).map_or(max, |n| n.min(max));
+        let start = self.at(from);
+        let first = count.min(self.slots.len() - start);
+        (
+            &self.slots[start..start + first],
+            &self.slots[..count - first],
+        )
+    }
+
+    /// The slot of event `seq` (held: `oldest() <= seq < tail`).
+    fn at(&self, seq: u64) -> usize {
+        // The slot of the oldest event, then `seq`'s.
+        let oldest_at = if self.write_at < self.slots.len() {
+            self.write_at
+        } else {
+            0
+        };
+        let skip = usize::try_from(seq - self.oldest()).expect("within the ring");
+        let mut at = oldest_at + skip;
+        if at >= self.slots.len() {
+            at -= self.slots.len();
+        }
+        at
+    }
+
+    /// Drops the events from `from` to `to` (exclusive) that nobody has still to copy.
+    fn release(&mut self, from: u64, to: u64) {
+        for seq in from.max(self.oldest())..to.min(self.tail) {
+            let at = self.at(seq);
+            let slot = &mut self.slots[at];
+            if slot.seq == seq && *slot.unread.get_mut() == 0 {
+                slot.value = None;
+            }
+        }
+    }
+
+    /// Lets the events go (no subscription is open): a new one starts at `tail`.
+    fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.write_at = 0;
     }
 }
 
 impl<E> Topic<E> {
-    fn new() -> Self {
+    fn new(capacity: usize) -> Self {
         Self {
-            feeds: RwLock::new(Arc::from(Vec::new())),
+            capacity,
+            ring: RwLock::new(Ring {
+                slots: Vec::new(),
+                write_at: 0,
+                tail: 0,
+                open: 0,
+                detached: false,
+                next_id: 0,
+            }),
+            any_parked: AtomicBool::new(false),
+            parked: Mutex::new(Vec::new()),
+            waking: Mutex::new(Vec::new()),
         }
     }
 
-    /// Drops the closed subscriptions from the list.
-    fn prune(&self) {
-        let mut feeds = write(&self.feeds);
-        if feeds
-            .iter()
-            .any(|feed| !feed.queue.open.load(Ordering::Acquire))
+    /// Stores `stamped` for every open subscription and wakes those parked; returns how many
+    /// are open.
+    fn publish(&self, stamped: Stamped<E>) -> usize {
+        let (open, wake) = {
+            let mut ring = write(&self.ring);
+            if ring.open == 0 {
+                return 0;
+            }
+            ring.push(self.capacity, stamped);
+            (ring.open, self.any_parked.load(Ordering::Relaxed))
+        };
+        if wake {
+            self.wake_parked();
+        }
+        open
+    }
+
+    /// Wakes every parked subscription, holding no lock while it wakes them (a waker may run
+    /// code that publishes or subscribes).
+    fn wake_parked(&self) {
+        let mut waking = std::mem::take(&mut *lock(&self.waking));
         {
-            let open: Vec<_> = feeds
-                .iter()
-                .filter(|feed| feed.queue.open.load(Ordering::Acquire))
-                .cloned()
-                .collect();
-            *feeds = Arc::from(open);
+            let mut parked = lock(&self.parked);
+            self.any_parked.store(false, Ordering::Relaxed);
+            std::mem::swap(&mut *parked, &mut waking);
+        }
+        for parked in waking.drain(..) {
+            parked.waker.wake();
+        }
+        // Kept for the next round, so that waking allocates nothing once warm.
+        let mut spare = lock(&self.waking);
+        if spare.capacity() < waking.capacity() {
+            *spare = waking;
+        }
+    }
+
+    /// Leaves `waker` to be woken by the next publish; called under the ring's read lock.
+    fn park(&self, id: u64, waker: &Waker) {
+        let mut parked = lock(&self.parked);
+        match parked.iter_mut().find(|parked| parked.id == id) {
+            Some(parked) => parked.waker.clone_from(waker),
+            None => parked.push(Parked {
+                id,
+                waker: waker.clone(),
+            }),
+        }
+        self.any_parked.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes subscription `id`'s waker, if it is parked.
+    fn unpark(&self, id: u64) -> Option<Waker> {
+        let mut parked = lock(&self.parked);
+        let at = parked.iter().position(|parked| parked.id == id)?;
+        Some(parked.swap_remove(at).waker)
+    }
+}
+
+impl<E: Send + Sync> Detach for Topic<E> {
+    fn detach(&self) {
+        write(&self.ring).detached = true;
+        self.wake_parked();
+    }
+}
+
+/// One subscription as the bus sees it: its place in its topic and its overflow count.
+struct Member<E> {
+    topic: Arc<Topic<E>>,
+    id: u64,
+    /// False once the owner is closed or the subscription dropped; changed under the ring's
+    /// write lock.
+    open: AtomicBool,
+    /// The number of the next event it copies out of the ring; written by its receiver under
+    /// the ring's read lock.
+    cursor: AtomicU64,
+    /// Events it skipped because the ring had let them go; written by its receiver under the
+    /// ring's read lock, and by closing under the write lock.
+    skipped: AtomicU64,
+}
+
+/// A subscription as its owner's record sees it, whatever its event type.
+pub(super) trait Owned: Send + Sync {
+    /// Closes the subscription: its unread events are discarded, its receiver woken.
+    fn close(&self);
+    fn is_open(&self) -> bool;
+    /// Events dropped for it so far: skipped, and, while it is open, those the ring let go
+    /// before it read them.
+    fn dropped(&self) -> u64;
+}
+
+impl<E> Member<E> {
+    fn close(&self) {
+        let waker = {
+            let mut ring = write(&self.topic.ring);
+            if !self.open.swap(false, Ordering::Relaxed) {
+                return;
+            }
+            // What the ring let go unread was dropped; what it still holds is discarded.
+            let lost = ring
+                .oldest()
+                .saturating_sub(self.cursor.load(Ordering::Relaxed));
+            self.skipped.fetch_add(lost, Ordering::Relaxed);
+            // What it has not copied no longer waits for it.
+            let from = ring.oldest().max(self.cursor.load(Ordering::Relaxed));
+            for seq in from..ring.tail {
+                let at = ring.at(seq);
+                let slot = &mut ring.slots[at];
+                let unread = slot.unread.get_mut();
+                *unread = unread.saturating_sub(1);
+                if *unread == 0 {
+                    slot.value = None;
+                }
+            }
+            ring.open -= 1;
+            if ring.open == 0 {
+                ring.clear();
+            }
+            self.topic.unpark(self.id)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<E: Send + Sync> Owned for Member<E> {
+    fn close(&self) {
+        Member::close(self);
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    fn dropped(&self) -> u64 {
+        // The write lock: no receiver is moving its cursor meanwhile.
+        let ring = write(&self.topic.ring);
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        if self.open.load(Ordering::Relaxed) {
+            skipped
+                + ring
+                    .oldest()
+                    .saturating_sub(self.cursor.load(Ordering::Relaxed))
+        } else {
+            skipped
         }
     }
 }
 
 impl Topics {
+    /// No topics yet; each will hold the last `capacity` events of its type.
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            shards: Default::default(),
+        }
+    }
+
+    fn shard(&self, key: TypeId) -> &Shard {
+        let mut hasher = TypeIdHasher::default();
+        std::hash::Hash::hash(&key, &mut hasher);
+        // The low bits pick the map's buckets; the shard takes others.
+        let bits = usize::try_from(hasher.finish() >> 32).unwrap_or_default();
+        &self.shards[bits % SHARDS]
+    }
+
     /// The topic of `E`, made if it has none.
     fn topic<E: Clone + Send + Sync + 'static>(&self) -> Arc<Topic<E>> {
         let key = TypeId::of::<E>();
-        let found = read(&self.table).get(&key).cloned();
+        let shard = self.shard(key);
+        let found = read(&shard.table).get(&key).map(|entry| entry.any.clone());
         let any = match found {
             Some(topic) => topic,
-            None => write(&self.table)
+            None => write(&shard.table)
                 .entry(key)
-                .or_insert_with(|| Arc::new(Topic::<E>::new()))
+                .or_insert_with(|| {
+                    let topic = Arc::new(Topic::<E>::new(self.capacity));
+                    Entry {
+                        any: topic.clone(),
+                        detach: topic,
+                    }
+                })
+                .any
                 .clone(),
         };
         any.downcast::<Topic<E>>()
             .unwrap_or_else(|_| unreachable!("a topic is keyed by its own type"))
     }
 
-    /// Subscribes to `E` with a queue of `capacity`; drops are counted in `dropped`. Returns
-    /// the subscription and its entry for the owner's record.
+    /// Subscribes to `E` from the next event on. Returns the subscription and its entry for
+    /// the owner's record.
     pub(super) fn subscribe<E: Clone + Send + Sync + 'static>(
         &self,
-        capacity: usize,
-        dropped: Arc<AtomicU64>,
     ) -> (Subscription<E>, Arc<dyn Owned>) {
-        let queue = Arc::new(Queue {
-            open: AtomicBool::new(true),
-            capacity,
-            in_hand: AtomicUsize::new(0),
-            state: Mutex::new(QueueState {
-                events: VecDeque::new(),
-                waker: None,
-                detached: false,
-            }),
-        });
         let topic = self.topic::<E>();
-        {
-            let mut feeds = write(&topic.feeds);
-            let mut list: Vec<_> = feeds
-                .iter()
-                .filter(|feed| feed.queue.open.load(Ordering::Acquire))
-                .cloned()
-                .collect();
-            list.push(Arc::new(Feed {
-                queue: queue.clone(),
-                dropped,
-            }));
-            *feeds = Arc::from(list);
-        }
-        let owned = Arc::new(OwnedFeed {
-            queue: queue.clone(),
+        let (id, next) = {
+            let mut ring = write(&topic.ring);
+            ring.open += 1;
+            ring.next_id += 1;
+            (ring.next_id, ring.tail)
+        };
+        let member = Arc::new(Member {
             topic,
+            id,
+            open: AtomicBool::new(true),
+            cursor: AtomicU64::new(next),
+            skipped: AtomicU64::new(0),
         });
         let subscription = Subscription {
-            queue,
+            member: member.clone(),
+            copy: |batch, slots| {
+                let mut finished = false;
+                for slot in slots {
+                    if let Some(value) = &slot.value {
+                        batch.push_back(value.clone());
+                    }
+                    finished |= slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
+                }
+                finished
+            },
+            next,
             batch: VecDeque::new(),
             streak: 0,
         };
-        (subscription, owned)
+        (subscription, member)
     }
 
-    /// Queues a clone of `event`, stamped with `sender`, at every open subscriber of `E`.
+    /// Stores `event`, stamped with `sender`, for every open subscription of `E`; returns how
+    /// many there are.
     pub(super) fn publish<E: Clone + Send + Sync + 'static>(
         &self,
         sender: Option<&Arc<str>>,
         event: E,
     ) -> usize {
-        let (topic, feeds) = {
-            let table = read(&self.table);
-            let Some(any) = table.get(&TypeId::of::<E>()) else {
-                return 0;
-            };
-            let topic = any
-                .downcast_ref::<Topic<E>>()
-                .expect("a topic is keyed by its own type");
-            let feeds = read(&topic.feeds).clone();
-            (any.clone(), feeds)
+        let key = TypeId::of::<E>();
+        let table = read(&self.shard(key).table);
+        let Some(entry) = table.get(&key) else {
+            return 0;
         };
-        let mut delivered = 0;
-        let mut closed = false;
-        for feed in feeds.iter() {
-            let stamped = Stamped {
-                sender: sender.cloned(),
-                event: event.clone(),
-            };
-            match feed.push(stamped) {
-                Push::Queued => delivered += 1,
-                Push::Full => {
-                    feed.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Push::Closed => closed = true,
-            }
-        }
-        drop(feeds);
-        if closed {
-            topic
-                .downcast_ref::<Topic<E>>()
-                .expect("a topic is keyed by its own type")
-                .prune();
-        }
-        delivered
+        let topic = entry
+            .any
+            .downcast_ref::<Topic<E>>()
+            .expect("a topic is keyed by its own type");
+        topic.publish(Stamped {
+            sender: sender.cloned(),
+            event,
+        })
     }
 
     /// How many event types have a topic.
     pub(super) fn len(&self) -> usize {
-        read(&self.table).len()
+        self.shards
+            .iter()
+            .map(|shard| read(&shard.table).len())
+            .sum()
+    }
+}
+
+impl Drop for Topics {
+    fn drop(&mut self) {
+        for shard in self.shards.iter_mut() {
+            let table = shard
+                .table
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for entry in table.values() {
+                entry.detach.detach();
+            }
+        }
     }
 }
 
@@ -308,12 +516,23 @@ impl<E> Stamped<E> {
 /// The receiving end of a subscription to events of type `E`.
 #[must_use = "a dropped subscription receives nothing"]
 pub struct Subscription<E> {
-    queue: Arc<Queue<E>>,
-    /// Events taken out of the queue in one go, returned one by one without a lock.
+    member: Arc<Member<E>>,
+    /// Appends clones of events to a batch (made where `E: Clone` is known, so that the
+    /// subscription's methods need no bound).
+    /// Returns whether it was the last to copy any of them.
+    copy: CopyOut<E>,
+    /// The number of the next event to copy out of the ring (the member's cursor, kept here
+    /// too to read it without an atomic).
+    next: u64,
+    /// Events copied out of the ring in one go, returned one by one without a lock.
     batch: VecDeque<Stamped<E>>,
     /// Events `recv` returned since it last yielded (see [`YIELD_EVERY`]).
     streak: u32,
 }
+
+/// Appends clones of the events of some slots to a batch, counting each slot as copied;
+/// returns whether it was the last to copy any of them.
+type CopyOut<E> = fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]) -> bool;
 
 /// After this many events in a row, [`Subscription::recv`] yields once to the runtime before
 /// the next, as tokio's own channels do under its cooperative budget, so a task that always
@@ -325,7 +544,7 @@ impl<E> Subscription<E> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: an event is taken from the queue only when the future returns it, so
+    /// Cancel-safe: an event is taken from the subscription only when the future returns it, so
     /// dropping the future (e.g. in `tokio::select!`) loses none. The same holds for
     /// [`Subscription::recv_stamped`].
     pub async fn recv(&mut self) -> Option<E> {
@@ -367,12 +586,12 @@ impl<E> Subscription<E> {
         .await
     }
 
-    /// The next event if one is queued now.
+    /// The next event if one is unread now.
     pub fn try_recv(&mut self) -> Option<E> {
         self.try_recv_stamped().map(Stamped::into_event)
     }
 
-    /// The next event with its sender, if one is queued now.
+    /// The next event with its sender, if one is unread now.
     pub fn try_recv_stamped(&mut self) -> Option<Stamped<E>> {
         match self.take(None) {
             Taken::Event(stamped) => Some(stamped),
@@ -383,42 +602,54 @@ impl<E> Subscription<E> {
     /// Whether the bus still delivers to this subscription.
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.queue.open.load(Ordering::Acquire)
+        self.member.open.load(Ordering::Acquire)
     }
 
-    /// The next event: from the batch in hand, else the whole queue is taken as the next
-    /// batch; when it is empty, `waker` (if any) is left to be woken by the next event.
+    /// The next event: from the batch in hand, else the next batch is copied out of the ring;
+    /// when there is nothing to copy, `waker` (if any) is left to be woken by the next event.
     fn take(&mut self, waker: Option<&Waker>) -> Taken<E> {
         if !self.is_open() {
             self.batch.clear();
             return Taken::Ended;
         }
         if let Some(stamped) = self.batch.pop_front() {
-            self.queue
-                .in_hand
-                .store(self.batch.len(), Ordering::Release);
             return Taken::Event(stamped);
         }
-        let mut state = lock(&self.queue.state);
-        if state.events.is_empty() {
-            if state.detached {
+        let member = &*self.member;
+        let topic = &*member.topic;
+        let ring = read(&topic.ring);
+        if !member.open.load(Ordering::Relaxed) {
+            return Taken::Ended;
+        }
+        let oldest = ring.oldest();
+        if self.next < oldest {
+            // Lapped: the ring let these go before they were read.
+            member
+                .skipped
+                .fetch_add(oldest - self.next, Ordering::Relaxed);
+            self.next = oldest;
+        }
+        if self.next == ring.tail {
+            member.cursor.store(self.next, Ordering::Relaxed);
+            if ring.detached {
                 return Taken::Ended;
             }
             if let Some(waker) = waker {
-                match &mut state.waker {
-                    Some(old) => old.clone_from(waker),
-                    slot @ None => *slot = Some(waker.clone()),
-                }
+                topic.park(member.id, waker);
             }
             return Taken::Empty;
         }
-        std::mem::swap(&mut self.batch, &mut state.events);
-        let stamped = self.batch.pop_front().expect("the batch is not empty");
-        self.queue
-            .in_hand
-            .store(self.batch.len(), Ordering::Release);
-        drop(state);
-        Taken::Event(stamped)
+        let (first, second) = ring.from(self.next, MAX_BATCH);
+        let finished = (self.copy)(&mut self.batch, first) | (self.copy)(&mut self.batch, second);
+        let from = self.next;
+        self.next += (first.len() + second.len()) as u64;
+        member.cursor.store(self.next, Ordering::Relaxed);
+        drop(ring);
+        if finished {
+            // The last to copy some of them: the ring lets those go.
+            write(&topic.ring).release(from, self.next);
+        }
+        Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
     }
 }
 
@@ -430,8 +661,7 @@ enum Taken<E> {
 
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        // The bus prunes it on the next publish of its type.
-        self.queue.open.store(false, Ordering::Release);
+        self.member.close();
     }
 }
 
@@ -446,13 +676,15 @@ impl<E> fmt::Debug for Subscription<E> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use crate::EventBus;
 
     #[derive(Clone, Debug, PartialEq)]
     struct Ping(u32);
 
     #[tokio::test]
-    async fn full_queue_drops_for_that_subscriber_only_and_counts() {
+    async fn a_lapped_subscriber_loses_its_oldest_alone_and_they_are_counted() {
         let bus = EventBus::with_capacity(2);
         let mut slow = bus.subscribe::<Ping>("slow");
         let mut fast = bus.subscribe::<Ping>("fast");
@@ -460,11 +692,18 @@ mod tests {
             assert_eq!(bus.publish(Ping(i)), 2);
             assert_eq!(fast.recv().await, Some(Ping(i)));
         }
-        assert_eq!(bus.publish(Ping(2)), 1, "slow is full, fast is not");
-        assert_eq!(bus.dropped("slow"), 1);
+        assert_eq!(bus.publish(Ping(2)), 2, "both still subscribed");
+        assert_eq!(
+            bus.dropped("slow"),
+            1,
+            "ping 0 left the ring unread by slow"
+        );
         assert_eq!(bus.dropped("fast"), 0);
-        assert_eq!(slow.recv().await, Some(Ping(0)));
+        assert_eq!(slow.recv().await, Some(Ping(1)));
+        assert_eq!(slow.recv().await, Some(Ping(2)));
         assert_eq!(fast.recv().await, Some(Ping(2)));
+        assert_eq!(bus.dropped("slow"), 1, "counted once, read or not");
+        assert_eq!(slow.try_recv(), None);
     }
 
     #[tokio::test]
@@ -476,6 +715,7 @@ mod tests {
         assert_eq!(sub.recv().await, None);
         assert_eq!(bus.publish(Ping(2)), 0);
         assert_eq!(bus.subscriptions_of("p"), 0);
+        assert_eq!(bus.dropped("p"), 0, "discarded is not dropped");
     }
 
     #[tokio::test]
@@ -493,5 +733,79 @@ mod tests {
         bus.publish(Ping(1));
         let stamped = sub.recv_stamped().await.unwrap();
         assert_eq!((stamped.sender(), stamped.event()), (None, &Ping(1)));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_ends_after_its_backlog_once_the_bus_is_dropped() {
+        let bus = EventBus::new();
+        let mut sub = bus.subscribe::<Ping>("p");
+        bus.publish(Ping(1));
+        drop(bus);
+        assert_eq!(sub.recv().await, Some(Ping(1)));
+        assert_eq!(sub.recv().await, None);
+    }
+
+    #[test]
+    fn the_ring_lets_an_event_go_once_every_subscriber_copied_it_or_closed() {
+        let bus = EventBus::with_capacity(8);
+        let mut a = bus.subscribe::<Arc<u32>>("a");
+        let mut b = bus.subscribe::<Arc<u32>>("b");
+        let event = Arc::new(7_u32);
+        bus.publish(event.clone());
+        assert_eq!(Arc::strong_count(&event), 2, "ours and the ring's");
+        drop(a.try_recv());
+        assert_eq!(Arc::strong_count(&event), 2, "b has still to read it");
+        let kept = b.try_recv();
+        assert_eq!(
+            Arc::strong_count(&event),
+            2,
+            "ours and b's copy: the ring let it go"
+        );
+        drop(kept);
+        // Unread by `b`: closing it lets the event go too.
+        bus.publish(event.clone());
+        drop(a.try_recv());
+        assert_eq!(Arc::strong_count(&event), 2);
+        drop(b);
+        assert_eq!(Arc::strong_count(&event), 1);
+    }
+
+    #[test]
+    fn the_ring_wraps_and_batches_span_its_end() {
+        let bus = EventBus::with_capacity(3);
+        let mut sub = bus.subscribe::<Ping>("p");
+        let mut expected = Vec::new();
+        let mut got = Vec::new();
+        // Publishing 1, 2 or 3 at a time walks the ring's start over every slot.
+        for (round, burst) in [1, 2, 3, 2, 3, 1, 3, 3, 2].into_iter().enumerate() {
+            for i in 0..burst {
+                let ping = Ping(u32::try_from(round * 10 + i).unwrap());
+                bus.publish(ping.clone());
+                expected.push(ping);
+            }
+            while let Some(ping) = sub.try_recv() {
+                got.push(ping);
+            }
+        }
+        assert_eq!(got, expected);
+        assert_eq!(bus.dropped("p"), 0);
+    }
+
+    #[test]
+    fn a_subscriber_of_a_type_that_had_none_starts_at_the_next_event() {
+        let bus = EventBus::with_capacity(4);
+        let first = bus.subscribe::<Ping>("a");
+        bus.publish(Ping(1));
+        drop(first);
+        assert_eq!(bus.publish(Ping(2)), 0, "nobody subscribed: nothing stored");
+        let mut second = bus.subscribe::<Ping>("b");
+        assert_eq!(second.try_recv(), None);
+        for i in 3..9 {
+            bus.publish(Ping(i));
+        }
+        let got: Vec<_> = std::iter::from_fn(|| second.try_recv()).collect();
+        assert_eq!(got, [Ping(5), Ping(6), Ping(7), Ping(8)]);
+        assert_eq!(bus.dropped("b"), 2);
+        assert_eq!(bus.dropped("a"), 0);
     }
 }
