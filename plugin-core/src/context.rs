@@ -393,7 +393,8 @@ impl Context {
         outcome
     }
 
-    /// Publishes an event to every enabled subscriber; returns how many queued it.
+    /// Publishes an event to every enabled subscriber; returns how many open subscriptions it
+    /// was published to.
     ///
     /// Subscribers see this plugin as its sender ([`Subscription::recv_stamped`]).
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {

@@ -426,7 +426,8 @@ pub struct PluginRecord {
     pub timings: HookTimings,
     /// What the current instance last reported of its health (`healthy` until it reports).
     pub health: Health,
-    /// Events dropped because this plugin's subscription queues were full.
+    /// Events this plugin's subscriptions lost because they fell a whole queue capacity behind
+    /// (the oldest unread ones go first).
     pub dropped_events: u64,
     /// Where its configuration comes from: `default`, or `file:line` of its section.
     #[serde(serialize_with = "as_text")]

@@ -90,8 +90,9 @@ pub fn readiness(records: &[PluginRecord]) -> Readiness {
 }
 
 /// Sets the metrics that the manager keeps as counts in the records rather than reports as
-/// they happen: `plugin_events_dropped_total{plugin}` (events dropped because the plugin's
-/// subscription queues were full). A host calls it before each export (each scrape).
+/// they happen: `plugin_events_dropped_total{plugin}` (events the plugin's subscriptions lost
+/// by falling a whole queue capacity behind). A host calls it before each export (each
+/// scrape).
 ///
 /// ```
 /// # use plugin_core::{Plugin, PluginMetadata, async_trait};

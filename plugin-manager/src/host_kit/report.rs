@@ -80,7 +80,7 @@ pub struct ListEntry<'a> {
     pub start_time_ms: Option<f64>,
     /// How long the last stop took, in milliseconds.
     pub stop_time_ms: Option<f64>,
-    /// Events dropped because the plugin's queues were full.
+    /// Events the plugin's subscriptions lost by falling a whole queue capacity behind.
     pub dropped_events: u64,
     /// `default`, or the `file:line` of the plugin's section.
     pub config: String,

@@ -79,7 +79,8 @@ impl RunningBed {
             })
     }
 
-    /// Publishes `event` to the plugins' subscribers; returns how many queued it.
+    /// Publishes `event` to the plugins' subscribers; returns how many open subscriptions it
+    /// was published to.
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
         self.manager.bus().publish(event)
     }
