@@ -420,6 +420,13 @@ mod tests {
         }
     }
 
+    /// `first`, then `n` plugins `ok0`, `ok1`, ... that start normally.
+    fn with_noops(first: impl IntoIterator<Item = PluginSpec>, n: usize) -> Vec<PluginSpec> {
+        let noops =
+            (0..n).map(|i| PluginSpec::with_default::<Noop>(PluginMetadata::new(format!("ok{i}"))));
+        first.into_iter().chain(noops).collect()
+    }
+
     fn blocking(name: &str, gate: &Arc<Gate>) -> PluginSpec {
         let gate = gate.clone();
         PluginSpec::new(PluginMetadata::new(name), move || {
@@ -437,13 +444,8 @@ mod tests {
             .unwrap();
         let gate = Arc::new(Gate::default());
         // More hung constructors than workers, among plugins that start normally.
-        let mut specs: Vec<PluginSpec> = (0..3)
-            .map(|i| blocking(&format!("hung{i}"), &gate))
-            .collect();
-        specs.extend(
-            (0..50)
-                .map(|i| PluginSpec::with_default::<Noop>(PluginMetadata::new(format!("ok{i}")))),
-        );
+        let hung = (0..3).map(|i| blocking(&format!("hung{i}"), &gate));
+        let specs = with_noops(hung, 50);
         let manager = PluginManager::builder()
             .plugins(specs)
             .hook_timeout(Duration::from_millis(200))
@@ -489,13 +491,10 @@ mod tests {
             .unwrap();
         let gate = Arc::new(Gate::default());
         let stuck = gate.clone();
-        let mut specs = vec![PluginSpec::new(PluginMetadata::new("stuck"), move || {
+        let stuck = PluginSpec::new(PluginMetadata::new("stuck"), move || {
             Ok(PluginInstance::new(Stuck(stuck.clone())))
-        })];
-        specs.extend(
-            (0..20)
-                .map(|i| PluginSpec::with_default::<Noop>(PluginMetadata::new(format!("ok{i}")))),
-        );
+        });
+        let specs = with_noops([stuck], 20);
         let manager = PluginManager::builder()
             .plugins(specs)
             .hook_timeout(Duration::from_millis(200))
