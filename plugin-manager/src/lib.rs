@@ -113,7 +113,10 @@ pub use config::{PluginSettings, PluginsConfig, ReloadError};
 pub use error::{GraphError, GraphWarning, InvalidPluginSet, Operation, OperationError};
 pub use graph::{DependencyGraph, GraphFormat, GraphView, NodeMark};
 pub use lifecycle::{ConfigAction, ConfigChange};
-pub use manager::{DEFAULT_HOOK_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder, PluginManager};
+pub use manager::{
+    DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, ManagerBuilder,
+    PluginManager,
+};
 #[doc(inline)]
 #[doc = include_str!("../docs/linking.md")]
 pub use plugin_macros::link_plugins;

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     hook_timeout: Duration,
     shutdown_timeout: Duration,
     blocking_constructors: bool,
+    /// At most this many plugins in their start or stop at once in a wavefront.
+    max_in_flight: usize,
     created: Instant,
     shutting_down: AtomicBool,
     /// Serializes reloads (invariant 5).
@@ -199,6 +201,7 @@ pub(crate) struct Settings {
     pub(crate) config: PluginsConfig,
     pub(crate) blocking_constructors: bool,
     pub(crate) metrics: bool,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Shared {
@@ -258,6 +261,7 @@ impl Shared {
             hook_timeout: settings.hook_timeout,
             shutdown_timeout: settings.shutdown_timeout,
             blocking_constructors: settings.blocking_constructors,
+            max_in_flight: settings.max_in_flight,
             created: Instant::now(),
             shutting_down: AtomicBool::new(false),
         })
