@@ -244,39 +244,29 @@ impl Shared {
 impl Attempt {
     /// Moves the plugin on, if this attempt is still open.
     fn to(&self, to: PluginState) -> Result<(), Failure> {
-        if self
-            .shared
-            .transition_in(self.pos, (self.number, false), to, None)
-        {
-            Ok(())
-        } else {
-            Err(cut_off())
-        }
+        self.step(to, false).map(|_nothing_released| ())
     }
 
     /// Moves the plugin to `to` and closes the attempt.
     fn finish(&self, to: PluginState) -> Result<(), Failure> {
-        if self
-            .shared
-            .transition_in(self.pos, (self.number, true), to, None)
-        {
-            Ok(())
-        } else {
-            Err(cut_off())
-        }
+        self.step(to, true).map(|_nothing_released| ())
     }
 
     /// Moves the plugin to `to`, which has no instance, and closes the attempt; the instance
     /// (and its context) are handed back, for the task to drop after its last transition.
     fn finish_releasing(&self, to: PluginState) -> Result<Released, Failure> {
+        self.step(to, true)
+    }
+
+    /// Moves the plugin to `to` if this attempt is still open, closing it if `close`; what the
+    /// move took from the plugin (only a move to a state without an instance takes anything).
+    fn step(&self, to: PluginState, close: bool) -> Result<Released, Failure> {
         let mut released = (None, None);
-        if self.shared.change(
-            self.pos,
-            Some((self.number, true)),
-            to,
-            None,
-            Some(&mut released),
-        ) {
+        let attempt = Some((self.number, close));
+        if self
+            .shared
+            .change(self.pos, attempt, to, None, Some(&mut released))
+        {
             Ok(released)
         } else {
             Err(cut_off())
