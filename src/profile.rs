@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use plugin_manager::host_kit::report;
 use plugin_manager::host_kit::text::escape;
 use plugin_manager::{PluginRecord, critical_chain};
 use serde::Serialize;
@@ -55,12 +56,7 @@ pub(crate) fn json(records: &[PluginRecord]) -> String {
 /// The profile as a table, then the critical chain, one link a line: when it became enabled
 /// (`@`) and how long its own start took (`+`).
 pub(crate) fn text(records: &[PluginRecord]) -> String {
-    let width = records
-        .iter()
-        .map(|r| escape(&r.name).chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(6);
+    let width = report::name_width(records);
     let mut out = String::from("profile (ms since the manager was created):\n");
     let _ = writeln!(
         out,

@@ -127,6 +127,35 @@ pub enum Took {
     Stop,
 }
 
+/// The width of the name column of a table of `records`: the longest escaped name, and at
+/// least the header's `plugin` (6).
+///
+/// ```
+/// use plugin_core::{Plugin, PluginMetadata, async_trait};
+/// use plugin_manager::host_kit::report::name_width;
+/// use plugin_manager::{PluginManager, PluginSpec};
+///
+/// #[derive(Default)]
+/// struct Noop;
+/// #[async_trait]
+/// impl Plugin for Noop {}
+///
+/// let manager = PluginManager::builder()
+///     .plugin(PluginSpec::with_default::<Noop>(PluginMetadata::new("dice-stats")))
+///     .build()?;
+/// assert_eq!(name_width(&manager.records()), 10);
+/// # Ok::<(), plugin_manager::InvalidPluginSet>(())
+/// ```
+#[must_use]
+pub fn name_width(records: &[PluginRecord]) -> usize {
+    records
+        .iter()
+        .map(|r| escape(&r.name).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6)
+}
+
 /// A table of the records under `title`, one line each, with the error under a failed
 /// plugin and the health under one that reported itself degraded or unhealthy; it ends with
 /// a newline.
@@ -151,12 +180,7 @@ pub enum Took {
 /// );
 /// ```
 pub fn table(title: &str, records: &[PluginRecord], took: Took) -> String {
-    let width = records
-        .iter()
-        .map(|r| escape(&r.name).chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(6);
+    let width = name_width(records);
     let mut out = format!("{title}\n");
     let _ = writeln!(
         out,

@@ -420,6 +420,15 @@ mod tests {
         }
     }
 
+    /// A multi-thread runtime of two workers, as on the 2-core machines the tests run on.
+    fn two_workers() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// `first`, then `n` plugins `ok0`, `ok1`, ... that start normally.
     fn with_noops(first: impl IntoIterator<Item = PluginSpec>, n: usize) -> Vec<PluginSpec> {
         let noops =
@@ -437,11 +446,7 @@ mod tests {
 
     #[test]
     fn hung_constructors_are_cut_off_on_a_multi_thread_runtime() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = two_workers();
         let gate = Arc::new(Gate::default());
         // More hung constructors than workers, among plugins that start normally.
         let hung = (0..3).map(|i| blocking(&format!("hung{i}"), &gate));
@@ -484,11 +489,7 @@ mod tests {
 
     #[test]
     fn a_drop_that_blocks_its_thread_does_not_hold_up_shutdown() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = two_workers();
         let gate = Arc::new(Gate::default());
         let stuck = gate.clone();
         let stuck = PluginSpec::new(PluginMetadata::new("stuck"), move || {
