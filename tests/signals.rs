@@ -27,9 +27,15 @@ fn sigterm_during_start_up_tears_down_what_started() {
     command
         .args(["--hook-timeout", "3s"])
         .envs([("CHAOS_FAULT", "hang"), ("CHAOS_HOOK", "setup")]);
-    let bot = Session::start(command);
+    let mut bot = Session::start_logged(command, "plugin_manager=debug");
     wait_for_handlers(bot.pid());
-    // The chaos plugin's setup hangs for 3 s: the start-up is still going on.
+    // The signal goes once the five other plugins are enabled, while the chaos plugin's
+    // setup hangs (for 3 s): the start-up is still going on, with something to tear down.
+    for _ in 0..5 {
+        bot.expect_log("a plugin enabled", |l| {
+            l.contains("plugin state") && l.contains("to=enabled")
+        });
+    }
     bot.signal("TERM");
     let (status, seen) = bot.exit_within(Duration::from_secs(60));
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{seen:#?}");

@@ -126,36 +126,79 @@ pub struct Session {
     stdin: Option<std::process::ChildStdin>,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Lines of stderr, when started with [`Session::start_logged`].
+    log: Option<std::sync::mpsc::Receiver<String>>,
+}
+
+/// Sends every line `from` yields into a channel, from a thread of its own, until its end.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
 
 impl Session {
     /// Starts `command` with piped stdin and stdout.
-    pub fn start(mut command: Command) -> Self {
+    pub fn start(command: Command) -> Self {
+        Self::spawn(command, false)
+    }
+
+    /// Starts `command` as [`Session::start`] does, with `RUST_LOG=filter` and its stderr
+    /// (the host's tracing output) read apart from stdout: see [`Session::expect_log`].
+    pub fn start_logged(mut command: Command, filter: &str) -> Self {
+        command.envs([("RUST_LOG", filter), ("NO_COLOR", "1")]);
+        Self::spawn(command, true)
+    }
+
+    fn spawn(mut command: Command, logged: bool) -> Self {
+        let stderr = if logged {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("the host binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stdout.take().expect("stdout is piped"));
+        let log = child.stderr.take().map(lines_of);
         let stdin = child.stdin.take();
         Self {
             child,
             stdin,
             lines,
             seen: Vec::new(),
+            log,
+        }
+    }
+
+    /// Waits for a line of the host's log (stderr) for which `wanted` holds, and returns it.
+    pub fn expect_log(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let log = self
+            .log
+            .as_ref()
+            .expect("started with `Session::start_logged`");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut logged = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match log.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(line) => logged.push(line),
+                Err(_) => panic!(
+                    "no log line: {what}; the host logged:\n{}",
+                    logged.join("\n")
+                ),
+            }
         }
     }
 
