@@ -78,9 +78,10 @@ impl Progress {
         }
     }
 
-    /// Marks `phase` as begun now, under the deadline.
-    fn begin(&self, shared: &Shared, phase: Phase) {
-        let deadline = shared.created.elapsed() + self.limit;
+    /// Marks `phase` as begun at `now` (the caller's one clock read at that boundary), under
+    /// the deadline.
+    fn begin(&self, shared: &Shared, phase: Phase, now: Instant) {
+        let deadline = now.saturating_duration_since(shared.created) + self.limit;
         self.step.store(step_of(phase), Ordering::Relaxed);
         self.deadline.store(
             u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
@@ -99,12 +100,16 @@ impl Progress {
 
     fn deadline(&self, shared: &Shared) -> Instant {
         let nanos = self.deadline.load(Ordering::Acquire);
-        // A far deadline (no piece begun yet, or a huge limit) is checked again in an hour.
-        let far = Instant::now() + Duration::from_secs(3600);
+        // No piece begun yet (or a deadline past what an `Instant` holds): checked again in an
+        // hour.
+        let far = || Instant::now() + Duration::from_secs(3600);
+        if nanos == u64::MAX {
+            return far();
+        }
         shared
             .created
             .checked_add(Duration::from_nanos(nanos))
-            .map_or(far, |at| at.min(far))
+            .unwrap_or_else(far)
     }
 }
 
@@ -117,15 +122,16 @@ pub(super) struct Attempt {
 }
 
 impl Attempt {
-    /// Runs one hook of the instance in place: an error or a panic becomes a failure of it.
+    /// Runs one hook of the instance in place, begun at `now`: an error or a panic becomes a
+    /// failure of it.
     pub(super) async fn hook(
         &self,
-        hook: Hook,
+        (hook, now): (Hook, Instant),
         instance: &PluginInstance,
         context: &ContextHandle,
     ) -> Result<(), Failure> {
         let phase = Phase::Hook(hook);
-        self.progress.begin(&self.shared, phase);
+        self.progress.begin(&self.shared, phase, now);
         match AssertUnwindSafe(instance.run_hook(hook, context))
             .catch_unwind()
             .await
@@ -139,14 +145,14 @@ impl Attempt {
         }
     }
 
-    /// Runs the constructor: in place if a worker stays free of constructors, else on the
-    /// blocking pool.
+    /// Runs the constructor, begun at `now`: in place if a worker stays free of constructors,
+    /// else on the blocking pool.
     ///
     /// Refused while a constructor of the plugin from an earlier attempt still runs (see
     /// `Slot::constructing`).
-    pub(super) async fn construct(&self) -> Result<PluginInstance, Failure> {
+    pub(super) async fn construct(&self, now: Instant) -> Result<PluginInstance, Failure> {
         let phase = Phase::Constructor;
-        self.progress.begin(&self.shared, phase);
+        self.progress.begin(&self.shared, phase, now);
         let slot = &self.shared.slots[self.pos];
         let Some(constructing) = Constructing::begin(&slot.constructing) else {
             return Err(Failure::new(
@@ -296,7 +302,7 @@ impl Shared {
             (live.attempt, limit)
         };
         let progress = Arc::new(Progress::new(limit));
-        progress.begin(self, first);
+        progress.begin(self, first, Instant::now());
         let attempt = Attempt {
             shared: self.clone(),
             pos,

@@ -23,7 +23,7 @@ impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
     /// tasks and closes its subscriptions, and leaving the states with an instance releases it.
     pub(super) fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
-        self.change(pos, None, to, cause, None);
+        self.change(pos, None, to, cause, None, Instant::now());
     }
 
     /// [`transition`](Self::transition) on behalf of a plugin task: only while its attempt
@@ -35,11 +35,11 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
     ) -> bool {
-        self.change(pos, Some((number, close)), to, cause, None)
+        self.change(pos, Some((number, close)), to, cause, None, Instant::now())
     }
 
-    /// Moves `pos` to `to` and, if that takes away its instance, hands the instance to the
-    /// caller (`release` otherwise drops it in a task of its own). `keep` receives it.
+    /// Moves `pos` to `to` at `now` and, if that takes away its instance, hands the instance
+    /// to the caller (`release` otherwise drops it in a task of its own). `keep` receives it.
     fn change(
         &self,
         pos: usize,
@@ -47,6 +47,7 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
         keep: Option<&mut Released>,
+        now: Instant,
     ) -> bool {
         let name = self.name(pos);
         let change = {
@@ -85,7 +86,7 @@ impl Shared {
                 from,
                 to,
                 cause,
-                at: self.created.elapsed(),
+                at: now.saturating_duration_since(self.created),
             };
             if live.history.len() == HISTORY_LIMIT {
                 live.history.pop_front();
@@ -242,30 +243,32 @@ impl Shared {
 }
 
 impl Attempt {
-    /// Moves the plugin on, if this attempt is still open.
-    fn to(&self, to: PluginState) -> Result<(), Failure> {
-        self.step(to, false).map(|_nothing_released| ())
+    /// Moves the plugin on at `now`, if this attempt is still open.
+    fn to(&self, to: PluginState, now: Instant) -> Result<(), Failure> {
+        self.step(to, false, now).map(|_nothing_released| ())
     }
 
-    /// Moves the plugin to `to` and closes the attempt.
-    fn finish(&self, to: PluginState) -> Result<(), Failure> {
-        self.step(to, true).map(|_nothing_released| ())
+    /// Moves the plugin to `to` at `now` and closes the attempt.
+    fn finish(&self, to: PluginState, now: Instant) -> Result<(), Failure> {
+        self.step(to, true, now).map(|_nothing_released| ())
     }
 
-    /// Moves the plugin to `to`, which has no instance, and closes the attempt; the instance
-    /// (and its context) are handed back, for the task to drop after its last transition.
-    fn finish_releasing(&self, to: PluginState) -> Result<Released, Failure> {
-        self.step(to, true)
+    /// Moves the plugin to `to`, which has no instance, at `now` and closes the attempt; the
+    /// instance (and its context) are handed back, for the task to drop after its last
+    /// transition.
+    fn finish_releasing(&self, to: PluginState, now: Instant) -> Result<Released, Failure> {
+        self.step(to, true, now)
     }
 
-    /// Moves the plugin to `to` if this attempt is still open, closing it if `close`; what the
-    /// move took from the plugin (only a move to a state without an instance takes anything).
-    fn step(&self, to: PluginState, close: bool) -> Result<Released, Failure> {
+    /// Moves the plugin to `to` at `now` if this attempt is still open, closing it if `close`;
+    /// what the move took from the plugin (only a move to a state without an instance takes
+    /// anything).
+    fn step(&self, to: PluginState, close: bool, now: Instant) -> Result<Released, Failure> {
         let mut released = (None, None);
         let attempt = Some((self.number, close));
         if self
             .shared
-            .change(self.pos, attempt, to, None, Some(&mut released))
+            .change(self.pos, attempt, to, None, Some(&mut released), now)
         {
             Ok(released)
         } else {
@@ -288,14 +291,14 @@ impl Attempt {
         Err(failure)
     }
 
-    /// Runs `hook` of the current instance; no instance, nothing to run.
-    async fn run(&self, hook: Hook) -> Result<(), Failure> {
+    /// Runs `hook` of the current instance, begun at `now`; no instance, nothing to run.
+    async fn run(&self, hook: Hook, now: Instant) -> Result<(), Failure> {
         // The handles are dropped before the next transition, which may release the instance:
         // its `Drop` then runs in the release task, not here.
         let Some((instance, context)) = self.shared.live(self.pos).instance.handles() else {
             return Ok(());
         };
-        self.hook(hook, &instance, &context).await
+        self.hook((hook, now), &instance, &context).await
     }
 
     /// The body of a start: constructor, context, `setup`, `on_enable`.
@@ -306,7 +309,7 @@ impl Attempt {
         let (shared, pos) = (&self.shared, self.pos);
         // One clock read at each boundary of the start (`HookTimings`).
         let began = Instant::now();
-        let instance = match self.construct().await {
+        let instance = match self.construct(began).await {
             Ok(instance) => instance,
             Err(failure) => return self.failed(failure),
         };
@@ -336,14 +339,14 @@ impl Attempt {
             live.health = Health::Healthy;
             live.instance.renew_cancellation();
         }
-        self.to(PluginState::Loaded)?;
         let constructed = Instant::now();
-        if let Err(failure) = self.run(Hook::Setup).await {
+        self.to(PluginState::Loaded, constructed)?;
+        if let Err(failure) = self.run(Hook::Setup, constructed).await {
             return self.failed(failure);
         }
-        self.to(PluginState::Setup)?;
         let set_up = Instant::now();
-        if let Err(failure) = self.run(Hook::Enable).await {
+        self.to(PluginState::Setup, set_up)?;
+        if let Err(failure) = self.run(Hook::Enable, set_up).await {
             return self.failed(failure);
         }
         let enabled = Instant::now();
@@ -366,28 +369,30 @@ impl Attempt {
         ] {
             telemetry.hook(phase, took.unwrap_or_default());
         }
-        self.finish(PluginState::Enabled)
+        self.finish(PluginState::Enabled, enabled)
     }
 
     /// The body of a stop: `on_disable` if enabled, then `teardown`.
     pub(super) async fn stop(self, began: Instant) -> Result<(), Failure> {
         let (shared, pos) = (&self.shared, self.pos);
+        // One clock read at each boundary of the stop, as of the start.
+        let mut tearing_down = began;
         if shared.state(pos) == PluginState::Enabled {
             // Background tasks watching the token wind down while `on_disable` runs.
             shared.live(pos).instance.cancel();
-            if let Err(failure) = self.run(Hook::Disable).await {
+            if let Err(failure) = self.run(Hook::Disable, began).await {
                 return self.failed(failure);
             }
-            self.to(PluginState::Disabled)?;
+            tearing_down = Instant::now();
+            self.to(PluginState::Disabled, tearing_down)?;
             shared
                 .telemetry(pos)
-                .hook(Phase::Hook(Hook::Disable), began.elapsed());
+                .hook(Phase::Hook(Hook::Disable), tearing_down - began);
         }
         match shared.state(pos) {
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
                 shared.live(pos).instance.cancel();
-                let tearing_down = Instant::now();
-                if let Err(failure) = self.run(Hook::Teardown).await {
+                if let Err(failure) = self.run(Hook::Teardown, tearing_down).await {
                     return self.failed(failure);
                 }
                 let done = Instant::now();
@@ -395,7 +400,7 @@ impl Attempt {
                     .telemetry(pos)
                     .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
                 shared.live(pos).stop_time = Some(done - began);
-                let released = self.finish_releasing(PluginState::TornDown)?;
+                let released = self.finish_releasing(PluginState::TornDown, done)?;
                 // The outcome is settled; the caller need not wait for the instance's `Drop`
                 // (plugin code, which may block) past the deadline.
                 self.progress.settle();
