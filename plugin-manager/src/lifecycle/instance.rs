@@ -30,6 +30,11 @@ pub(super) struct Instance {
     enabling: bool,
     /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
     cancellation: CancellationToken,
+    /// Whether `cancellation` was cancelled here: a stop cancels it up to four times (at
+    /// `on_disable`, at `teardown`, at each state it leaves running for), and each cancel
+    /// takes the token's lock. (A plugin may cancel its own token too; that one is found by
+    /// [`Instance::renew_cancellation`].)
+    cancelled: bool,
 }
 
 impl Instance {
@@ -41,6 +46,7 @@ impl Instance {
             generation: 0,
             enabling: false,
             cancellation: CancellationToken::new(),
+            cancelled: false,
         }
     }
 
@@ -92,13 +98,15 @@ impl Instance {
     }
 
     /// Tells the background tasks to wind down, without aborting them yet.
-    pub(super) fn cancel(&self) {
-        self.cancellation.cancel();
+    pub(super) fn cancel(&mut self) {
+        if !std::mem::replace(&mut self.cancelled, true) {
+            self.cancellation.cancel();
+        }
     }
 
     /// Cancels the token and aborts every background task.
     pub(super) fn stop_tasks(&mut self) {
-        self.cancellation.cancel();
+        self.cancel();
         for task in self.tasks.drain(..) {
             task.abort();
         }
@@ -106,8 +114,9 @@ impl Instance {
 
     /// A fresh token if the last one was used.
     pub(super) fn renew_cancellation(&mut self) {
-        if self.cancellation.is_cancelled() {
+        if self.cancelled || self.cancellation.is_cancelled() {
             self.cancellation = CancellationToken::new();
+            self.cancelled = false;
         }
     }
 
