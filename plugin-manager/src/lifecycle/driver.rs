@@ -94,11 +94,12 @@ impl Progress {
         self.settled.store(true, Ordering::Release);
     }
 
-    fn phase(&self) -> Phase {
+    pub(super) fn phase(&self) -> Phase {
         STEPS[usize::from(self.step.load(Ordering::Relaxed))]
     }
 
-    fn deadline(&self, shared: &Shared) -> Instant {
+    /// The deadline of the piece running now.
+    pub(super) fn deadline(&self, shared: &Shared) -> Instant {
         let nanos = self.deadline.load(Ordering::Acquire);
         // No piece begun yet (or a deadline past what an `Instant` holds): checked again in an
         // hour.
@@ -276,12 +277,64 @@ impl Drop for InlineSlot {
     }
 }
 
+/// What a piece's deadline finds when it fires (see [`Shared::at_deadline`]).
+pub(super) enum AtDeadline {
+    /// The task moved on to another piece, with a deadline of its own: watch that one.
+    Moved(Instant),
+    /// The task closed its attempt just now: its outcome is (about to be) in, or, if
+    /// `settled`, all that is left is dropping what the plugin released, not waited for.
+    Finished { settled: bool },
+    /// The attempt is cut off and closed: abort its task, then record the failure.
+    CutOff(Failure),
+}
+
 impl Shared {
+    /// Opens a new attempt on `pos`, whose task begins with `first`; its deadline runs from
+    /// now, covering the wait for a worker, as a hook task's did.
+    pub(super) fn open_attempt(self: &Arc<Self>, pos: usize, first: Phase) -> Attempt {
+        let (number, limit) = {
+            let mut live = self.live(pos);
+            live.attempt += 1;
+            let limit = live
+                .config
+                .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
+            (live.attempt, limit)
+        };
+        let progress = Arc::new(Progress::new(limit));
+        progress.begin(self, first, Instant::now());
+        Attempt {
+            shared: self.clone(),
+            pos,
+            number,
+            progress,
+        }
+    }
+
+    /// What the deadline `deadline` of attempt `number` on `pos` finds (see [`AtDeadline`]).
+    pub(super) fn at_deadline(
+        &self,
+        pos: usize,
+        number: u64,
+        progress: &Progress,
+        deadline: Instant,
+    ) -> AtDeadline {
+        let now = progress.deadline(self);
+        if now > deadline {
+            return AtDeadline::Moved(now);
+        }
+        if !self.close_attempt(pos, number) {
+            return AtDeadline::Finished {
+                settled: progress.settled.load(Ordering::Acquire),
+            };
+        }
+        AtDeadline::CutOff(Failure::new(
+            progress.phase(),
+            FailureKind::Timeout(progress.limit),
+        ))
+    }
+
     /// Opens a new attempt on `pos` and spawns `body` as its task, then watches it until it
     /// returns or a piece overruns its deadline.
-    ///
-    /// `first` is the piece the task begins with; its deadline runs from now, covering the
-    /// wait for a worker, as a hook task's did.
     pub(super) async fn run_attempt<F, Fut>(
         self: &Arc<Self>,
         pos: usize,
@@ -293,22 +346,8 @@ impl Shared {
         F: FnOnce(Attempt) -> Fut,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
-        let (number, limit) = {
-            let mut live = self.live(pos);
-            live.attempt += 1;
-            let limit = live
-                .config
-                .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
-            (live.attempt, limit)
-        };
-        let progress = Arc::new(Progress::new(limit));
-        progress.begin(self, first, Instant::now());
-        let attempt = Attempt {
-            shared: self.clone(),
-            pos,
-            number,
-            progress: progress.clone(),
-        };
+        let attempt = self.open_attempt(pos, first);
+        let (number, progress) = (attempt.number, attempt.progress.clone());
         let task = crate::task::spawn_named(self.name(pos), what, body(attempt));
         let mut watch = Watch {
             shared: self,
@@ -316,8 +355,8 @@ impl Shared {
             number,
             task,
         };
+        let mut deadline = progress.deadline(self);
         loop {
-            let deadline = progress.deadline(self);
             tokio::select! {
                 biased;
                 joined = &mut watch.task => {
@@ -335,27 +374,23 @@ impl Shared {
                     };
                 }
                 () = tokio::time::sleep_until(deadline) => {
-                    if progress.deadline(self) > deadline {
-                        continue; // the task moved on to another piece
-                    }
-                    if !self.close_attempt(pos, number) {
-                        if progress.settled.load(Ordering::Acquire) {
-                            // Done; only the drop of the plugin's instance is left, which may
-                            // block its thread: not waited for.
-                            return Ok(());
+                    match self.at_deadline(pos, number, &progress, deadline) {
+                        AtDeadline::Moved(next) => deadline = next,
+                        AtDeadline::Finished { settled: true } => return Ok(()),
+                        AtDeadline::Finished { settled: false } => {
+                            return match (&mut watch.task).await {
+                                Ok(outcome) => outcome,
+                                Err(error) => {
+                                    Err(Failure::new(progress.phase(), join_failure(error)))
+                                }
+                            };
                         }
-                        // It finished just now, without awaiting anything after: its outcome
-                        // is (about to be) in the handle.
-                        return match (&mut watch.task).await {
-                            Ok(outcome) => outcome,
-                            Err(error) => Err(Failure::new(progress.phase(), join_failure(error))),
-                        };
+                        AtDeadline::CutOff(failure) => {
+                            watch.task.abort();
+                            self.fail(pos, failure.clone());
+                            return Err(failure);
+                        }
                     }
-                    watch.task.abort();
-                    let failure =
-                        Failure::new(progress.phase(), FailureKind::Timeout(progress.limit));
-                    self.fail(pos, failure.clone());
-                    return Err(failure);
                 }
             }
         }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use plugin_core::Health;
 use plugin_core::host::ContextHandle;
 use plugin_core::host::Hook;
+use plugin_core::{ConfigSection, Health};
 use tokio::time::Instant;
 
 use super::Shared;
@@ -145,6 +145,15 @@ impl Shared {
     /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`, all in one task of
     /// the plugin's (`driver`).
     pub(super) async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+        let section = self.start_section(pos)?;
+        self.run_attempt(pos, "start", Phase::Constructor, move |attempt| {
+            attempt.start(section)
+        })
+        .await
+    }
+
+    /// The configuration section a start of `pos` sets up with; an invalid one fails it.
+    pub(super) fn start_section(&self, pos: usize) -> Result<Arc<ConfigSection>, Failure> {
         let (config_error, section) = {
             let live = self.live(pos);
             (live.config.error().cloned(), live.config.section())
@@ -157,10 +166,7 @@ impl Shared {
             self.fail(pos, failure.clone());
             return Err(failure);
         }
-        self.run_attempt(pos, "start", Phase::Constructor, move |attempt| {
-            attempt.start(section)
-        })
-        .await
+        Ok(section)
     }
 
     /// Whether the instance of `pos` was set up with a section the configuration has replaced.
