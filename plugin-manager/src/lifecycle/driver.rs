@@ -127,7 +127,8 @@ impl Attempt {
     /// failure of it.
     pub(super) async fn hook(
         &self,
-        (hook, now): (Hook, Instant),
+        hook: Hook,
+        now: Instant,
         instance: &PluginInstance,
         context: &ContextHandle,
     ) -> Result<(), Failure> {
@@ -318,9 +319,9 @@ impl Shared {
         progress: &Progress,
         deadline: Instant,
     ) -> AtDeadline {
-        let now = progress.deadline(self);
-        if now > deadline {
-            return AtDeadline::Moved(now);
+        let current = progress.deadline(self);
+        if current > deadline {
+            return AtDeadline::Moved(current);
         }
         if !self.close_attempt(pos, number) {
             return AtDeadline::Finished {

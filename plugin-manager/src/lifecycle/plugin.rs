@@ -304,7 +304,7 @@ impl Attempt {
         let Some((instance, context)) = self.shared.live(self.pos).instance.handles() else {
             return Ok(());
         };
-        self.hook((hook, now), &instance, &context).await
+        self.hook(hook, now, &instance, &context).await
     }
 
     /// The body of a start: constructor, context, `setup`, `on_enable`.
