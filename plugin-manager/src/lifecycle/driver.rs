@@ -81,7 +81,10 @@ impl Progress {
     /// Marks `phase` as begun at `now` (the caller's one clock read at that boundary), under
     /// the deadline.
     fn begin(&self, shared: &Shared, phase: Phase, now: Instant) {
-        let deadline = now.saturating_duration_since(shared.created) + self.limit;
+        // A limit too large to add (`Duration::MAX`) is no deadline at all.
+        let deadline = now
+            .saturating_duration_since(shared.created)
+            .saturating_add(self.limit);
         self.step.store(step_of(phase), Ordering::Relaxed);
         self.deadline.store(
             u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
@@ -285,7 +288,7 @@ pub(super) enum AtDeadline {
     /// The task closed its attempt just now: its outcome is (about to be) in, or, if
     /// `settled`, all that is left is dropping what the plugin released, not waited for.
     Finished { settled: bool },
-    /// The attempt is cut off and closed: abort its task, then record the failure.
+    /// The attempt is cut off: closed, its failure recorded; abort its task.
     CutOff(Failure),
 }
 
@@ -323,15 +326,14 @@ impl Shared {
         if current > deadline {
             return AtDeadline::Moved(current);
         }
-        if !self.close_attempt(pos, number) {
-            return AtDeadline::Finished {
+        let failure = Failure::new(progress.phase(), FailureKind::Timeout(progress.limit));
+        if self.fail_attempt(pos, number, &failure) {
+            AtDeadline::CutOff(failure)
+        } else {
+            AtDeadline::Finished {
                 settled: progress.settled.load(Ordering::Acquire),
-            };
+            }
         }
-        AtDeadline::CutOff(Failure::new(
-            progress.phase(),
-            FailureKind::Timeout(progress.limit),
-        ))
     }
 
     /// Opens a new attempt on `pos` and spawns `body` as its task, then watches it until it
@@ -367,9 +369,7 @@ impl Shared {
                         // or a runtime shutting down: a failure of the piece it was in.
                         Err(error) => {
                             let failure = Failure::new(progress.phase(), join_failure(error));
-                            if self.close_attempt(pos, number) {
-                                self.fail(pos, failure.clone());
-                            }
+                            self.fail_attempt(pos, number, &failure);
                             Err(failure)
                         }
                     };
@@ -388,7 +388,6 @@ impl Shared {
                         }
                         AtDeadline::CutOff(failure) => {
                             watch.task.abort();
-                            self.fail(pos, failure.clone());
                             return Err(failure);
                         }
                     }

@@ -124,6 +124,22 @@ impl Shared {
         }
     }
 
+    /// Records `failure` (as [`fail`](Self::fail) does) and closes attempt `number` on `pos`,
+    /// in one step, if that attempt is still open; whether it was. Closing and recording at
+    /// once means nobody sees the attempt closed before the plugin is `Failed`.
+    pub(super) fn fail_attempt(&self, pos: usize, number: u64, failure: &Failure) -> bool {
+        let failed = self.transition_in(
+            pos,
+            (number, true),
+            PluginState::Failed,
+            Some(failure.clone()),
+        );
+        if failed && is_supervised(failure) {
+            self.supervise(pos);
+        }
+        failed
+    }
+
     /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
     async fn run_hook(&self, pos: usize, hook: Hook) -> Result<(), Failure> {
         let Some((instance, context)) = self.live(pos).instance.handles() else {
@@ -284,16 +300,7 @@ impl Attempt {
 
     /// Records `failure` (as `Shared::fail` does) and closes the attempt.
     fn failed(&self, failure: Failure) -> Result<(), Failure> {
-        let supervised = is_supervised(&failure);
-        let failed = self.shared.transition_in(
-            self.pos,
-            (self.number, true),
-            PluginState::Failed,
-            Some(failure.clone()),
-        );
-        if failed && supervised {
-            self.shared.supervise(self.pos);
-        }
+        self.shared.fail_attempt(self.pos, self.number, &failure);
         Err(failure)
     }
 

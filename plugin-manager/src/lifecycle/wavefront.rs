@@ -340,10 +340,9 @@ impl StartWave {
             let ok = match AssertUnwindSafe(plugin_code).catch_unwind().await {
                 Ok(outcome) => outcome.is_ok(),
                 Err(payload) => {
-                    if wave.shared.close_attempt(pos, number) {
-                        let kind = FailureKind::Panic(panic_message(payload.as_ref()));
-                        wave.shared.fail(pos, Failure::new(watched.phase(), kind));
-                    }
+                    let kind = FailureKind::Panic(panic_message(payload.as_ref()));
+                    let failure = Failure::new(watched.phase(), kind);
+                    wave.shared.fail_attempt(pos, number, &failure);
                     false
                 }
             };
@@ -438,11 +437,10 @@ impl StartWave {
                 AtDeadline::Moved(next) => self.file(next, pos, number),
                 // Its task reports as it ends, just now (a start releases nothing to drop).
                 AtDeadline::Finished { .. } => {}
-                AtDeadline::CutOff(failure) => {
+                AtDeadline::CutOff(_recorded) => {
                     if let Some(running) = self.forget(pos, number) {
                         running.task.abort();
                     }
-                    self.shared.fail(pos, failure);
                     self.settle(vec![Work::Report {
                         pos,
                         ok: false,
