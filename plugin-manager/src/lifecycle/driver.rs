@@ -3,10 +3,12 @@
 //!
 //! The plugin task runs each piece of plugin code under `catch_unwind`, so an error or a panic
 //! becomes a [`Failure`] of that piece, and it records its own transitions. Before each piece
-//! it publishes its step and deadline in a [`Progress`]; the caller (the wavefront, or an
-//! operation) holds the operation lock and one timer, set to the published deadline. When the
-//! timer fires and the task is still in the same step, the caller *cuts the attempt off*: it
-//! aborts the task (a hung hook is dropped, as a hook task's was) and records the timeout.
+//! it publishes its step and deadline in a [`Progress`]; the caller holds the operation lock
+//! and watches the published deadline: an operation or the stop wave with a timer of its own
+//! ([`Shared::run_attempt`]), the start wave with one timer for all its plugins
+//! (`wavefront`). When the deadline passes and the task is still in the same step, the caller
+//! *cuts the attempt off* ([`Shared::at_deadline`]): it closes the attempt and records the
+//! timeout in one step, then aborts the task (a hung hook is dropped, as a hook task's was).
 //! Because the deadline is the caller's, code that blocks its thread, which no in-task timer
 //! could interrupt, is cut off at its deadline as well (invariant 4).
 //!
