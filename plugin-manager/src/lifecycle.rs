@@ -28,7 +28,8 @@
 //! What moves one plugin (`transition`, `start_one`, `stop_one`) is in `plugin`; the rest is
 //! split by what drives it:
 //!
-//! - `wavefront`: starting and shutting down the whole set;
+//! - `wavefront`: starting and shutting down the whole set; `start_wave`: the start's
+//!   bookkeeping, with no task steering it;
 //! - `operations`: the operator's enable, disable and restart;
 //! - `supervision`: automatic restarts after a failure;
 //! - `reload`: applying a new configuration file;
@@ -52,6 +53,7 @@ mod instance;
 mod operations;
 mod plugin;
 mod reload;
+mod start_wave;
 mod supervision;
 mod wavefront;
 

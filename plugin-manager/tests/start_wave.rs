@@ -1,4 +1,4 @@
-//! The start wave (`lifecycle/wavefront.rs`, `StartWave`): no task steers it; each plugin task
+//! The start wave (`lifecycle/start_wave.rs`, `StartWave`): no task steers it; each plugin task
 //! reports its outcome as it ends and launches what that lets go, and the task that started
 //! the wave only keeps the deadlines, cutting off a piece still running past its own.
 //!

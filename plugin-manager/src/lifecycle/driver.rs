@@ -6,7 +6,7 @@
 //! it publishes its step and deadline in a [`Progress`]; the caller holds the operation lock
 //! and watches the published deadline: an operation or the stop wave with a timer of its own
 //! ([`Shared::run_attempt`]), the start wave with one timer for all its plugins
-//! (`wavefront`). When the deadline passes and the task is still in the same step, the caller
+//! (`start_wave`). When the deadline passes and the task is still in the same step, the caller
 //! *cuts the attempt off* ([`Shared::at_deadline`]): it closes the attempt and records the
 //! timeout in one step, then aborts the task (a hung hook is dropped, as a hook task's was).
 //! Because the deadline is the caller's, code that blocks its thread, which no in-task timer

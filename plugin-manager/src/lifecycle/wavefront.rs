@@ -7,32 +7,23 @@
 //! The two waves are driven differently, each the faster way as measured
 //! (`docs/benchmarks.md`, "Tried"):
 //!
-//! - **Start**: no task steers it. Each plugin task, as it ends, counts itself done and
-//!   launches the plugins that were waiting for it, on the worker it ran on (a chain of
-//!   plugins hops no threads). The task that started the wave only keeps the deadlines: each
-//!   piece in flight files its deadline, and that task sleeps until the earliest and cuts off a
-//!   piece still running past it (see `driver`): one timer for the wave, not one per plugin.
+//! - **Start**: no task steers it (`start_wave`): each plugin task, as it ends, launches the
+//!   plugins that were waiting for it, and one timer keeps the deadlines of the whole wave.
 //! - **Stop**: one task polls a driver per plugin, which watches the plugin's task. Stops
 //!   launched from the plugin tasks themselves, on both workers at once, were slower: the
 //!   instances and contexts they drop contend for the allocator.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
-use super::driver::{AtDeadline, Attempt, Progress};
-use crate::state::{Failure, FailureKind, Phase, PluginState};
-use crate::task::panic_message;
+use super::start_wave::StartWave;
+use crate::state::{Failure, FailureKind, PluginState};
 
 impl Shared {
     /// Starts every plugin that has not started yet, each as soon as its dependencies are
@@ -56,26 +47,7 @@ impl Shared {
         let waiting = all
             .iter()
             .map(|&p| self.graph.deps(p).len() + self.graph.optional_deps(p).len());
-        let wave = StartWave::new(self, waiting, targets);
-        // Popped last first: the first plugins in start order are launched first.
-        let mut work: Vec<Work> = all
-            .iter()
-            .rev()
-            .filter(|&&pos| wave.targets[pos] && wave.waiting[pos].load(Ordering::Relaxed) == 0)
-            .map(|&pos| Work::Ready(pos))
-            .collect();
-        // A plugin that is not a target counts as done, successful if it is enabled.
-        work.extend(
-            all.iter()
-                .filter(|&&pos| !wave.targets[pos])
-                .map(|&pos| Work::Report {
-                    pos,
-                    ok: self.state(pos) == PluginState::Enabled,
-                    place: false,
-                }),
-        );
-        wave.settle(work);
-        wave.keep_deadlines().await;
+        StartWave::run(self, waiting, targets).await;
     }
 
     /// Stops every plugin, each once all plugins that use it are stopped, within the shutdown
@@ -159,294 +131,6 @@ impl Shared {
             if state.has_instance() {
                 let kind = FailureKind::Abandoned(self.shutdown_timeout);
                 self.fail(pos, Failure { phase: None, kind });
-            }
-        }
-    }
-}
-
-/// One start of the whole set under way, shared by its plugin tasks.
-struct StartWave {
-    shared: Arc<Shared>,
-    /// Per plugin, its dependencies not yet enabled (a required one that fails fails it
-    /// instead, so the count reaches zero only when it may start).
-    waiting: Box<[AtomicU32]>,
-    /// Per plugin, whether its outcome is in; set once, by whoever reports it first.
-    done: Box<[AtomicBool]>,
-    /// The plugins to start; the others count as done from the outset.
-    targets: Box<[bool]>,
-    /// Plugins not done yet; the wave is over at zero.
-    left: AtomicUsize,
-    over: Notify,
-    /// The task of each plugin in flight, with its attempt.
-    running: Box<[Mutex<Option<Running>>]>,
-    /// The deadline each piece in flight had when filed, earliest first; one whose plugin
-    /// has moved on is dropped, or filed again under its next deadline, when it comes up.
-    deadlines: Mutex<BinaryHeap<Reverse<(Instant, usize, u64)>>>,
-    /// Told when a deadline earlier than all filed ones is filed.
-    earlier: Notify,
-    places: Mutex<Places>,
-}
-
-/// A plugin task in flight: its attempt, where it is, and its handle (to abort it).
-struct Running {
-    number: u64,
-    progress: Arc<Progress>,
-    task: JoinHandle<()>,
-}
-
-/// The places for plugins in flight, and the plugins waiting for one.
-struct Places {
-    taken: usize,
-    limit: usize,
-    queue: VecDeque<usize>,
-}
-
-/// A step of settling a start.
-enum Work {
-    /// The plugin may start: it takes a place, or queues for one.
-    Ready(usize),
-    /// The plugin holds a place: launch it.
-    Launch(usize),
-    /// The plugin's outcome, from its task, its deadline or a launch that failed at once;
-    /// `place` if it held one.
-    Report { pos: usize, ok: bool, place: bool },
-    /// The plugin is done (counted once): let go of what waited for it.
-    Done { pos: usize, ok: bool },
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl StartWave {
-    fn new(
-        shared: &Arc<Shared>,
-        waiting: impl Iterator<Item = usize>,
-        targets: Box<[bool]>,
-    ) -> Arc<Self> {
-        let n = targets.len();
-        Arc::new(Self {
-            shared: shared.clone(),
-            waiting: waiting
-                .map(|w| AtomicU32::new(u32::try_from(w).unwrap_or(u32::MAX)))
-                .collect(),
-            done: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            targets,
-            left: AtomicUsize::new(n),
-            over: Notify::new(),
-            running: (0..n).map(|_| Mutex::new(None)).collect(),
-            deadlines: Mutex::new(BinaryHeap::new()),
-            earlier: Notify::new(),
-            places: Mutex::new(Places {
-                taken: 0,
-                limit: shared.max_in_flight,
-                queue: VecDeque::new(),
-            }),
-        })
-    }
-
-    /// Works through `work` and everything it leads to (a worklist, not recursion: a chain
-    /// of 10,000 plugins that fail at once is 10,000 steps, not 10,000 frames).
-    fn settle(self: &Arc<Self>, mut work: Vec<Work>) {
-        while let Some(step) = work.pop() {
-            match step {
-                Work::Ready(pos) => {
-                    let mut places = lock(&self.places);
-                    if places.taken < places.limit {
-                        places.taken += 1;
-                        work.push(Work::Launch(pos));
-                    } else {
-                        places.queue.push_back(pos);
-                    }
-                }
-                Work::Launch(pos) => {
-                    if self.launch(pos).is_err() {
-                        work.push(Work::Report {
-                            pos,
-                            ok: false,
-                            place: true,
-                        });
-                    }
-                }
-                Work::Report { pos, ok, place } => {
-                    if self.done[pos].swap(true, Ordering::AcqRel) {
-                        continue; // reported already (a deadline and the task, say)
-                    }
-                    if place {
-                        let mut places = lock(&self.places);
-                        match places.queue.pop_front() {
-                            Some(next) => work.push(Work::Launch(next)),
-                            None => places.taken -= 1,
-                        }
-                    }
-                    work.push(Work::Done { pos, ok });
-                }
-                Work::Done { pos, ok } => {
-                    self.let_go(pos, ok, &mut work);
-                    if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        self.over.notify_one();
-                    }
-                }
-            }
-        }
-    }
-
-    /// What `pos` being done lets go: its users may start, or fail if it failed.
-    fn let_go(&self, pos: usize, ok: bool, work: &mut Vec<Work>) {
-        let graph = &self.shared.graph;
-        let ready = |p: usize| self.waiting[p].fetch_sub(1, Ordering::AcqRel) == 1;
-        for &user in graph.optional_dependents(pos) {
-            if ready(user) && self.targets[user] {
-                work.push(Work::Ready(user));
-            }
-        }
-        for &user in graph.dependents(pos) {
-            if !self.targets[user] {
-                continue;
-            }
-            if ok {
-                // All required dependencies enabled: no failure can claim it.
-                if ready(user) {
-                    work.push(Work::Ready(user));
-                }
-            } else if !self.done[user].swap(true, Ordering::AcqRel) {
-                if self.shared.state(user) == PluginState::Unloaded {
-                    let failure = Failure::dependency_failed(self.shared.name(pos));
-                    self.shared.fail(user, failure);
-                }
-                work.push(Work::Done {
-                    pos: user,
-                    ok: false,
-                });
-            }
-        }
-    }
-
-    /// Spawns the task that starts `pos`, which reports its outcome as it ends, and files its
-    /// deadline; an invalid configuration section fails it at once (recorded).
-    fn launch(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let section = self.shared.start_section(pos)?;
-        let attempt: Attempt = self.shared.open_attempt(pos, Phase::Constructor);
-        let number = attempt.number;
-        let progress = attempt.progress.clone();
-        let deadline = progress.deadline(&self.shared);
-        let span = crate::task::plugin_span(self.shared.name(pos), "start");
-        let plugin_code = attempt.start(section).instrument(span);
-        let wave = self.clone();
-        let watched = progress.clone();
-        let task = tokio::spawn(async move {
-            // The task catches the plugin's panics, so one here is the manager's own bug: a
-            // failure of the piece it was in, as `run_attempt` records it.
-            let ok = match AssertUnwindSafe(plugin_code).catch_unwind().await {
-                Ok(outcome) => outcome.is_ok(),
-                Err(payload) => {
-                    let kind = FailureKind::Panic(panic_message(payload.as_ref()));
-                    let failure = Failure::new(watched.phase(), kind);
-                    wave.shared.fail_attempt(pos, number, &failure);
-                    false
-                }
-            };
-            wave.ended(pos, number, ok);
-        });
-        // Stored after the spawn, not under the lock across it: a task that ends at once, on
-        // the other worker, would wait for the lock (in `forget`) off its thread. One that
-        // ended already leaves its handle here until the wave is over.
-        *lock(&self.running[pos]) = Some(Running {
-            number,
-            progress,
-            task,
-        });
-        self.file(deadline, pos, number);
-        Ok(())
-    }
-
-    /// The task of attempt `number` on `pos` ended with `ok`.
-    fn ended(self: &Arc<Self>, pos: usize, number: u64, ok: bool) {
-        self.forget(pos, number);
-        self.settle(vec![Work::Report {
-            pos,
-            ok,
-            place: true,
-        }]);
-    }
-
-    /// Takes the handle of attempt `number` on `pos` out, if it is still the one in flight.
-    fn forget(&self, pos: usize, number: u64) -> Option<Running> {
-        let mut running = lock(&self.running[pos]);
-        if running.as_ref().is_some_and(|r| r.number == number) {
-            running.take()
-        } else {
-            None
-        }
-    }
-
-    /// Files the deadline of attempt `number` on `pos`.
-    fn file(&self, deadline: Instant, pos: usize, number: u64) {
-        let mut deadlines = lock(&self.deadlines);
-        let earliest = deadlines
-            .peek()
-            .is_none_or(|Reverse((at, _, _))| deadline < *at);
-        deadlines.push(Reverse((deadline, pos, number)));
-        drop(deadlines);
-        if earliest {
-            self.earlier.notify_one();
-        }
-    }
-
-    /// Sleeps until the earliest deadline filed, deals with what is due, and so on until the
-    /// wave is over.
-    async fn keep_deadlines(self: &Arc<Self>) {
-        loop {
-            if self.left.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            let next = lock(&self.deadlines).peek().map(|Reverse((at, _, _))| *at);
-            let due = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = self.over.notified() => return,
-                () = self.earlier.notified() => {}
-                () = due => self.expire(),
-            }
-        }
-    }
-
-    /// Deals with every deadline due: a piece still running past it is cut off.
-    fn expire(self: &Arc<Self>) {
-        let now = Instant::now();
-        loop {
-            let Some(Reverse((at, pos, number))) = ({
-                let mut deadlines = lock(&self.deadlines);
-                match deadlines.peek() {
-                    Some(Reverse((at, _, _))) if *at <= now => deadlines.pop(),
-                    _ => None,
-                }
-            }) else {
-                return;
-            };
-            let progress = match &*lock(&self.running[pos]) {
-                Some(running) if running.number == number => running.progress.clone(),
-                _ => continue, // ended
-            };
-            match self.shared.at_deadline(pos, number, &progress, at) {
-                AtDeadline::Moved(next) => self.file(next, pos, number),
-                // Its task reports as it ends, just now (a start releases nothing to drop).
-                AtDeadline::Finished { .. } => {}
-                AtDeadline::CutOff(_recorded) => {
-                    if let Some(running) = self.forget(pos, number) {
-                        running.task.abort();
-                    }
-                    self.settle(vec![Work::Report {
-                        pos,
-                        ok: false,
-                        place: true,
-                    }]);
-                }
             }
         }
     }
