@@ -46,7 +46,9 @@ pub struct DependencyGraph {
     dependents: Adjacency,
     /// Nodes that optionally use each node.
     optional_dependents: Adjacency,
-    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// The positions in name order, to find a name by binary search (no copy of the names,
+    /// no hashing of them).
+    by_name: Vec<usize>,
     /// Optional dependencies that name no plugin (see [`DependencyGraph::warnings`]).
     warnings: Vec<GraphWarning>,
 }
@@ -162,14 +164,12 @@ impl DependencyGraph {
         }
         let mut names = Vec::with_capacity(n);
         let mut source = Vec::with_capacity(n);
-        let mut positions = HashMap::with_capacity_and_hasher(n, Default::default());
         let mut deps = Adjacency::with_capacity(n, required.targets.len());
         let mut optional_deps = Adjacency::with_capacity(n, optional.targets.len());
-        for (pos, &rank) in order.iter().enumerate() {
+        for &rank in &order {
             let i = by_name[rank];
             names.push(plugins[i].name.clone());
             source.push(i);
-            positions.insert(plugins[i].name.clone(), pos);
             deps.targets
                 .extend(required.of(i).iter().map(|&t| position[t]));
             deps.end_node();
@@ -185,7 +185,8 @@ impl DependencyGraph {
             optional_dependents: optional_deps.reversed(),
             deps,
             optional_deps,
-            index: positions,
+            // The names are unique here, so `by_name`'s order is theirs.
+            by_name: by_name.iter().map(|&i| position[i]).collect(),
             warnings: unknown_optional_deps(&plugins),
         })
     }
@@ -236,7 +237,10 @@ impl DependencyGraph {
 
     /// The position of `name` in the start order.
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        let found = self
+            .by_name
+            .binary_search_by(|&pos| self.names[pos].as_str().cmp(name));
+        found.ok().map(|at| self.by_name[at])
     }
 
     /// The name at `position`.

@@ -42,7 +42,6 @@ use std::time::Duration;
 
 use plugin_core::host::ConfigCheck;
 use plugin_core::{ConfigError, EventBus, Health, PluginInstance, PluginMetadata};
-use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -69,6 +68,7 @@ use crate::graph::DependencyGraph;
 use crate::restart_policy::RestartPolicy;
 use crate::spec::{Factory, PluginParts};
 use crate::state::{Failure, PluginRecord, PluginState, StateChange};
+use crate::state_changes::{ChangeFeed, StateChanges};
 use crate::telemetry::PluginTelemetry;
 use crate::timings::HookTimings;
 
@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     pub(crate) graph: DependencyGraph,
     slots: Vec<Slot>,
     pub(crate) bus: EventBus,
-    changes: broadcast::Sender<StateChange>,
+    changes: ChangeFeed,
     hook_timeout: Duration,
     shutdown_timeout: Duration,
     blocking_constructors: bool,
@@ -259,7 +259,7 @@ impl Shared {
             graph,
             slots,
             bus: settings.bus,
-            changes: broadcast::channel(1024).0,
+            changes: ChangeFeed::new(1024),
             hook_timeout: settings.hook_timeout,
             shutdown_timeout: settings.shutdown_timeout,
             blocking_constructors: settings.blocking_constructors,
@@ -324,7 +324,7 @@ impl Shared {
         }
     }
 
-    pub(crate) fn subscribe_changes(&self) -> broadcast::Receiver<StateChange> {
+    pub(crate) fn subscribe_changes(&self) -> StateChanges {
         self.changes.subscribe()
     }
 

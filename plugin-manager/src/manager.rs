@@ -275,7 +275,7 @@ impl PluginManager {
     /// it missed ([`StateChangesError::Lagged`](crate::StateChangesError::Lagged)), and the
     /// records' histories keep them.
     pub fn state_changes(&self) -> StateChanges {
-        StateChanges::new(self.shared.subscribe_changes())
+        self.shared.subscribe_changes()
     }
 
     /// The feed of state changes, under its old name.

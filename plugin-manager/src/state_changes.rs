@@ -1,8 +1,14 @@
-//! The feed of state changes an observer reads: [`StateChanges`].
+//! The feed of state changes an observer reads: [`StateChanges`], and the manager's side of
+//! it, `ChangeFeed`.
 //!
 //! The manager sends every change to a buffer shared by all observers (tokio's broadcast
 //! channel inside); this type is the framework's face of it, so that tokio's receiver and its
-//! error types stay out of the public API.
+//! error types stay out of the public API. The manager counts the feeds held, so that while
+//! nobody observes, a transition neither builds a change (nor copies the plugin's name) nor
+//! takes the channel's lock, which every worker would otherwise share at every transition.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -46,6 +52,58 @@ use crate::state::StateChange;
 #[must_use = "a feed that is not read only takes up a place in the manager's buffer"]
 pub struct StateChanges {
     receiver: broadcast::Receiver<StateChange>,
+    /// Counts this feed among the held ones while it lives.
+    _held: Held,
+}
+
+/// The manager's side of the feed: the channel, and how many [`StateChanges`] are held.
+pub(crate) struct ChangeFeed {
+    sender: broadcast::Sender<StateChange>,
+    held: Arc<AtomicUsize>,
+}
+
+impl ChangeFeed {
+    /// A feed whose observers each buffer `capacity` changes.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+            held: Arc::default(),
+        }
+    }
+
+    /// A new observer's feed, of every change sent from now on.
+    pub(crate) fn subscribe(&self) -> StateChanges {
+        // Counted before it subscribes: a change that finds no feed held was sent before
+        // this one existed, so it misses nothing sent after.
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let held = Held(self.held.clone());
+        StateChanges {
+            receiver: self.sender.subscribe(),
+            _held: held,
+        }
+    }
+
+    /// Whether any feed is held: if not, a change need not be built at all.
+    pub(crate) fn observed(&self) -> bool {
+        self.held.load(Ordering::SeqCst) > 0
+    }
+
+    /// Sends `change` to every feed held (a lagging one misses the oldest; see
+    /// [`StateChanges`]).
+    pub(crate) fn send(&self, change: StateChange) {
+        // An error means every feed was dropped since `observed`: nobody to tell.
+        let _ = self.sender.send(change);
+    }
+}
+
+/// One held feed, counted from its subscription until it is dropped.
+#[derive(Debug)]
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why [`StateChanges`] gave no change.
@@ -65,10 +123,6 @@ pub enum StateChangesError {
 }
 
 impl StateChanges {
-    pub(crate) fn new(receiver: broadcast::Receiver<StateChange>) -> Self {
-        Self { receiver }
-    }
-
     /// Waits for the next change.
     ///
     /// # Errors
@@ -124,10 +178,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_observer_is_told_how_many_it_missed_then_reads_on() {
-        let (sender, receiver) = broadcast::channel(2);
-        let mut feed = StateChanges::new(receiver);
+        let sender = ChangeFeed::new(2);
+        let mut feed = sender.subscribe();
         for n in 0..5 {
-            sender.send(change(n)).unwrap();
+            sender.send(change(n));
         }
         assert_eq!(
             feed.recv().await,
@@ -138,7 +192,7 @@ mod tests {
         assert_eq!(feed.try_recv(), Ok(None));
 
         for n in 5..8 {
-            sender.send(change(n)).unwrap();
+            sender.send(change(n));
         }
         assert_eq!(
             feed.try_recv(),
@@ -149,12 +203,25 @@ mod tests {
 
     #[tokio::test]
     async fn the_feed_closes_with_its_sender_after_the_last_change() {
-        let (sender, receiver) = broadcast::channel(4);
-        let mut feed = StateChanges::new(receiver);
-        sender.send(change(0)).unwrap();
+        let sender = ChangeFeed::new(4);
+        let mut feed = sender.subscribe();
+        sender.send(change(0));
         drop(sender);
         assert_eq!(feed.recv().await.unwrap().plugin, "p0");
         assert_eq!(feed.recv().await, Err(StateChangesError::Closed));
         assert_eq!(feed.try_recv(), Err(StateChangesError::Closed));
+    }
+
+    #[test]
+    fn the_feed_counts_as_observed_while_held() {
+        let sender = ChangeFeed::new(4);
+        assert!(!sender.observed());
+        let first = sender.subscribe();
+        let second = sender.subscribe();
+        assert!(sender.observed());
+        drop(first);
+        assert!(sender.observed());
+        drop(second);
+        assert!(!sender.observed());
     }
 }

@@ -37,7 +37,7 @@ use plugin_core::host::Hook;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{Live, Shared};
 use crate::state::{Failure, FailureKind, Phase};
 use crate::task::{join_failure, panic_message};
 
@@ -127,7 +127,21 @@ pub(super) struct Attempt {
     pub(super) progress: Arc<Progress>,
 }
 
+/// What the caller watches of an attempt: its number, and where its task is.
+pub(super) struct Watched {
+    pub(super) number: u64,
+    pub(super) progress: Arc<Progress>,
+}
+
 impl Attempt {
+    /// What the caller watches of this attempt.
+    pub(super) fn watched(&self) -> Watched {
+        Watched {
+            number: self.number,
+            progress: self.progress.clone(),
+        }
+    }
+
     /// Runs one hook of the instance in place, begun at `now`: an error or a panic becomes a
     /// failure of it.
     pub(super) async fn hook(
@@ -298,20 +312,26 @@ impl Shared {
     /// Opens a new attempt on `pos`, whose task begins with `first`; its deadline runs from
     /// now, covering the wait for a worker, as a hook task's did.
     pub(super) fn open_attempt(self: &Arc<Self>, pos: usize, first: Phase) -> Attempt {
-        let (number, limit) = {
-            let mut live = self.live(pos);
-            live.attempt += 1;
-            let limit = live
-                .config
-                .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
-            (live.attempt, limit)
-        };
+        self.open_attempt_in(pos, first, &mut self.live(pos))
+    }
+
+    /// [`open_attempt`](Self::open_attempt) with the live record of `pos` held already.
+    pub(super) fn open_attempt_in(
+        self: &Arc<Self>,
+        pos: usize,
+        first: Phase,
+        live: &mut Live,
+    ) -> Attempt {
+        live.attempt += 1;
+        let limit = live
+            .config
+            .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
         let progress = Arc::new(Progress::new(limit));
         progress.begin(self, first, Instant::now());
         Attempt {
             shared: self.clone(),
             pos,
-            number,
+            number: live.attempt,
             progress,
         }
     }
@@ -338,22 +358,20 @@ impl Shared {
         }
     }
 
-    /// Opens a new attempt on `pos` and spawns `body` as its task, then watches it until it
+    /// Spawns `body`, the task of the attempt `watched` on `pos`, and watches it until it
     /// returns or a piece overruns its deadline.
-    pub(super) async fn run_attempt<F, Fut>(
+    pub(super) async fn run_attempt<Fut>(
         self: &Arc<Self>,
         pos: usize,
         what: &'static str,
-        first: Phase,
-        body: F,
+        watched: Watched,
+        body: Fut,
     ) -> Result<(), Failure>
     where
-        F: FnOnce(Attempt) -> Fut,
         Fut: Future<Output = Result<(), Failure>> + Send + 'static,
     {
-        let attempt = self.open_attempt(pos, first);
-        let (number, progress) = (attempt.number, attempt.progress.clone());
-        let task = crate::task::spawn_named(self.name(pos), what, body(attempt));
+        let Watched { number, progress } = watched;
+        let task = crate::task::spawn_named(self.name(pos), what, body);
         let mut watch = Watch {
             shared: self,
             pos,

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use plugin_core::host::ContextHandle;
 use plugin_core::host::Hook;
-use plugin_core::{ConfigSection, Health};
+use plugin_core::{ConfigSection, Health, PluginInstance};
 use tokio::time::Instant;
 
-use super::Shared;
-use super::Transition;
 use super::driver::Attempt;
 use super::host::ManagerHost;
 use super::instance::{Released, drop_released, release};
 use super::supervision::is_supervised;
+use super::{Live, Shared, Transition};
 use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState};
 use crate::task::run_isolated;
 use crate::timings::HookTimings;
@@ -49,54 +48,84 @@ impl Shared {
         keep: Option<&mut Released>,
         now: Instant,
     ) -> bool {
+        let recorded = self.write_change(pos, &mut self.live(pos), attempt, to, cause, keep, now);
+        match recorded {
+            Ok(change) => {
+                if let Some(change) = change {
+                    self.announce(pos, &change);
+                }
+                true
+            }
+            Err(_closed) => false,
+        }
+    }
+
+    /// The part of [`change`](Self::change) made under the live record `live` of `pos`: the
+    /// new state, its history entry, what leaving a state takes away. `Err` if the attempt is
+    /// no longer open; `None` if nothing changed worth telling. The caller then
+    /// [`announce`](Self::announce)s the change, with the record let go.
+    #[allow(clippy::too_many_arguments)] // `change`'s, with the record held
+    fn write_change(
+        &self,
+        pos: usize,
+        live: &mut Live,
+        attempt: Option<(u64, bool)>,
+        to: PluginState,
+        cause: Option<Failure>,
+        keep: Option<&mut Released>,
+        now: Instant,
+    ) -> Result<Option<Transition>, Failure> {
         let name = self.name(pos);
-        let change = {
-            let mut live = self.live(pos);
-            if let Some((number, close)) = attempt {
-                if live.attempt != number {
-                    return false;
-                }
-                if close {
-                    live.attempt += 1;
-                }
+        if let Some((number, close)) = attempt {
+            if live.attempt != number {
+                return Err(cut_off());
             }
-            let from = live.state;
-            // A failed plugin that fails again the same way (a restart that could not get
-            // further) changes nothing worth a record; a new cause is recorded.
-            if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error
-            {
-                return true;
+            if close {
+                live.attempt += 1;
             }
-            debug_assert!(from.can_go_to(to), "`{name}`: {from} -> {to}");
-            live.state = to;
-            if let Some(failure) = &cause {
-                live.last_error = Some(failure.clone());
+        }
+        let from = live.state;
+        // A failed plugin that fails again the same way (a restart that could not get
+        // further) changes nothing worth a record; a new cause is recorded.
+        if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error {
+            return Ok(None);
+        }
+        debug_assert!(from.can_go_to(to), "`{name}`: {from} -> {to}");
+        live.state = to;
+        if let Some(failure) = &cause {
+            live.last_error = Some(failure.clone());
+        }
+        if !to.is_running() {
+            live.instance.stop_tasks();
+        }
+        if !to.has_instance() {
+            let released = live.instance.take();
+            match keep {
+                Some(keep) => *keep = released,
+                None => release(name, released),
             }
-            if !to.is_running() {
-                live.instance.stop_tasks();
-            }
-            if !to.has_instance() {
-                let released = live.instance.take();
-                match keep {
-                    Some(keep) => *keep = released,
-                    None => release(name, released),
-                }
-            }
-            let transition = Transition {
-                from,
-                to,
-                cause,
-                at: now.saturating_duration_since(self.created),
-            };
-            if live.history.len() == HISTORY_LIMIT {
-                live.history.pop_front();
-            } else if live.history.capacity() == 0 {
-                // Room for a start and a stop without growing.
-                live.history.reserve_exact(8);
-            }
-            live.history.push_back(transition.clone());
-            transition
+        }
+        let transition = Transition {
+            from,
+            to,
+            cause,
+            at: now.saturating_duration_since(self.created),
         };
+        if live.history.len() == HISTORY_LIMIT {
+            live.history.pop_front();
+        } else if live.history.capacity() == 0 {
+            // Room for a start and a stop without growing.
+            live.history.reserve_exact(8);
+        }
+        live.history.push_back(transition.clone());
+        Ok(Some(transition))
+    }
+
+    /// What follows a recorded change of `pos`, with its live record let go: leaving the
+    /// running states closes its subscriptions and servers; the log, the metrics and the
+    /// feed of changes hear of it.
+    fn announce(&self, pos: usize, change: &Transition) {
+        let (name, to) = (self.name(pos), change.to);
         if !to.is_running() {
             self.bus.close_owner(name);
         }
@@ -107,12 +136,11 @@ impl Shared {
             None => tracing::debug!(plugin = name, from = %change.from, to = %to, "plugin state"),
         }
         self.telemetry(pos).state(change.from, to);
-        // No observer, no change to send (nor a name to copy); a lagging one misses changes
-        // (see `subscribe_changes`).
-        if self.changes.receiver_count() > 0 {
-            let _ = self.changes.send(change.named(name));
+        // No feed held, no change to build: no name to copy, no lock of the channel's (see
+        // `ChangeFeed`); a lagging feed misses changes.
+        if self.changes.observed() {
+            self.changes.send(change.clone().named(name));
         }
-        true
     }
 
     /// Moves `pos` to `Failed`; its policy answers a failure of its own while running.
@@ -161,28 +189,30 @@ impl Shared {
     /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`, all in one task of
     /// the plugin's (`driver`).
     pub(super) async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let section = self.start_section(pos)?;
-        self.run_attempt(pos, "start", Phase::Constructor, move |attempt| {
-            attempt.start(section)
-        })
-        .await
+        let start = self.open_start(pos)?;
+        let watched = start.attempt.watched();
+        self.run_attempt(pos, "start", watched, start.run()).await
     }
 
-    /// The configuration section a start of `pos` sets up with; an invalid one fails it.
-    pub(super) fn start_section(&self, pos: usize) -> Result<Arc<ConfigSection>, Failure> {
-        let (config_error, section) = {
-            let live = self.live(pos);
-            (live.config.error().cloned(), live.config.section())
-        };
-        if let Some(error) = config_error {
+    /// Opens a start of `pos`: its attempt, with the configuration section and the generation
+    /// it sets up with, read in one hold of its live record; an invalid section fails it
+    /// (recorded) instead.
+    pub(super) fn open_start(self: &Arc<Self>, pos: usize) -> Result<Start, Failure> {
+        let mut live = self.live(pos);
+        if let Some(error) = live.config.error() {
             let failure = Failure {
                 phase: None,
                 kind: FailureKind::Config(error.to_string()),
             };
+            drop(live);
             self.fail(pos, failure.clone());
             return Err(failure);
         }
-        Ok(section)
+        Ok(Start {
+            section: live.config.section(),
+            generation: live.instance.next_generation(),
+            attempt: self.open_attempt_in(pos, Phase::Constructor, &mut live),
+        })
     }
 
     /// Whether the instance of `pos` was set up with a section the configuration has replaced.
@@ -232,10 +262,10 @@ impl Shared {
             PluginState::Unloaded | PluginState::TornDown => return Ok(()),
         };
         let began = Instant::now();
-        self.run_attempt(pos, "stop", Phase::Hook(first), move |attempt| {
-            attempt.stop(began)
-        })
-        .await
+        let attempt = self.open_attempt(pos, Phase::Hook(first));
+        let watched = attempt.watched();
+        self.run_attempt(pos, "stop", watched, attempt.stop(began))
+            .await
     }
 
     /// Fails `pos` and stops (best effort) then fails every plugin in `dependents` that has an
@@ -264,103 +294,74 @@ impl Shared {
     }
 }
 
-impl Attempt {
-    /// Moves the plugin on at `now`, if this attempt is still open.
-    fn to(&self, to: PluginState, now: Instant) -> Result<(), Failure> {
-        self.step(to, false, now).map(|_nothing_released| ())
-    }
+/// A plugin's instance and its context, to run a hook with.
+type Handles = (PluginInstance, ContextHandle);
 
-    /// Moves the plugin to `to` at `now` and closes the attempt.
-    fn finish(&self, to: PluginState, now: Instant) -> Result<(), Failure> {
-        self.step(to, true, now).map(|_nothing_released| ())
-    }
+/// A start of one plugin, opened ([`Shared::open_start`]): its attempt, and what it sets up
+/// with.
+pub(super) struct Start {
+    pub(super) attempt: Attempt,
+    section: Arc<ConfigSection>,
+    /// The generation of the instance it makes (see `Instance`).
+    generation: u64,
+}
 
-    /// Moves the plugin to `to`, which has no instance, at `now` and closes the attempt; the
-    /// instance (and its context) are handed back, for the task to drop after its last
-    /// transition.
-    fn finish_releasing(&self, to: PluginState, now: Instant) -> Result<Released, Failure> {
-        self.step(to, true, now)
-    }
-
-    /// Moves the plugin to `to` at `now` if this attempt is still open, closing it if `close`;
-    /// what the move took from the plugin (only a move to a state without an instance takes
-    /// anything).
-    fn step(&self, to: PluginState, close: bool, now: Instant) -> Result<Released, Failure> {
-        let mut released = (None, None);
-        let attempt = Some((self.number, close));
-        if self
-            .shared
-            .change(self.pos, attempt, to, None, Some(&mut released), now)
-        {
-            Ok(released)
-        } else {
-            Err(cut_off())
-        }
-    }
-
-    /// Records `failure` (as `Shared::fail` does) and closes the attempt.
-    fn failed(&self, failure: Failure) -> Result<(), Failure> {
-        self.shared.fail_attempt(self.pos, self.number, &failure);
-        Err(failure)
-    }
-
-    /// Runs `hook` of the current instance, begun at `now`; no instance, nothing to run.
-    async fn run(&self, hook: Hook, now: Instant) -> Result<(), Failure> {
-        // The handles are dropped before the next transition, which may release the instance:
-        // its `Drop` then runs in the release task, not here.
-        let Some((instance, context)) = self.shared.live(self.pos).instance.handles() else {
-            return Ok(());
-        };
-        self.hook(hook, now, &instance, &context).await
-    }
-
-    /// The body of a start: constructor, context, `setup`, `on_enable`.
-    pub(super) async fn start(
-        self,
-        section: Arc<plugin_core::ConfigSection>,
-    ) -> Result<(), Failure> {
-        let (shared, pos) = (&self.shared, self.pos);
-        // One clock read at each boundary of the start (`HookTimings`).
+impl Start {
+    /// The body of a start: constructor, context, `setup`, `on_enable`. The live record is
+    /// held three times: to install the instance (and enter `loaded`), to enter `setup`, to
+    /// enter `enabled`; each time it also hands out what the next piece needs.
+    pub(super) async fn run(self) -> Result<(), Failure> {
+        let Self {
+            attempt,
+            section,
+            generation,
+        } = self;
+        let (shared, pos) = (&attempt.shared, attempt.pos);
+        // One clock read at each boundary of the start (`HookTimings`). What is handed from
+        // one piece to the next stays inside a block that ends before the next `.await`: a
+        // local that lived across it would stay in the task's future, which is copied as it
+        // is spawned.
         let began = Instant::now();
-        let instance = match self.construct(began).await {
-            Ok(instance) => instance,
-            Err(failure) => return self.failed(failure),
+        let (constructed, setup) = {
+            let instance = match attempt.construct(began).await {
+                Ok(instance) => instance,
+                Err(failure) => return attempt.failed(failure),
+            };
+            let context = ContextHandle::new(
+                shared.slots[pos].metadata.clone(),
+                shared.bus.clone(),
+                Arc::new(ManagerHost {
+                    shared: Arc::downgrade(shared),
+                    pos,
+                    generation,
+                }),
+            );
+            context.set_config(section);
+            let constructed = Instant::now();
+            let handles = attempt.advance(PluginState::Loaded, constructed, |live| {
+                live.instance.install(instance, context, generation);
+                if generation == 1 || !live.health.is_healthy() {
+                    // Written at the first start; later only a change is.
+                    shared.telemetry(pos).health(&Health::Healthy);
+                }
+                live.health = Health::Healthy;
+                live.instance.renew_cancellation();
+            });
+            // Cut off before it was installed: the closure, with the instance and its
+            // context, was dropped here, in this plugin task (which catches a panic, and which
+            // its caller no longer waits for).
+            (constructed, attempt.run(Hook::Setup, constructed, handles?))
         };
-        let generation = shared.live(pos).instance.next_generation();
-        let context = ContextHandle::new(
-            shared.slots[pos].metadata.clone(),
-            shared.bus.clone(),
-            Arc::new(ManagerHost {
-                shared: Arc::downgrade(shared),
-                pos,
-                generation,
-            }),
-        );
-        context.set_config(section);
-        {
-            let mut live = shared.live(pos);
-            if live.attempt != self.number {
-                drop(live);
-                release(shared.name(pos), (Some(instance), Some(context)));
-                return Err(cut_off());
-            }
-            live.instance.install(instance, context, generation);
-            if generation == 1 || !live.health.is_healthy() {
-                // Written at the first start; later only a change is.
-                shared.telemetry(pos).health(&Health::Healthy);
-            }
-            live.health = Health::Healthy;
-            live.instance.renew_cancellation();
-        }
-        let constructed = Instant::now();
-        self.to(PluginState::Loaded, constructed)?;
-        if let Err(failure) = self.run(Hook::Setup, constructed).await {
-            return self.failed(failure);
+        if let Err(failure) = setup.await {
+            return attempt.failed(failure);
         }
         let set_up = Instant::now();
-        self.to(PluginState::Setup, set_up)?;
-        if let Err(failure) = self.run(Hook::Enable, set_up).await {
-            return self.failed(failure);
+        let enable = {
+            let handles = attempt.advance(PluginState::Setup, set_up, |_| {})?;
+            attempt.run(Hook::Enable, set_up, handles)
+        };
+        if let Err(failure) = enable.await {
+            return attempt.failed(failure);
         }
         let enabled = Instant::now();
         let timings = HookTimings {
@@ -369,11 +370,10 @@ impl Attempt {
             on_enable: Some(enabled - set_up),
             ready_at: Some(enabled - shared.created),
         };
-        {
-            let mut live = shared.live(pos);
+        attempt.finish(PluginState::Enabled, enabled, |live| {
             live.start_time = Some(enabled - began);
             live.timings = timings;
-        }
+        })?;
         let telemetry = shared.telemetry(pos);
         for (phase, took) in [
             (Phase::Constructor, timings.constructor),
@@ -382,49 +382,145 @@ impl Attempt {
         ] {
             telemetry.hook(phase, took.unwrap_or_default());
         }
-        self.finish(PluginState::Enabled, enabled)
+        Ok(())
+    }
+}
+
+impl Attempt {
+    /// If this attempt is still open: `first` under the live record, then a move to `to` at
+    /// `now`, in one hold of the record; hands out the instance and its context for the next
+    /// hook. `first` is not run on an attempt that is closed.
+    fn advance(
+        &self,
+        to: PluginState,
+        now: Instant,
+        first: impl FnOnce(&mut Live),
+    ) -> Result<Option<Handles>, Failure> {
+        let (change, handles) = {
+            let mut live = self.shared.live(self.pos);
+            if live.attempt != self.number {
+                return Err(cut_off());
+            }
+            first(&mut live);
+            let attempt = Some((self.number, false));
+            let change = self
+                .shared
+                .write_change(self.pos, &mut live, attempt, to, None, None, now)?;
+            (change, live.instance.handles())
+        };
+        if let Some(change) = change {
+            self.shared.announce(self.pos, &change);
+        }
+        Ok(handles)
     }
 
-    /// The body of a stop: `on_disable` if enabled, then `teardown`.
+    /// If this attempt is still open: `first` under the live record, then a move to `to` at
+    /// `now` that closes the attempt, in one hold of the record. What the move took from the
+    /// plugin (a move to a state without an instance takes it) is handed back, for the task
+    /// to drop after its last transition.
+    fn finish(
+        &self,
+        to: PluginState,
+        now: Instant,
+        first: impl FnOnce(&mut Live),
+    ) -> Result<Released, Failure> {
+        let mut released = (None, None);
+        let change = {
+            let mut live = self.shared.live(self.pos);
+            if live.attempt != self.number {
+                return Err(cut_off());
+            }
+            first(&mut live);
+            let attempt = Some((self.number, true));
+            let keep = Some(&mut released);
+            self.shared
+                .write_change(self.pos, &mut live, attempt, to, None, keep, now)?
+        };
+        if let Some(change) = change {
+            self.shared.announce(self.pos, &change);
+        }
+        Ok(released)
+    }
+
+    /// Records `failure` (as `Shared::fail` does) and closes the attempt.
+    fn failed(&self, failure: Failure) -> Result<(), Failure> {
+        self.shared.fail_attempt(self.pos, self.number, &failure);
+        Err(failure)
+    }
+
+    /// Runs `hook` with `handles`, begun at `now`; no instance, nothing to run. The handles
+    /// are dropped before the next transition, which may release the instance: its `Drop`
+    /// then runs where the release puts it, not here.
+    ///
+    /// Not an `async fn`: one keeps a second copy of its arguments in its future, and the
+    /// handles would take room twice in every plugin task.
+    #[allow(clippy::manual_async_fn)] // on purpose, as said
+    fn run(
+        &self,
+        hook: Hook,
+        now: Instant,
+        handles: Option<Handles>,
+    ) -> impl Future<Output = Result<(), Failure>> + Send + '_ {
+        async move {
+            let Some((instance, context)) = &handles else {
+                return Ok(());
+            };
+            self.hook(hook, now, instance, context).await
+        }
+    }
+
+    /// The body of a stop: `on_disable` if enabled, then `teardown`. The live record is held
+    /// at most three times: to read the state (and tell background tasks to wind down), to
+    /// enter `disabled`, to enter `torn_down`.
     pub(super) async fn stop(self, began: Instant) -> Result<(), Failure> {
         let (shared, pos) = (&self.shared, self.pos);
-        // One clock read at each boundary of the stop, as of the start.
-        let mut tearing_down = began;
-        if shared.state(pos) == PluginState::Enabled {
-            // Background tasks watching the token wind down while `on_disable` runs.
-            shared.live(pos).instance.cancel();
-            if let Err(failure) = self.run(Hook::Disable, began).await {
+        let (state, handles) = {
+            let mut live = shared.live(pos);
+            // Background tasks watching the token wind down while `on_disable` (or
+            // `teardown`) runs.
+            live.instance.cancel();
+            (live.state, live.instance.handles())
+        };
+        // One clock read at each boundary of the stop, as of the start; handles stay out of
+        // the future across `.await`s, as in `Start::run`.
+        let (tearing_down, teardown) = if state == PluginState::Enabled {
+            if let Err(failure) = self.run(Hook::Disable, began, handles).await {
                 return self.failed(failure);
             }
-            tearing_down = Instant::now();
-            self.to(PluginState::Disabled, tearing_down)?;
+            let tearing_down = Instant::now();
+            let handles = self.advance(PluginState::Disabled, tearing_down, |_| {})?;
             shared
                 .telemetry(pos)
                 .hook(Phase::Hook(Hook::Disable), tearing_down - began);
+            (
+                tearing_down,
+                self.run(Hook::Teardown, tearing_down, handles),
+            )
+        } else if matches!(
+            state,
+            PluginState::Loaded | PluginState::Setup | PluginState::Disabled
+        ) {
+            (began, self.run(Hook::Teardown, began, handles))
+        } else {
+            drop(handles);
+            shared.close_attempt(pos, self.number);
+            return Ok(());
+        };
+        if let Err(failure) = teardown.await {
+            return self.failed(failure);
         }
-        match shared.state(pos) {
-            PluginState::Loaded | PluginState::Setup | PluginState::Disabled => {
-                shared.live(pos).instance.cancel();
-                if let Err(failure) = self.run(Hook::Teardown, tearing_down).await {
-                    return self.failed(failure);
-                }
-                let done = Instant::now();
-                shared
-                    .telemetry(pos)
-                    .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
-                shared.live(pos).stop_time = Some(done - began);
-                let released = self.finish_releasing(PluginState::TornDown, done)?;
-                // The outcome is settled; the caller need not wait for the instance's `Drop`
-                // (plugin code, which may block) past the deadline.
-                self.progress.settle();
-                drop_released(shared.name(pos), released);
-                Ok(())
-            }
-            _ => {
-                shared.close_attempt(pos, self.number);
-                Ok(())
-            }
-        }
+        let done = Instant::now();
+        shared
+            .telemetry(pos)
+            .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
+        let released = self.finish(PluginState::TornDown, done, |live| {
+            live.stop_time = Some(done - began);
+        })?;
+        // The outcome is settled; the caller need not wait for the instance's `Drop` (plugin
+        // code, which may block) past the deadline.
+        self.progress.settle();
+        drop_released(shared.name(pos), released);
+        Ok(())
     }
 }
 

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
-use super::driver::{AtDeadline, Attempt, Progress};
-use crate::state::{Failure, FailureKind, Phase, PluginState};
+use super::driver::{AtDeadline, Progress, Watched};
+use crate::state::{Failure, FailureKind, PluginState};
 use crate::task::panic_message;
 
 /// One start of the whole set under way, shared by its plugin tasks.
@@ -103,7 +103,7 @@ impl StartWave {
                     place: false,
                 }),
         );
-        wave.settle(work);
+        drop(wave.settle(work));
         wave.keep_deadlines().await;
     }
 
@@ -133,9 +133,22 @@ impl StartWave {
         })
     }
 
+    /// Works through `step` and everything it leads to, on this thread's worklist: a plugin
+    /// task settling its outcome allocates none.
+    fn settle_one(self: &Arc<Self>, step: Work) {
+        thread_local! {
+            /// Empty between uses; taken (so a nested use would find none) while in use.
+            static WORKLIST: std::cell::Cell<Vec<Work>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        let mut work = WORKLIST.take();
+        work.push(step);
+        WORKLIST.set(self.settle(work));
+    }
+
     /// Works through `work` and everything it leads to (a worklist, not recursion: a chain
-    /// of 10,000 plugins that fail at once is 10,000 steps, not 10,000 frames).
-    fn settle(self: &Arc<Self>, mut work: Vec<Work>) {
+    /// of 10,000 plugins that fail at once is 10,000 steps, not 10,000 frames); hands the
+    /// emptied list back.
+    fn settle(self: &Arc<Self>, mut work: Vec<Work>) -> Vec<Work> {
         while let Some(step) = work.pop() {
             match step {
                 Work::Ready(pos) => {
@@ -177,6 +190,7 @@ impl StartWave {
                 }
             }
         }
+        work
     }
 
     /// What `pos` being done lets go: its users may start, or fail if it failed.
@@ -213,29 +227,34 @@ impl StartWave {
     /// Spawns the task that starts `pos`, which reports its outcome as it ends, and files its
     /// deadline; an invalid configuration section fails it at once (recorded).
     fn launch(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let section = self.shared.start_section(pos)?;
-        let attempt: Attempt = self.shared.open_attempt(pos, Phase::Constructor);
-        let number = attempt.number;
-        let progress = attempt.progress.clone();
+        let start = self.shared.open_start(pos)?;
+        let Watched { number, progress } = start.attempt.watched();
         let deadline = progress.deadline(&self.shared);
         let span = crate::task::plugin_span(self.shared.name(pos), "start");
-        let plugin_code = attempt.start(section).instrument(span);
+        let plugin_code = start.run().instrument(span);
         let wave = self.clone();
         let watched = progress.clone();
-        let task = tokio::spawn(async move {
-            // The task catches the plugin's panics, so one here is the manager's own bug: a
-            // failure of the piece it was in, as `run_attempt` records it.
-            let ok = match AssertUnwindSafe(plugin_code).catch_unwind().await {
-                Ok(outcome) => outcome.is_ok(),
-                Err(payload) => {
-                    let kind = FailureKind::Panic(panic_message(payload.as_ref()));
-                    let failure = Failure::new(watched.phase(), kind);
-                    wave.shared.fail_attempt(pos, number, &failure);
-                    false
-                }
-            };
-            wave.ended(pos, number, ok);
-        });
+        // A combinator, not an `async` block: a block would hold the plugin code twice (as
+        // what it captured and as what it awaits), and the task's future is copied as it is
+        // spawned.
+        let task = tokio::spawn(
+            AssertUnwindSafe(plugin_code)
+                .catch_unwind()
+                .map(move |caught| {
+                    // The task catches the plugin's panics, so one here is the manager's own bug:
+                    // a failure of the piece it was in, as `run_attempt` records it.
+                    let ok = match caught {
+                        Ok(outcome) => outcome.is_ok(),
+                        Err(payload) => {
+                            let kind = FailureKind::Panic(panic_message(payload.as_ref()));
+                            let failure = Failure::new(watched.phase(), kind);
+                            wave.shared.fail_attempt(pos, number, &failure);
+                            false
+                        }
+                    };
+                    wave.ended(pos, number, ok);
+                }),
+        );
         // Stored after the spawn, not under the lock across it: a task that ends at once, on
         // the other worker, would wait for the lock (in `forget`) off its thread. One that
         // ended already leaves its handle here until the wave is over.
@@ -251,11 +270,11 @@ impl StartWave {
     /// The task of attempt `number` on `pos` ended with `ok`.
     fn ended(self: &Arc<Self>, pos: usize, number: u64, ok: bool) {
         self.forget(pos, number);
-        self.settle(vec![Work::Report {
+        self.settle_one(Work::Report {
             pos,
             ok,
             place: true,
-        }]);
+        });
     }
 
     /// Takes the handle of attempt `number` on `pos` out, if it is still the one in flight.
@@ -329,11 +348,11 @@ impl StartWave {
                     if let Some(running) = self.forget(pos, number) {
                         running.task.abort();
                     }
-                    self.settle(vec![Work::Report {
+                    self.settle_one(Work::Report {
                         pos,
                         ok: false,
                         place: true,
-                    }]);
+                    });
                 }
             }
         }
