@@ -42,8 +42,9 @@ pub struct Context {
 }
 
 struct ContextInner {
-    /// The metadata's name, shared with every event this context publishes.
-    name: Arc<str>,
+    /// The metadata's name, shared with every event this context publishes; made at the first
+    /// event or counter, so a plugin that publishes nothing never copies its name.
+    sender: OnceLock<Arc<str>>,
     metadata: Arc<PluginMetadata>,
     bus: EventBus,
     host: Arc<dyn Host>,
@@ -71,14 +72,19 @@ struct Counters {
 impl Context {
     /// A context for the plugin described by `metadata`; the manager makes these through
     /// [`ContextHandle::new`](crate::host::ContextHandle::new).
-    pub(crate) fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
+    pub(crate) fn new(
+        metadata: Arc<PluginMetadata>,
+        bus: EventBus,
+        host: Arc<dyn Host>,
+        section: Arc<ConfigSection>,
+    ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
-                name: metadata.name.as_str().into(),
+                sender: OnceLock::new(),
                 metadata,
                 bus,
                 host,
-                config: RwLock::new(Arc::new(ConfigSection::default())),
+                config: RwLock::new(section),
                 health: Mutex::new(Health::Healthy),
                 counters: OnceLock::new(),
             }),
@@ -105,7 +111,12 @@ impl Context {
     /// ```
     #[must_use]
     pub fn detached(metadata: PluginMetadata) -> Self {
-        Self::new(Arc::new(metadata), EventBus::new(), Arc::new(NoHost))
+        Self::new(
+            Arc::new(metadata),
+            EventBus::new(),
+            Arc::new(NoHost),
+            Arc::default(),
+        )
     }
 
     /// A detached context (see [`Context::detached`]) whose [`Context::config`] reads
@@ -120,7 +131,7 @@ impl Context {
     /// This plugin's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.metadata.name
     }
 
     /// This plugin's metadata.
@@ -356,6 +367,7 @@ impl Context {
     pub fn serve<Q: Send + 'static, R: Send + 'static>(
         &self,
     ) -> std::result::Result<Requests<Q, R>, ServeError> {
+        self.inner.host.opens_on_bus(self.name());
         let requests = self.inner.bus.serve(self.name())?;
         let counters = self.counters();
         Ok(requests.counted(counters.served.clone(), counters.unanswered.clone()))
@@ -398,16 +410,23 @@ impl Context {
     ///
     /// Subscribers see this plugin as its sender ([`Subscription::recv_stamped`]).
     pub fn publish<E: Clone + Send + Sync + 'static>(&self, event: E) -> usize {
-        let delivered = self.inner.bus.publish_from(&self.inner.name, event);
+        let delivered = self.inner.bus.publish_from(self.sender(), event);
         let counters = self.counters();
         counters.published.increment(1);
         counters.delivered.increment(delivered as u64);
         delivered
     }
 
+    /// The plugin's name as events carry it.
+    fn sender(&self) -> &Arc<str> {
+        self.inner
+            .sender
+            .get_or_init(|| self.inner.metadata.name.as_str().into())
+    }
+
     fn counters(&self) -> &Counters {
         self.inner.counters.get_or_init(|| {
-            let plugin = self.inner.name.clone();
+            let plugin = self.sender().clone();
             Counters {
                 published: metrics::counter!("plugin_events_published_total", "plugin" => plugin.clone()),
                 delivered: metrics::counter!("plugin_events_delivered_total", "plugin" => plugin.clone()),
@@ -466,6 +485,7 @@ impl Context {
     ///
     /// The subscription closes when the plugin leaves `enabled` (see [`crate::bus`]).
     pub fn subscribe<E: Clone + Send + Sync + 'static>(&self) -> Subscription<E> {
+        self.inner.host.opens_on_bus(self.name());
         self.inner.bus.subscribe(self.name())
     }
 }

@@ -86,6 +86,14 @@ pub trait Host: Send + Sync {
         let _ = (plugin, health);
     }
 
+    /// `plugin` is about to open a subscription or a server through its [`Context`]: what a
+    /// host that closes a plugin's subscriptions when it stops
+    /// ([`EventBus::close_owner`](crate::EventBus::close_owner)) needs to know, so that it
+    /// need not close anything for a plugin that never opened any. The default ignores it.
+    fn opens_on_bus(&self, plugin: &str) {
+        let _ = plugin;
+    }
+
     /// Whether this host runs no plugins at all, as [`NoHost`]: a [`Context`] then reports
     /// that it is detached instead of blaming a dependency's state or declaration.
     fn is_detached(&self) -> bool {
@@ -140,8 +148,36 @@ impl ContextHandle {
     /// empty configuration section.
     #[must_use]
     pub fn new(metadata: Arc<PluginMetadata>, bus: EventBus, host: Arc<dyn Host>) -> Self {
+        Self::with_config(metadata, bus, host, Arc::default())
+    }
+
+    /// [`ContextHandle::new`] with `section` as its configuration from the start (what a
+    /// manager starting a plugin does, without making an empty section first).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use plugin_core::host::{ContextHandle, NoHost};
+    /// use plugin_core::{ConfigSection, EventBus, PluginMetadata};
+    ///
+    /// let section = ConfigSection::parse_toml("plugins.toml", 1, "max = 3")?;
+    /// let handle = ContextHandle::with_config(
+    ///     Arc::new(PluginMetadata::new("dice")),
+    ///     EventBus::new(),
+    ///     Arc::new(NoHost),
+    ///     Arc::new(section),
+    /// );
+    /// assert_eq!(handle.config_section().values()["max"].as_integer(), Some(3));
+    /// # Ok::<(), plugin_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_config(
+        metadata: Arc<PluginMetadata>,
+        bus: EventBus,
+        host: Arc<dyn Host>,
+        section: Arc<ConfigSection>,
+    ) -> Self {
         Self {
-            context: Context::new(metadata, bus, host),
+            context: Context::new(metadata, bus, host, section),
         }
     }
 

@@ -107,6 +107,9 @@ struct Slot {
     /// is restarted.
     constructing: Arc<std::sync::atomic::AtomicBool>,
     config_check: Option<ConfigCheck>,
+    /// Set (for good) once a context of the plugin opened a subscription or a server: only
+    /// then does leaving the running states close what it opened (`Shared::announce`).
+    on_bus: AtomicBool,
     /// Held by every operation that touches the plugin or relies on its state (invariant 1).
     operation: tokio::sync::Mutex<()>,
     /// Never held across an `.await` (invariant 3).
@@ -145,7 +148,8 @@ struct Live {
 struct Transition {
     from: PluginState,
     to: PluginState,
-    cause: Option<Failure>,
+    /// Boxed: most changes have none, and a history entry stays small (32 bytes, not 64).
+    cause: Option<Box<Failure>>,
     at: Duration,
 }
 
@@ -155,7 +159,7 @@ impl Transition {
             plugin: plugin.to_owned(),
             from: self.from,
             to: self.to,
-            cause: self.cause,
+            cause: self.cause.map(|cause| *cause),
             at: self.at,
         }
     }
@@ -245,6 +249,7 @@ impl Shared {
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
                     constructing: Arc::default(),
+                    on_bus: AtomicBool::new(false),
                     operation: tokio::sync::Mutex::new(()),
                 }
             })

@@ -5,6 +5,7 @@
 //! `Weak` reference; once the manager is gone, lookups find nothing and spawns are dropped.
 //! It knows its plugin's position and instance, so nothing it does looks the plugin up by name.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use plugin_core::host::CancellationToken;
@@ -44,6 +45,14 @@ impl Host for ManagerHost {
                 token.cancel();
                 token
             }
+        }
+    }
+
+    /// Marks the plugin (any of its instances) as one whose subscriptions and servers are
+    /// closed when it stops running; one that never opened any costs its stops nothing.
+    fn opens_on_bus(&self, _plugin: &str) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.slots[self.pos].on_bus.store(true, Ordering::Release);
         }
     }
 

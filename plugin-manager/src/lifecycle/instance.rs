@@ -29,7 +29,9 @@ pub(super) struct Instance {
     /// the hook may start background tasks, as it may when the plugin first starts.
     enabling: bool,
     /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
-    cancellation: CancellationToken,
+    /// None before the first instance is installed: a set that is built but never started
+    /// makes no token, and a start writes a fresh one instead of reading one made at build.
+    cancellation: Option<CancellationToken>,
     /// Whether `cancellation` was cancelled here: a stop cancels it up to four times (at
     /// `on_disable`, at `teardown`, at each state it leaves running for), and each cancel
     /// takes the token's lock. (A plugin may cancel its own token too; that one is found by
@@ -45,7 +47,7 @@ impl Instance {
             tasks: Vec::new(),
             generation: 0,
             enabling: false,
-            cancellation: CancellationToken::new(),
+            cancellation: None,
             cancelled: false,
         }
     }
@@ -99,8 +101,10 @@ impl Instance {
 
     /// Tells the background tasks to wind down, without aborting them yet.
     pub(super) fn cancel(&mut self) {
-        if !std::mem::replace(&mut self.cancelled, true) {
-            self.cancellation.cancel();
+        if !std::mem::replace(&mut self.cancelled, true)
+            && let Some(token) = &self.cancellation
+        {
+            token.cancel();
         }
     }
 
@@ -114,8 +118,12 @@ impl Instance {
 
     /// A fresh token if the last one was used.
     pub(super) fn renew_cancellation(&mut self) {
-        if self.cancelled || self.cancellation.is_cancelled() {
-            self.cancellation = CancellationToken::new();
+        let used = match &self.cancellation {
+            Some(token) => self.cancelled || token.is_cancelled(),
+            None => true,
+        };
+        if used {
+            self.cancellation = Some(CancellationToken::new());
             self.cancelled = false;
         }
     }
@@ -128,8 +136,10 @@ impl Instance {
     /// The token instance `generation` watches: the current one, or one already cancelled for
     /// an old instance, whatever it starts being already over.
     pub(super) fn cancellation_for(&self, generation: u64) -> CancellationToken {
-        if self.is(generation) {
-            self.cancellation.clone()
+        if self.is(generation)
+            && let Some(token) = &self.cancellation
+        {
+            token.clone()
         } else {
             let token = CancellationToken::new();
             token.cancel();

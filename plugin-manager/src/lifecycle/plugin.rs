@@ -3,6 +3,7 @@
 //! operation lock held by its caller (invariant 2).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use plugin_core::host::ContextHandle;
 use plugin_core::host::Hook;
@@ -108,7 +109,7 @@ impl Shared {
         let transition = Transition {
             from,
             to,
-            cause,
+            cause: cause.map(Box::new),
             at: now.saturating_duration_since(self.created),
         };
         if live.history.len() == HISTORY_LIMIT {
@@ -122,11 +123,12 @@ impl Shared {
     }
 
     /// What follows a recorded change of `pos`, with its live record let go: leaving the
-    /// running states closes its subscriptions and servers; the log, the metrics and the
+    /// running states closes the subscriptions and servers its contexts opened (if they
+    /// ever opened any: `Slot::on_bus`); the log, the metrics and the
     /// feed of changes hear of it.
     fn announce(&self, pos: usize, change: &Transition) {
         let (name, to) = (self.name(pos), change.to);
-        if !to.is_running() {
+        if !to.is_running() && self.slots[pos].on_bus.load(Ordering::Acquire) {
             self.bus.close_owner(name);
         }
         match &change.cause {
@@ -327,7 +329,7 @@ impl Start {
                 Ok(instance) => instance,
                 Err(failure) => return attempt.failed(failure),
             };
-            let context = ContextHandle::new(
+            let context = ContextHandle::with_config(
                 shared.slots[pos].metadata.clone(),
                 shared.bus.clone(),
                 Arc::new(ManagerHost {
@@ -335,8 +337,8 @@ impl Start {
                     pos,
                     generation,
                 }),
+                section,
             );
-            context.set_config(section);
             let constructed = Instant::now();
             let handles = attempt.advance(PluginState::Loaded, constructed, |live| {
                 live.instance.install(instance, context, generation);
