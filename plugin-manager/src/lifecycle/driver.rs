@@ -309,14 +309,10 @@ pub(super) enum AtDeadline {
 }
 
 impl Shared {
-    /// Opens a new attempt on `pos`, whose task begins with `first`; its deadline runs from
-    /// now, covering the wait for a worker, as a hook task's did.
-    pub(super) fn open_attempt(self: &Arc<Self>, pos: usize, first: Phase) -> Attempt {
-        self.open_attempt_in(pos, first, &mut self.live(pos))
-    }
-
-    /// [`open_attempt`](Self::open_attempt) with the live record of `pos` held already.
-    pub(super) fn open_attempt_in(
+    /// Opens a new attempt on `pos`, whose live record `live` the caller holds, and whose task
+    /// begins with `first`; its deadline runs from now, covering the wait for a worker, as a
+    /// hook task's did.
+    pub(super) fn open_attempt(
         self: &Arc<Self>,
         pos: usize,
         first: Phase,

@@ -213,7 +213,7 @@ impl Shared {
         Ok(Start {
             section: live.config.section(),
             generation: live.instance.next_generation(),
-            attempt: self.open_attempt_in(pos, Phase::Constructor, &mut live),
+            attempt: self.open_attempt(pos, Phase::Constructor, &mut live),
         })
     }
 
@@ -253,21 +253,39 @@ impl Shared {
     /// Disables `pos` if enabled, then tears it down, in one task of the plugin's (`driver`); a
     /// failed plugin just loses its instance.
     pub(super) async fn stop_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let first = match self.state(pos) {
+        let began = Instant::now();
+        let Some(stop) = self.open_stop(pos) else {
+            return Ok(());
+        };
+        let watched = stop.attempt.watched();
+        self.run_attempt(pos, "stop", watched, stop.run(began))
+            .await
+    }
+
+    /// Opens a stop of `pos` in one hold of its live record: its attempt, the state it stops
+    /// from and the handles of its first hook, with its background tasks told to wind down.
+    /// `None` if there is nothing to stop; a failed plugin loses its instance here.
+    fn open_stop(self: &Arc<Self>, pos: usize) -> Option<Stop> {
+        let mut live = self.live(pos);
+        let first = match live.state {
             PluginState::Enabled => Hook::Disable,
             PluginState::Loaded | PluginState::Setup | PluginState::Disabled => Hook::Teardown,
             PluginState::Failed => {
-                let instance = self.live(pos).instance.take();
+                let instance = live.instance.take();
+                drop(live);
                 release(self.name(pos), instance);
-                return Ok(());
+                return None;
             }
-            PluginState::Unloaded | PluginState::TornDown => return Ok(()),
+            PluginState::Unloaded | PluginState::TornDown => return None,
         };
-        let began = Instant::now();
-        let attempt = self.open_attempt(pos, Phase::Hook(first));
-        let watched = attempt.watched();
-        self.run_attempt(pos, "stop", watched, attempt.stop(began))
-            .await
+        // Background tasks watching the token wind down while `on_disable` (or `teardown`)
+        // runs.
+        live.instance.cancel();
+        Some(Stop {
+            from: live.state,
+            handles: live.instance.handles(),
+            attempt: self.open_attempt(pos, Phase::Hook(first), &mut live),
+        })
     }
 
     /// Fails `pos` and stops (best effort) then fails every plugin in `dependents` that has an
@@ -388,6 +406,62 @@ impl Start {
     }
 }
 
+/// A stop of one plugin, opened ([`Shared::open_stop`]): its attempt, the state it stops
+/// from, and what its first hook runs with.
+pub(super) struct Stop {
+    attempt: Attempt,
+    from: PluginState,
+    handles: Option<Handles>,
+}
+
+impl Stop {
+    /// The body of a stop begun at `began`: `on_disable` if enabled, then `teardown`. The live
+    /// record is held twice more (it was when the stop was opened): to enter `disabled`, to
+    /// enter `torn_down`.
+    ///
+    /// Not an `async fn`, as [`Attempt::run`]: the body uses the stop's fields in place.
+    #[allow(clippy::manual_async_fn)] // on purpose, as said
+    fn run(self, began: Instant) -> impl Future<Output = Result<(), Failure>> + Send + 'static {
+        async move {
+            let (shared, pos) = (&self.attempt.shared, self.attempt.pos);
+            let attempt = &self.attempt;
+            // One clock read at each boundary of the stop, as of the start; handles stay out
+            // of the future across `.await`s, as in `Start::run`.
+            let (tearing_down, teardown) = if self.from == PluginState::Enabled {
+                if let Err(failure) = attempt.run(Hook::Disable, began, self.handles).await {
+                    return attempt.failed(failure);
+                }
+                let tearing_down = Instant::now();
+                let handles = attempt.advance(PluginState::Disabled, tearing_down, |_| {})?;
+                shared
+                    .telemetry(pos)
+                    .hook(Phase::Hook(Hook::Disable), tearing_down - began);
+                (
+                    tearing_down,
+                    attempt.run(Hook::Teardown, tearing_down, handles),
+                )
+            } else {
+                (began, attempt.run(Hook::Teardown, began, self.handles))
+            };
+            if let Err(failure) = teardown.await {
+                return attempt.failed(failure);
+            }
+            let done = Instant::now();
+            shared
+                .telemetry(pos)
+                .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
+            let released = attempt.finish(PluginState::TornDown, done, |live| {
+                live.stop_time = Some(done - began);
+            })?;
+            // The outcome is settled; the caller need not wait for the instance's `Drop`
+            // (plugin code, which may block) past the deadline.
+            attempt.progress.settle();
+            drop_released(shared.name(pos), released);
+            Ok(())
+        }
+    }
+}
+
 impl Attempt {
     /// If this attempt is still open: `first` under the live record, then a move to `to` at
     /// `now`, in one hold of the record; hands out the instance and its context for the next
@@ -469,60 +543,6 @@ impl Attempt {
             };
             self.hook(hook, now, instance, context).await
         }
-    }
-
-    /// The body of a stop: `on_disable` if enabled, then `teardown`. The live record is held
-    /// at most three times: to read the state (and tell background tasks to wind down), to
-    /// enter `disabled`, to enter `torn_down`.
-    pub(super) async fn stop(self, began: Instant) -> Result<(), Failure> {
-        let (shared, pos) = (&self.shared, self.pos);
-        let (state, handles) = {
-            let mut live = shared.live(pos);
-            // Background tasks watching the token wind down while `on_disable` (or
-            // `teardown`) runs.
-            live.instance.cancel();
-            (live.state, live.instance.handles())
-        };
-        // One clock read at each boundary of the stop, as of the start; handles stay out of
-        // the future across `.await`s, as in `Start::run`.
-        let (tearing_down, teardown) = if state == PluginState::Enabled {
-            if let Err(failure) = self.run(Hook::Disable, began, handles).await {
-                return self.failed(failure);
-            }
-            let tearing_down = Instant::now();
-            let handles = self.advance(PluginState::Disabled, tearing_down, |_| {})?;
-            shared
-                .telemetry(pos)
-                .hook(Phase::Hook(Hook::Disable), tearing_down - began);
-            (
-                tearing_down,
-                self.run(Hook::Teardown, tearing_down, handles),
-            )
-        } else if matches!(
-            state,
-            PluginState::Loaded | PluginState::Setup | PluginState::Disabled
-        ) {
-            (began, self.run(Hook::Teardown, began, handles))
-        } else {
-            drop(handles);
-            shared.close_attempt(pos, self.number);
-            return Ok(());
-        };
-        if let Err(failure) = teardown.await {
-            return self.failed(failure);
-        }
-        let done = Instant::now();
-        shared
-            .telemetry(pos)
-            .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
-        let released = self.finish(PluginState::TornDown, done, |live| {
-            live.stop_time = Some(done - began);
-        })?;
-        // The outcome is settled; the caller need not wait for the instance's `Drop` (plugin
-        // code, which may block) past the deadline.
-        self.progress.settle();
-        drop_released(shared.name(pos), released);
-        Ok(())
     }
 }
 
