@@ -11,7 +11,6 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::context::Context;
@@ -52,30 +51,6 @@ impl fmt::Display for Hook {
     }
 }
 
-/// The hook-calling side of an instance, with the plugin type erased.
-#[async_trait]
-trait ErasedPlugin: Send + Sync {
-    async fn run(&self, hook: Hook, ctx: &Context) -> Result<()>;
-    async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured>;
-}
-
-#[async_trait]
-impl<P: Plugin> ErasedPlugin for RwLock<P> {
-    async fn run(&self, hook: Hook, ctx: &Context) -> Result<()> {
-        let mut plugin = self.write().await;
-        match hook {
-            Hook::Setup => plugin.setup(ctx).await,
-            Hook::Enable => plugin.on_enable(ctx).await,
-            Hook::Disable => plugin.on_disable(ctx).await,
-            Hook::Teardown => plugin.teardown(ctx).await,
-        }
-    }
-
-    async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured> {
-        self.write().await.reconfigure(ctx).await
-    }
-}
-
 /// A live plugin object, type-erased and cheap to clone (clones share the object).
 ///
 /// ```
@@ -93,7 +68,9 @@ impl<P: Plugin> ErasedPlugin for RwLock<P> {
 /// ```
 #[derive(Clone)]
 pub struct PluginInstance {
-    hooks: Arc<dyn ErasedPlugin>,
+    /// The object seen as a `dyn Plugin` behind its lock: a hook call is one future of a
+    /// known type (the lock's, then the hook's own boxed one), with no box of its own.
+    hooks: Arc<RwLock<dyn Plugin>>,
     object: Arc<dyn Any + Send + Sync>,
     type_id: TypeId,
     type_name: &'static str,
@@ -104,8 +81,9 @@ impl PluginInstance {
     #[must_use]
     pub fn new<P: Plugin>(plugin: P) -> Self {
         let cell = Arc::new(RwLock::new(plugin));
+        let hooks: Arc<RwLock<dyn Plugin>> = cell.clone();
         Self {
-            hooks: cell.clone(),
+            hooks,
             object: cell,
             type_id: TypeId::of::<P>(),
             type_name: std::any::type_name::<P>(),
@@ -118,14 +96,20 @@ impl PluginInstance {
     /// documentation because a plugin has no business running hooks.
     #[doc(hidden)]
     pub async fn run_hook(&self, hook: Hook, ctx: &Context) -> Result<()> {
-        self.hooks.run(hook, ctx).await
+        let mut plugin = self.hooks.write().await;
+        match hook {
+            Hook::Setup => plugin.setup(ctx).await,
+            Hook::Enable => plugin.on_enable(ctx).await,
+            Hook::Disable => plugin.on_disable(ctx).await,
+            Hook::Teardown => plugin.teardown(ctx).await,
+        }
     }
 
     /// Runs [`Plugin::reconfigure`], holding the plugin's write lock meanwhile; for the
     /// manager, like [`PluginInstance::run_hook`].
     #[doc(hidden)]
     pub async fn reconfigure(&self, ctx: &Context) -> Result<Reconfigured> {
-        self.hooks.reconfigure(ctx).await
+        self.hooks.write().await.reconfigure(ctx).await
     }
 
     /// The `TypeId` of the plugin type inside.

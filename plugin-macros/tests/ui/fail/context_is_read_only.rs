@@ -17,6 +17,7 @@ impl Plugin for Sneaky {
             Arc::new(PluginMetadata::new("dice")),
             EventBus::new(),
             Arc::new(plugin_core::host::NoHost),
+            Arc::new(ConfigSection::default()),
         );
         Ok(())
     }
