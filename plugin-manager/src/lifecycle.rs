@@ -53,6 +53,7 @@ mod operations;
 mod plugin;
 mod reload;
 mod start_wave;
+mod stop_wave;
 mod supervision;
 mod wavefront;
 

@@ -368,17 +368,12 @@ impl Shared {
     {
         let Watched { number, progress } = watched;
         let task = crate::task::spawn_named(self.name(pos), what, body);
-        let mut watch = Watch {
-            shared: self,
-            pos,
-            number,
-            task,
-        };
+        let mut watch = Watch::new(self, pos, number, task);
         let mut deadline = progress.deadline(self);
         loop {
             tokio::select! {
                 biased;
-                joined = &mut watch.task => {
+                (_, joined) = &mut watch => {
                     return match joined {
                         Ok(outcome) => outcome,
                         // The task catches the plugin's panics, so this is the manager's own bug
@@ -395,7 +390,7 @@ impl Shared {
                         AtDeadline::Moved(next) => deadline = next,
                         AtDeadline::Finished { settled: true } => return Ok(()),
                         AtDeadline::Finished { settled: false } => {
-                            return match (&mut watch.task).await {
+                            return match (&mut watch).await.1 {
                                 Ok(outcome) => outcome,
                                 Err(error) => {
                                     Err(Failure::new(progress.phase(), join_failure(error)))
@@ -403,7 +398,7 @@ impl Shared {
                             };
                         }
                         AtDeadline::CutOff(failure) => {
-                            watch.task.abort();
+                            watch.abort();
                             return Err(failure);
                         }
                     }
@@ -424,20 +419,67 @@ impl Shared {
     }
 }
 
-/// The caller's hold on a plugin task: dropping it (the caller was cancelled, as shutdown
-/// cancels its stop drivers at its deadline) aborts the task and closes its attempt, so the
-/// task changes nothing after that.
-struct Watch<'a> {
+/// The caller's hold on a plugin task, and a future of its end. Dropping it before the task
+/// ended (the caller was cancelled, as shutdown cancels its stop wave at its deadline) aborts
+/// the task and closes its attempt, so the task changes nothing after that; once the task has
+/// ended, its attempt is closed already (by its last transition, or by the caller recording
+/// what ended it) and dropping it does nothing.
+pub(super) struct Watch<'a> {
     shared: &'a Shared,
     pos: usize,
     number: u64,
     task: JoinHandle<Result<(), Failure>>,
+    ended: bool,
+}
+
+impl<'a> Watch<'a> {
+    /// The hold on `task`, the task of attempt `number` on `pos`.
+    pub(super) fn new(
+        shared: &'a Shared,
+        pos: usize,
+        number: u64,
+        task: JoinHandle<Result<(), Failure>>,
+    ) -> Self {
+        Self {
+            shared,
+            pos,
+            number,
+            task,
+            ended: false,
+        }
+    }
+
+    /// The plugin whose task this is.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Aborts the task (it is cut off), leaving its attempt to the caller.
+    pub(super) fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl Future for Watch<'_> {
+    /// The plugin, and how its task ended.
+    type Output = (usize, Result<Result<(), Failure>, tokio::task::JoinError>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let joined = std::task::ready!(std::pin::Pin::new(&mut self.task).poll(cx));
+        self.ended = true;
+        std::task::Poll::Ready((self.pos, joined))
+    }
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        self.task.abort();
-        self.shared.close_attempt(self.pos, self.number);
+        if !self.ended {
+            self.task.abort();
+            self.shared.close_attempt(self.pos, self.number);
+        }
     }
 }
 

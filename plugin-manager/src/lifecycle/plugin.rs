@@ -265,7 +265,7 @@ impl Shared {
     /// Opens a stop of `pos` in one hold of its live record: its attempt, the state it stops
     /// from and the handles of its first hook, with its background tasks told to wind down.
     /// `None` if there is nothing to stop; a failed plugin loses its instance here.
-    fn open_stop(self: &Arc<Self>, pos: usize) -> Option<Stop> {
+    pub(super) fn open_stop(self: &Arc<Self>, pos: usize) -> Option<Stop> {
         let mut live = self.live(pos);
         let first = match live.state {
             PluginState::Enabled => Hook::Disable,
@@ -409,7 +409,7 @@ impl Start {
 /// A stop of one plugin, opened ([`Shared::open_stop`]): its attempt, the state it stops
 /// from, and what its first hook runs with.
 pub(super) struct Stop {
-    attempt: Attempt,
+    pub(super) attempt: Attempt,
     from: PluginState,
     handles: Option<Handles>,
 }
@@ -421,7 +421,10 @@ impl Stop {
     ///
     /// Not an `async fn`, as [`Attempt::run`]: the body uses the stop's fields in place.
     #[allow(clippy::manual_async_fn)] // on purpose, as said
-    fn run(self, began: Instant) -> impl Future<Output = Result<(), Failure>> + Send + 'static {
+    pub(super) fn run(
+        self,
+        began: Instant,
+    ) -> impl Future<Output = Result<(), Failure>> + Send + 'static {
         async move {
             let (shared, pos) = (&self.attempt.shared, self.attempt.pos);
             let attempt = &self.attempt;

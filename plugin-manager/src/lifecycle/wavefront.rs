@@ -9,20 +9,19 @@
 //!
 //! - **Start**: no task steers it (`start_wave`): each plugin task, as it ends, launches the
 //!   plugins that were waiting for it, and one timer keeps the deadlines of the whole wave.
-//! - **Stop**: one task polls a driver per plugin, which watches the plugin's task. Stops
-//!   launched from the plugin tasks themselves, on both workers at once, were slower: the
-//!   instances and contexts they drop contend for the allocator.
+//! - **Stop**: one task steers it (`stop_wave`): it launches each plugin's stop task, polls
+//!   them, and keeps their deadlines with one timer. Stops launched from the plugin tasks
+//!   themselves, on both workers at once, were slower: the instances and contexts they drop
+//!   contend for the allocator.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use super::Shared;
 use super::start_wave::StartWave;
+use super::stop_wave::StopWave;
 use crate::state::{Failure, FailureKind, PluginState};
 
 impl Shared {
@@ -65,60 +64,13 @@ impl Shared {
         // The deadline covers waiting for requests still in flight, too.
         let deadline = Instant::now() + self.shutdown_timeout;
         let all: Vec<usize> = (0..self.graph.len()).collect();
-        let n = all.len();
-        let mut done = vec![false; n];
         let Ok(_locks) = tokio::time::timeout_at(deadline, self.lock_all(&all)).await else {
-            self.abandon(&done);
+            self.abandon(&vec![false; all.len()]);
             return;
         };
-        let mut waiting: Vec<usize> = all
-            .iter()
-            .map(|&p| self.graph.dependents(p).len() + self.graph.optional_dependents(p).len())
-            .collect();
-        // Polled here, not spawned, as in `start_all`.
-        let mut tasks = FuturesUnordered::new();
-        let launch = |pos: usize, tasks: &mut FuturesUnordered<_>| {
-            let span = tracing::info_span!("stop", plugin = self.name(pos));
-            tasks.push(
-                async move {
-                    // Best effort: a failure is recorded in the plugin's record and never blocks.
-                    let _ = self.stop_one(pos).await;
-                    pos
-                }
-                .instrument(span),
-            );
-        };
-        let window = self.max_in_flight;
-        let mut ready = std::collections::VecDeque::new();
-        for pos in (0..n).rev() {
-            if waiting[pos] == 0 {
-                ready.push_back(pos);
-            }
-        }
-        let wavefront = async {
-            loop {
-                while tasks.len() < window {
-                    let Some(pos) = ready.pop_front() else { break };
-                    launch(pos, &mut tasks);
-                }
-                let Some(pos) = tasks.next().await else { break };
-                done[pos] = true;
-                for &dep in self
-                    .graph
-                    .deps(pos)
-                    .iter()
-                    .chain(self.graph.optional_deps(pos))
-                {
-                    waiting[dep] -= 1;
-                    if waiting[dep] == 0 {
-                        ready.push_back(dep);
-                    }
-                }
-            }
-        };
-        if tokio::time::timeout_at(deadline, wavefront).await.is_err() {
-            // Dropping the drivers aborts the hook tasks they were waiting for.
-            drop(tasks);
+        let mut wave = StopWave::new(self);
+        if tokio::time::timeout_at(deadline, wave.run()).await.is_err() {
+            let done = wave.cut_short();
             self.abandon(&done);
         }
     }
