@@ -45,6 +45,7 @@ use plugin_core::{ConfigError, EventBus, Health, PluginInstance, PluginMetadata}
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+mod clock;
 mod configuration;
 mod driver;
 mod host;

@@ -37,6 +37,7 @@ use plugin_core::host::Hook;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::clock::Stamp;
 use super::{Live, Shared};
 use crate::state::{Failure, FailureKind, Phase};
 use crate::task::{join_failure, panic_message};
@@ -52,6 +53,8 @@ pub(super) struct Progress {
     settled: std::sync::atomic::AtomicBool,
     /// The deadline of each piece.
     limit: Duration,
+    /// The same, in nanoseconds (`u64::MAX`: none).
+    limit_nanos: u64,
 }
 
 /// The pieces a plugin task runs, by their index in [`Progress::step`].
@@ -77,21 +80,17 @@ impl Progress {
             deadline: AtomicU64::new(u64::MAX),
             settled: std::sync::atomic::AtomicBool::new(false),
             limit,
+            limit_nanos: u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX),
         }
     }
 
     /// Marks `phase` as begun at `now` (the caller's one clock read at that boundary), under
     /// the deadline.
-    fn begin(&self, shared: &Shared, phase: Phase, now: Instant) {
+    fn begin(&self, phase: Phase, now: Stamp) {
         // A limit too large to add (`Duration::MAX`) is no deadline at all.
-        let deadline = now
-            .saturating_duration_since(shared.created)
-            .saturating_add(self.limit);
+        let deadline = now.nanos_after(self.limit_nanos);
         self.step.store(step_of(phase), Ordering::Relaxed);
-        self.deadline.store(
-            u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Release,
-        );
+        self.deadline.store(deadline, Ordering::Release);
     }
 
     /// Marks the outcome settled (`Ok`); see [`Progress::settled`].
@@ -147,12 +146,12 @@ impl Attempt {
     pub(super) async fn hook(
         &self,
         hook: Hook,
-        now: Instant,
+        now: Stamp,
         instance: &PluginInstance,
         context: &ContextHandle,
     ) -> Result<(), Failure> {
         let phase = Phase::Hook(hook);
-        self.progress.begin(&self.shared, phase, now);
+        self.progress.begin(phase, now);
         match AssertUnwindSafe(instance.run_hook(hook, context))
             .catch_unwind()
             .await
@@ -171,9 +170,9 @@ impl Attempt {
     ///
     /// Refused while a constructor of the plugin from an earlier attempt still runs (see
     /// `Slot::constructing`).
-    pub(super) async fn construct(&self, now: Instant) -> Result<PluginInstance, Failure> {
+    pub(super) async fn construct(&self, now: Stamp) -> Result<PluginInstance, Failure> {
         let phase = Phase::Constructor;
-        self.progress.begin(&self.shared, phase, now);
+        self.progress.begin(phase, now);
         let slot = &self.shared.slots[self.pos];
         let Some(constructing) = Constructing::begin(&slot.constructing) else {
             return Err(Failure::new(
@@ -323,7 +322,7 @@ impl Shared {
             .config
             .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
         let progress = Arc::new(Progress::new(limit));
-        progress.begin(self, first, Instant::now());
+        progress.begin(first, self.stamp());
         Attempt {
             shared: self.clone(),
             pos,

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use plugin_core::host::ContextHandle;
 use plugin_core::host::Hook;
 use plugin_core::{ConfigSection, Health, PluginInstance};
-use tokio::time::Instant;
 
+use super::clock::Stamp;
 use super::driver::Attempt;
 use super::host::ManagerHost;
 use super::instance::{Released, drop_released, release};
@@ -23,7 +23,7 @@ impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
     /// tasks and closes its subscriptions, and leaving the states with an instance releases it.
     pub(super) fn transition(&self, pos: usize, to: PluginState, cause: Option<Failure>) {
-        self.change(pos, None, to, cause, None, Instant::now());
+        self.change(pos, None, to, cause, None, self.stamp());
     }
 
     /// [`transition`](Self::transition) on behalf of a plugin task: only while its attempt
@@ -35,7 +35,7 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
     ) -> bool {
-        self.change(pos, Some((number, close)), to, cause, None, Instant::now())
+        self.change(pos, Some((number, close)), to, cause, None, self.stamp())
     }
 
     /// Moves `pos` to `to` at `now` and, if that takes away its instance, hands the instance
@@ -47,7 +47,7 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
         keep: Option<&mut Released>,
-        now: Instant,
+        now: Stamp,
     ) -> bool {
         let recorded = self.write_change(pos, &mut self.live(pos), attempt, to, cause, keep, now);
         match recorded {
@@ -74,7 +74,7 @@ impl Shared {
         to: PluginState,
         cause: Option<Failure>,
         keep: Option<&mut Released>,
-        now: Instant,
+        now: Stamp,
     ) -> Result<Option<Transition>, Failure> {
         let name = self.name(pos);
         if let Some((number, close)) = attempt {
@@ -110,7 +110,7 @@ impl Shared {
             from,
             to,
             cause: cause.map(Box::new),
-            at: now.saturating_duration_since(self.created),
+            at: now.since_creation(),
         };
         if live.history.len() == HISTORY_LIMIT {
             live.history.pop_front();
@@ -253,7 +253,7 @@ impl Shared {
     /// Disables `pos` if enabled, then tears it down, in one task of the plugin's (`driver`); a
     /// failed plugin just loses its instance.
     pub(super) async fn stop_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let began = Instant::now();
+        let began = self.stamp();
         let Some(stop) = self.open_stop(pos) else {
             return Ok(());
         };
@@ -341,7 +341,7 @@ impl Start {
         // one piece to the next stays inside a block that ends before the next `.await`: a
         // local that lived across it would stay in the task's future, which is copied as it
         // is spawned.
-        let began = Instant::now();
+        let began = shared.stamp();
         let (constructed, setup) = {
             let instance = match attempt.construct(began).await {
                 Ok(instance) => instance,
@@ -357,7 +357,7 @@ impl Start {
                 }),
                 section,
             );
-            let constructed = Instant::now();
+            let constructed = shared.stamp();
             let handles = attempt.advance(PluginState::Loaded, constructed, |live| {
                 live.instance.install(instance, context, generation);
                 if generation == 1 || !live.health.is_healthy() {
@@ -375,7 +375,7 @@ impl Start {
         if let Err(failure) = setup.await {
             return attempt.failed(failure);
         }
-        let set_up = Instant::now();
+        let set_up = shared.stamp();
         let enable = {
             let handles = attempt.advance(PluginState::Setup, set_up, |_| {})?;
             attempt.run(Hook::Enable, set_up, handles)
@@ -383,15 +383,15 @@ impl Start {
         if let Err(failure) = enable.await {
             return attempt.failed(failure);
         }
-        let enabled = Instant::now();
+        let enabled = shared.stamp();
         let timings = HookTimings {
-            constructor: Some(constructed - began),
-            setup: Some(set_up - constructed),
-            on_enable: Some(enabled - set_up),
-            ready_at: Some(enabled - shared.created),
+            constructor: Some(constructed.since(began)),
+            setup: Some(set_up.since(constructed)),
+            on_enable: Some(enabled.since(set_up)),
+            ready_at: Some(enabled.since_creation()),
         };
         attempt.finish(PluginState::Enabled, enabled, |live| {
-            live.start_time = Some(enabled - began);
+            live.start_time = Some(enabled.since(began));
             live.timings = timings;
         })?;
         let telemetry = shared.telemetry(pos);
@@ -423,7 +423,7 @@ impl Stop {
     #[allow(clippy::manual_async_fn)] // on purpose, as said
     pub(super) fn run(
         self,
-        began: Instant,
+        began: Stamp,
     ) -> impl Future<Output = Result<(), Failure>> + Send + 'static {
         async move {
             let (shared, pos) = (&self.attempt.shared, self.attempt.pos);
@@ -434,11 +434,11 @@ impl Stop {
                 if let Err(failure) = attempt.run(Hook::Disable, began, self.handles).await {
                     return attempt.failed(failure);
                 }
-                let tearing_down = Instant::now();
+                let tearing_down = shared.stamp();
                 let handles = attempt.advance(PluginState::Disabled, tearing_down, |_| {})?;
                 shared
                     .telemetry(pos)
-                    .hook(Phase::Hook(Hook::Disable), tearing_down - began);
+                    .hook(Phase::Hook(Hook::Disable), tearing_down.since(began));
                 (
                     tearing_down,
                     attempt.run(Hook::Teardown, tearing_down, handles),
@@ -449,12 +449,12 @@ impl Stop {
             if let Err(failure) = teardown.await {
                 return attempt.failed(failure);
             }
-            let done = Instant::now();
+            let done = shared.stamp();
             shared
                 .telemetry(pos)
-                .hook(Phase::Hook(Hook::Teardown), done - tearing_down);
+                .hook(Phase::Hook(Hook::Teardown), done.since(tearing_down));
             let released = attempt.finish(PluginState::TornDown, done, |live| {
-                live.stop_time = Some(done - began);
+                live.stop_time = Some(done.since(began));
             })?;
             // The outcome is settled; the caller need not wait for the instance's `Drop`
             // (plugin code, which may block) past the deadline.
@@ -472,7 +472,7 @@ impl Attempt {
     fn advance(
         &self,
         to: PluginState,
-        now: Instant,
+        now: Stamp,
         first: impl FnOnce(&mut Live),
     ) -> Result<Option<Handles>, Failure> {
         let (change, handles) = {
@@ -500,7 +500,7 @@ impl Attempt {
     fn finish(
         &self,
         to: PluginState,
-        now: Instant,
+        now: Stamp,
         first: impl FnOnce(&mut Live),
     ) -> Result<Released, Failure> {
         let mut released = (None, None);
@@ -537,7 +537,7 @@ impl Attempt {
     fn run(
         &self,
         hook: Hook,
-        now: Instant,
+        now: Stamp,
         handles: Option<Handles>,
     ) -> impl Future<Output = Result<(), Failure>> + Send + '_ {
         async move {

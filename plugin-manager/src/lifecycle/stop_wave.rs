@@ -107,7 +107,7 @@ impl<'a> StopWave<'a> {
 
     /// Launches the stop of `pos`, or counts it done if it has nothing to stop.
     fn launch(&mut self, pos: usize) {
-        let began = Instant::now();
+        let began = self.shared.stamp();
         let Some(stop) = self.shared.open_stop(pos) else {
             self.finish(pos);
             return;
