@@ -107,7 +107,7 @@ struct Slot {
     /// stopped (it is plain code on a thread) and keeps it set until it returns; until then
     /// the plugin is not constructed again, so it holds at most one thread, however often it
     /// is restarted.
-    constructing: Arc<std::sync::atomic::AtomicBool>,
+    constructing: AtomicBool,
     config_check: Option<ConfigCheck>,
     /// Set (for good) once a context of the plugin opened a subscription or a server: only
     /// then does leaving the running states close what it opened (`Shared::announce`).
@@ -250,7 +250,7 @@ impl Shared {
                     telemetry: PluginTelemetry::new(&parts.metadata.name, settings.metrics),
                     metadata: Arc::new(parts.metadata),
                     factory: parts.factory,
-                    constructing: Arc::default(),
+                    constructing: AtomicBool::new(false),
                     on_bus: AtomicBool::new(false),
                     operation: tokio::sync::Mutex::new(()),
                 }

@@ -184,16 +184,17 @@ impl Attempt {
                 ),
             ));
         };
-        let factory = slot.factory.clone();
         let made = if !self.shared.blocking_constructors {
-            catch_constructor(&*factory)
+            catch_constructor(&*slot.factory)
         } else if let Some(_slot) = InlineSlot::take().await {
             // `_slot` is released when the constructor returns; never, if it hangs.
-            catch_constructor(&*factory)
+            catch_constructor(&*slot.factory)
         } else {
             let span = crate::task::plugin_span(self.shared.name(self.pos), "constructor");
+            let factory = slot.factory.clone();
             // The mark goes with the constructor: it is cleared when the constructor returns,
             // even if this attempt was abandoned long before.
+            let constructing = constructing.away(Arc::downgrade(&self.shared), self.pos);
             let blocking = move || {
                 let _constructing = constructing;
                 span.in_scope(|| factory())
@@ -208,20 +209,43 @@ impl Attempt {
     }
 }
 
-/// The mark that a constructor of a plugin runs: at most one at a time; cleared on drop, that
-/// is when the constructor returns (or, run in place, when its attempt ends).
-struct Constructing(Arc<std::sync::atomic::AtomicBool>);
+/// The mark that a constructor of a plugin runs (`Slot::constructing`): at most one at a
+/// time; cleared on drop, that is when the constructor returns (or, run in place, when its
+/// attempt ends).
+struct Constructing<'a>(&'a std::sync::atomic::AtomicBool);
 
-impl Constructing {
-    fn begin(mark: &Arc<std::sync::atomic::AtomicBool>) -> Option<Self> {
+impl<'a> Constructing<'a> {
+    fn begin(mark: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
         let taken = mark.swap(true, std::sync::atomic::Ordering::AcqRel);
-        (!taken).then(|| Self(mark.clone()))
+        // Not `then_some(Self(mark))`: that makes the guard either way, and dropping it
+        // would clear the mark another constructor holds.
+        if taken { None } else { Some(Self(mark)) }
+    }
+
+    /// The same mark, held by a constructor that goes to the blocking pool and may outlive its
+    /// attempt, and the manager (without keeping it alive: a hung constructor must not keep a
+    /// dropped manager's background tasks running).
+    fn away(self, shared: std::sync::Weak<Shared>, pos: usize) -> ConstructingAway {
+        std::mem::forget(self); // cleared by the `ConstructingAway` instead
+        ConstructingAway(shared, pos)
     }
 }
 
-impl Drop for Constructing {
+impl Drop for Constructing<'_> {
     fn drop(&mut self) {
         self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// [`Constructing`] for a constructor on the blocking pool.
+struct ConstructingAway(std::sync::Weak<Shared>, usize);
+
+impl Drop for ConstructingAway {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            let mark = &shared.slots[self.1].constructing;
+            mark.store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 
@@ -241,16 +265,25 @@ fn catch_constructor(
 const OVERRUN: Duration = Duration::from_millis(2);
 
 /// The slots for constructors running in place on runtime workers, process-wide: each holds
-/// zero when free, else when its constructor began (nanoseconds since [`epoch`], at least 1).
+/// zero when free, else the ticket of the constructor holding it ([`ticket`]).
 static INLINE_SLOTS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 
-fn epoch() -> std::time::Instant {
-    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(std::time::Instant::now)
-}
-
-fn now_nanos() -> u64 {
-    u64::try_from(epoch().elapsed().as_nanos()).map_or(u64::MAX, |n| n.max(1))
+/// A ticket no other constructor has had, never zero: a count of this thread's, above a base
+/// of its own, so that taking a free slot reads no clock and touches no shared counter.
+fn ticket() -> u64 {
+    static BASES: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// This thread's base (its number, shifted past any count it reaches) and count.
+        static NEXT: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    NEXT.with(|next| {
+        let (mut base, count) = next.get();
+        if base == 0 {
+            base = BASES.fetch_add(1, Ordering::Relaxed) << 40;
+        }
+        next.set((base, count + 1));
+        base | (count & ((1 << 40) - 1))
+    })
 }
 
 /// Leave to run a constructor on this worker. There are as many slots as the runtime has
@@ -259,8 +292,8 @@ fn now_nanos() -> u64 {
 struct InlineSlot(&'static AtomicU64);
 
 impl InlineSlot {
-    /// A slot, once one is free; `None` if every slot is held by a constructor that has run
-    /// longer than [`OVERRUN`] (or there are none), which then runs on the blocking pool.
+    /// A slot, once one is free; `None` if every slot stayed held by the same constructors
+    /// for longer than [`OVERRUN`] (or there are none), which then runs on the blocking pool.
     async fn take() -> Option<Self> {
         let handle = tokio::runtime::Handle::try_current().ok()?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
@@ -270,19 +303,27 @@ impl InlineSlot {
         if slots.is_empty() {
             return None;
         }
+        let mine = ticket();
+        // Since when every slot has been held by the holders whose tickets sum to `.1`: the
+        // clock is read only once all slots are found taken.
+        let mut held_since: Option<(std::time::Instant, u64)> = None;
         loop {
-            let now = now_nanos();
-            let mut overran = true;
+            let mut holders = 0u64;
             for slot in slots {
-                match slot.compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire) {
+                match slot.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => return Some(InlineSlot(slot)),
-                    Err(since) => {
-                        overran &= now.saturating_sub(since) > OVERRUN.as_nanos() as u64;
-                    }
+                    Err(holder) => holders = holders.wrapping_add(holder),
                 }
             }
-            if overran {
-                return None;
+            match held_since {
+                Some((since, same)) if same == holders => {
+                    if since.elapsed() > OVERRUN {
+                        return None;
+                    }
+                }
+                // New holders (a sum that collides only sends one constructor to the pool
+                // early): their time runs from now.
+                _ => held_since = Some((std::time::Instant::now(), holders)),
             }
             // A constructor runs in place on another worker, briefly: let it finish.
             tokio::task::yield_now().await;
