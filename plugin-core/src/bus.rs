@@ -56,7 +56,8 @@
 //! - [`Dropped`](RequestError::Dropped) as soon as the server drops the [`Request`] without
 //!   answering, drops its [`Requests`] with the request still queued, or is closed by
 //!   [`EventBus::close_owner`] (the manager does this when the plugin leaves `enabled`, fails
-//!   or panics). Closing fails every request the server has not answered yet, queued or in
+//!   or panics, for every plugin whose contexts opened a subscription or a server:
+//!   [`Host::opens_on_bus`](crate::host::Host::opens_on_bus)). Closing fails every request the server has not answered yet, queued or in
 //!   hand, without waiting for the deadline;
 //! - [`TimedOut`](RequestError::TimedOut) when no answer came within the limit (on tokio's
 //!   clock, so tests can pause it);

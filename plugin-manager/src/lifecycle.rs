@@ -25,11 +25,12 @@
 //! - `supervision`: its restart policy, the restarts made, and whether and when to restart;
 //! - `configuration`: its section of the configuration file, on or off, and its deadline.
 //!
-//! What moves one plugin (`transition`, `start_one`, `stop_one`) is in `plugin`; the rest is
-//! split by what drives it:
+//! What moves one plugin (`transition`, `start_one`, `stop_one`) is in `plugin`, the plugin
+//! task and its deadline in `driver`, the stamps their times are kept in in `clock`; the rest
+//! is split by what drives it:
 //!
 //! - `wavefront`: starting and shutting down the whole set; `start_wave`: the start's
-//!   bookkeeping, with no task steering it;
+//!   bookkeeping, with no task steering it; `stop_wave`: the shutdown's, steered by one task;
 //! - `operations`: the operator's enable, disable and restart;
 //! - `supervision`: automatic restarts after a failure;
 //! - `reload`: applying a new configuration file;
