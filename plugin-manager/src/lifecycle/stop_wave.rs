@@ -99,7 +99,11 @@ impl<'a> StopWave<'a> {
                 Some(joined) = self.tasks.next() => self.ended(joined),
                 () = timer.as_mut() => {
                     self.expire();
-                    armed_for = None; // the timer fired: set it again
+                    // Set again at once: a timer that fired stays ready, and one left so
+                    // with nothing filed (a plugin whose task reports just after its
+                    // deadline) would wake this loop for nothing until that report.
+                    armed_for = self.deadlines.peek().map(|Reverse((at, _))| *at);
+                    timer.as_mut().reset(armed_for.unwrap_or_else(far));
                 }
             }
         }
