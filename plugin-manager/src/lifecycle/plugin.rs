@@ -475,26 +475,11 @@ impl Attempt {
         now: Stamp,
         first: impl FnOnce(&mut Live),
     ) -> Result<Option<Handles>, Failure> {
-        let (change, handles) = {
-            let mut live = self.shared.live(self.pos);
-            if live.attempt != self.number {
-                return Err(cut_off());
-            }
-            first(&mut live);
-            let attempt = Some((self.number, false));
-            let change = self
-                .shared
-                .write_change(self.pos, &mut live, attempt, to, None, None, now)?;
-            (change, live.instance.handles())
-        };
-        if let Some(change) = change {
-            self.shared.announce(self.pos, &change);
-        }
-        Ok(handles)
+        self.step(to, false, now, first)
+            .map(|(_nothing, handles)| handles)
     }
 
-    /// If this attempt is still open: `first` under the live record, then a move to `to` at
-    /// `now` that closes the attempt, in one hold of the record. What the move took from the
+    /// [`advance`](Self::advance) to `to`, closing the attempt: what the move took from the
     /// plugin (a move to a state without an instance takes it) is handed back, for the task
     /// to drop after its last transition.
     fn finish(
@@ -503,22 +488,38 @@ impl Attempt {
         now: Stamp,
         first: impl FnOnce(&mut Live),
     ) -> Result<Released, Failure> {
+        self.step(to, true, now, first)
+            .map(|(released, _)| released)
+    }
+
+    /// [`advance`](Self::advance) and [`finish`](Self::finish): the move (closing the attempt
+    /// if `close`), what it took from the plugin, and (if the attempt goes on) the handles for
+    /// the next hook; the change is announced once the record is let go.
+    fn step(
+        &self,
+        to: PluginState,
+        close: bool,
+        now: Stamp,
+        first: impl FnOnce(&mut Live),
+    ) -> Result<(Released, Option<Handles>), Failure> {
         let mut released = (None, None);
-        let change = {
+        let (change, handles) = {
             let mut live = self.shared.live(self.pos);
             if live.attempt != self.number {
                 return Err(cut_off());
             }
             first(&mut live);
-            let attempt = Some((self.number, true));
+            let attempt = Some((self.number, close));
             let keep = Some(&mut released);
-            self.shared
-                .write_change(self.pos, &mut live, attempt, to, None, keep, now)?
+            let change = self
+                .shared
+                .write_change(self.pos, &mut live, attempt, to, None, keep, now)?;
+            (change, (!close).then(|| live.instance.handles()).flatten())
         };
         if let Some(change) = change {
             self.shared.announce(self.pos, &change);
         }
-        Ok(released)
+        Ok((released, handles))
     }
 
     /// Records `failure` (as `Shared::fail` does) and closes the attempt.
