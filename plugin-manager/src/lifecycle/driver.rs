@@ -21,9 +21,9 @@
 //! stays free of constructors (so there is always a worker to run the caller's timer), and on
 //! tokio's blocking pool otherwise. A constructor waits (yielding) for a slot while the
 //! constructors holding the slots have held them for less than [`OVERRUN`] as far as it has
-//! seen; once it has seen the same holders for longer, it goes to the blocking pool. A constructor that never returns keeps its slot: a
-//! hung constructor takes at most the workers beyond the first, and is cut off at its deadline
-//! in every case.
+//! seen; once it has seen the same holders for longer, it goes to the blocking pool. A
+//! constructor that never returns keeps its slot: a hung constructor takes at most the workers
+//! beyond the first, and is cut off at its deadline in every case.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
