@@ -57,8 +57,8 @@
 //!   answering, drops its [`Requests`] with the request still queued, or is closed by
 //!   [`EventBus::close_owner`] (the manager does this when the plugin leaves `enabled`, fails
 //!   or panics, for every plugin whose contexts opened a subscription or a server:
-//!   [`Host::opens_on_bus`](crate::host::Host::opens_on_bus)). Closing fails every request the server has not answered yet, queued or in
-//!   hand, without waiting for the deadline;
+//!   [`Host::opens_on_bus`](crate::host::Host::opens_on_bus)). Closing fails every request
+//!   the server has not answered yet, queued or in hand, without waiting for the deadline;
 //! - [`TimedOut`](RequestError::TimedOut) when no answer came within the limit (on tokio's
 //!   clock, so tests can pause it);
 //! - [`NoTimeDriver`](RequestError::NoTimeDriver) at once, the request unsent, when the
