@@ -17,6 +17,8 @@
 //!   (a leaked place stalls the wave or narrows it, a place freed twice widens it);
 //! - each piece (constructor, `setup`, `on_enable`) has its own deadline, counted from when the
 //!   plugin is launched, not from when it became ready and queued for a place;
+//! - a start carried on in the task of the plugin that let it start fails every way as one in
+//!   a task of its own does, a hang cut off by aborting that task;
 //! - a chain of 10,000 plugins whose root fails is failed link by link, without recursion;
 //! - a hook that blocks its thread past its deadline is cut off, and its task's late report
 //!   (after the wave's) changes nothing.
@@ -394,6 +396,55 @@ async fn a_window_of_three_survives_every_way_out_of_it() {
 #[tokio::test(start_paused = true)]
 async fn a_wide_window_survives_every_way_out_of_it() {
     every_way_out_of_a_window_of(plugin_manager::DEFAULT_MAX_IN_FLIGHT).await;
+}
+
+/// A start carried on in the task of the plugin that let it start (`r_<b>`'s task goes on
+/// with `<b>`, its only user) fails every way as a start in a task of its own does: a hang
+/// is cut off at its own deadline by aborting that task, and nothing else was left in it.
+/// `c_<b>` needs `<b>`, and `after` (needing every `r_<b>`) starts whatever they carried on.
+#[tokio::test(start_paused = true)]
+async fn a_start_carried_on_in_its_dependency_task_fails_every_way_on_its_own() {
+    let lab = Lab::default();
+    let scripted = [
+        ("b_ctor_error", Phase::Constructor, Fault::Error),
+        ("b_ctor_panic", Phase::Constructor, Fault::Panic),
+        ("b_setup_error", Phase::Hook(Hook::Setup), Fault::Error),
+        ("b_setup_panic", Phase::Hook(Hook::Setup), Fault::Panic),
+        ("b_enable_panic", Phase::Hook(Hook::Enable), Fault::Panic),
+        ("b_enable_hang", Phase::Hook(Hook::Enable), Fault::Hang),
+    ];
+    let own = own_failures();
+    let mut specs = Vec::new();
+    for (b, _) in &own {
+        let root = format!("r_{b}");
+        specs.push(lab.plugin(&root).spec());
+        let plugin = lab.plugin(b).deps([root.as_str()]);
+        specs.push(match scripted.iter().find(|(name, ..)| name == b) {
+            Some(&(_, phase, fault)) => plugin.fails(phase, fault).spec(),
+            None => plugin.spec(),
+        });
+        specs.push(lab.plugin(&format!("c_{b}")).deps([*b]).spec());
+    }
+    let roots: Vec<String> = own.iter().map(|(b, _)| format!("r_{b}")).collect();
+    specs.push(PluginSpec::with_default::<Bare>(
+        PluginMetadata::new("after").with_deps(roots),
+    ));
+    let manager = builder(specs)
+        .config(config("[b_bad_config]\nenabled = \"yes\"\n"))
+        .build()
+        .expect("a valid set");
+
+    ends("start", manager.start()).await;
+
+    for (b, failure) in &own {
+        assert_started(&manager, &format!("r_{b}"));
+        assert_failed(&manager, b, failure);
+        let user = format!("c_{b}");
+        assert_failed(&manager, &user, &dependency_failed(b));
+        assert_eq!(lab.instances_made(&user), 0, "{user} was constructed");
+    }
+    lab.hangs().wait_dropped(1).await;
+    assert_started(&manager, "after");
 }
 
 // ----- deadlines ------------------------------------------------------------------------------

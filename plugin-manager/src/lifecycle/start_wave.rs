@@ -5,10 +5,19 @@
 //! files its deadline, and that task sleeps until the earliest and cuts off a piece still
 //! running past it (`driver`): one timer for the wave, not one per plugin. At most
 //! `max_in_flight` plugins are in flight; the others queue for a place.
+//!
+//! A plugin task whose plugin lets another start goes on with that one's start itself
+//! (`Continued`) instead of spawning a task for it: a chain of plugins is one task, not one per
+//! link (each link spawned, scheduled and joined, and every few links a parked worker woken by
+//! tokio for nothing, since nothing else can run). Isolation is the same: each start's plugin
+//! code runs under its own `catch_unwind` and is cut off at its own deadline by aborting the
+//! task, and a task that ends early or is cut off carries nothing on.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -46,7 +55,8 @@ pub(super) struct StartWave {
     places: Mutex<Places>,
 }
 
-/// A plugin task in flight: its attempt, where it is, and its handle (to abort it).
+/// A plugin task in flight: its attempt, where it is, and its handle (to abort it), which
+/// moves on with the task to the start it goes on with.
 struct Running {
     number: u64,
     progress: Arc<Progress>,
@@ -58,6 +68,31 @@ struct Places {
     taken: usize,
     limit: usize,
     queue: VecDeque<usize>,
+}
+
+/// The plugin code of a start, as its task runs it.
+trait PluginCode: Future<Output = Result<(), Failure>> + Send + 'static {}
+
+impl<F: Future<Output = Result<(), Failure>> + Send + 'static> PluginCode for F {}
+
+/// A start opened, not yet running.
+struct Prepared<C> {
+    pos: usize,
+    number: u64,
+    progress: Arc<Progress>,
+    code: C,
+}
+
+/// A start to run in the task of the plugin that let it start, not in a task of its own: that
+/// task's handle is filed under it.
+struct Continued {
+    wave: Arc<StartWave>,
+    pos: usize,
+    number: u64,
+    progress: Arc<Progress>,
+    /// Boxed: a task's future holds the first start unboxed, and this one in its place would
+    /// make every task's future (copied as it is spawned) twice as large.
+    code: Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>,
 }
 
 /// A step of settling a start.
@@ -103,7 +138,7 @@ impl StartWave {
                     place: false,
                 }),
         );
-        drop(wave.settle(work));
+        drop(wave.settle(work, None));
         wave.keep_deadlines().await;
     }
 
@@ -134,21 +169,34 @@ impl StartWave {
     }
 
     /// Works through `step` and everything it leads to, on this thread's worklist: a plugin
-    /// task settling its outcome allocates none.
-    fn settle_one(self: &Arc<Self>, step: Work) {
+    /// task settling its outcome allocates none. With `carry`, the handle of the task that
+    /// reports, the first plugin this lets start is not launched but handed back, to go on
+    /// in that task.
+    fn settle_one(
+        self: &Arc<Self>,
+        step: Work,
+        carry: Option<JoinHandle<()>>,
+    ) -> Option<Continued> {
         thread_local! {
             /// Empty between uses; taken (so a nested use would find none) while in use.
             static WORKLIST: std::cell::Cell<Vec<Work>> = const { std::cell::Cell::new(Vec::new()) };
         }
         let mut work = WORKLIST.take();
         work.push(step);
-        WORKLIST.set(self.settle(work));
+        let (work, continued) = self.settle(work, carry);
+        WORKLIST.set(work);
+        continued
     }
 
     /// Works through `work` and everything it leads to (a worklist, not recursion: a chain
     /// of 10,000 plugins that fail at once is 10,000 steps, not 10,000 frames); hands the
-    /// emptied list back.
-    fn settle(self: &Arc<Self>, mut work: Vec<Work>) -> Vec<Work> {
+    /// emptied list back, with the start `carry` goes on with, if any.
+    fn settle(
+        self: &Arc<Self>,
+        mut work: Vec<Work>,
+        mut carry: Option<JoinHandle<()>>,
+    ) -> (Vec<Work>, Option<Continued>) {
+        let mut continued = None;
         while let Some(step) = work.pop() {
             match step {
                 Work::Ready(pos) => {
@@ -160,15 +208,22 @@ impl StartWave {
                         places.queue.push_back(pos);
                     }
                 }
-                Work::Launch(pos) => {
-                    if self.launch(pos).is_err() {
-                        work.push(Work::Report {
-                            pos,
-                            ok: false,
-                            place: true,
-                        });
-                    }
-                }
+                Work::Launch(pos) => match self.prepare(pos) {
+                    // A task that used up its budget of tokio's cooperative scheduling
+                    // would yield at the next start's first lock, and tokio wake a parked
+                    // worker to take it: a fresh task (first on this worker) costs less.
+                    Ok(prepared) => match carry.take() {
+                        Some(task) if tokio::task::coop::has_budget_remaining() => {
+                            continued = Some(self.carry_on(prepared, task));
+                        }
+                        _ => self.launch(prepared),
+                    },
+                    Err(_recorded) => work.push(Work::Report {
+                        pos,
+                        ok: false,
+                        place: true,
+                    }),
+                },
                 Work::Report { pos, ok, place } => {
                     if self.done[pos].swap(true, Ordering::AcqRel) {
                         continue; // reported already (a deadline and the task, say)
@@ -190,7 +245,7 @@ impl StartWave {
                 }
             }
         }
-        work
+        (work, continued)
     }
 
     /// What `pos` being done lets go: its users may start, or fail if it failed.
@@ -224,57 +279,119 @@ impl StartWave {
         }
     }
 
-    /// Spawns the task that starts `pos`, which reports its outcome as it ends, and files its
-    /// deadline; an invalid configuration section fails it at once (recorded).
-    fn launch(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
+    /// Opens the start of `pos`; an invalid configuration section fails it at once
+    /// (recorded).
+    fn prepare(&self, pos: usize) -> Result<Prepared<impl PluginCode>, Failure> {
         let start = self.shared.open_start(pos)?;
         let Watched { number, progress } = start.attempt.watched();
-        let deadline = progress.deadline(&self.shared);
         let span = crate::task::plugin_span(self.shared.name(pos), "start");
-        let plugin_code = start.run().instrument(span);
+        let code = start.run().instrument(span);
+        Ok(Prepared {
+            pos,
+            number,
+            progress,
+            code,
+        })
+    }
+
+    /// Spawns the task that runs `prepared`, which reports its outcome as it ends and goes on
+    /// with what that lets start; then files its deadline.
+    fn launch(self: &Arc<Self>, prepared: Prepared<impl PluginCode>) {
+        let Prepared {
+            pos,
+            number,
+            progress,
+            code,
+        } = prepared;
         let wave = self.clone();
         let watched = progress.clone();
-        // A combinator, not an `async` block: a block would hold the plugin code twice (as
+        // Combinators, not an `async` block: a block would hold the plugin code twice (as
         // what it captured and as what it awaits), and the task's future is copied as it is
         // spawned.
         let task = tokio::spawn(
-            AssertUnwindSafe(plugin_code)
+            AssertUnwindSafe(code)
                 .catch_unwind()
                 .map(move |caught| {
-                    // The task catches the plugin's panics, so one here is the manager's own bug:
-                    // a failure of the piece it was in, as `run_attempt` records it.
-                    let ok = match caught {
-                        Ok(outcome) => outcome.is_ok(),
-                        Err(payload) => {
-                            let kind = FailureKind::Panic(panic_message(payload.as_ref()));
-                            let failure = Failure::new(watched.phase(), kind);
-                            wave.shared.fail_attempt(pos, number, &failure);
-                            false
-                        }
-                    };
-                    wave.ended(pos, number, ok);
-                }),
+                    let ok = wave.outcome(pos, number, &watched, caught);
+                    wave.ended(pos, number, ok)
+                })
+                .then(Continued::run),
         );
         // Stored after the spawn, not under the lock across it: a task that ends at once, on
         // the other worker, would wait for the lock (in `forget`) off its thread. One that
-        // ended already leaves its handle here until the wave is over.
+        // ended already leaves its handle here until the wave is over (and carries nothing
+        // on: it found no handle to carry).
+        let deadline = progress.deadline(&self.shared);
         *lock(&self.running[pos]) = Some(Running {
             number,
             progress,
             task,
         });
         self.file(deadline, pos, number);
-        Ok(())
     }
 
-    /// The task of attempt `number` on `pos` ended with `ok`.
-    fn ended(self: &Arc<Self>, pos: usize, number: u64, ok: bool) {
-        self.forget(pos, number);
-        self.settle_one(Work::Report {
+    /// Files `task`, the task of the plugin that let `prepared` start, as its task: it goes on
+    /// with it.
+    fn carry_on(
+        self: &Arc<Self>,
+        prepared: Prepared<impl PluginCode>,
+        task: JoinHandle<()>,
+    ) -> Continued {
+        let Prepared {
             pos,
-            ok,
-            place: true,
+            number,
+            progress,
+            code,
+        } = prepared;
+        *lock(&self.running[pos]) = Some(Running {
+            number,
+            progress: progress.clone(),
+            task,
         });
+        // Filed once the handle is: a deadline due at once finds the task to abort.
+        self.file(progress.deadline(&self.shared), pos, number);
+        Continued {
+            wave: self.clone(),
+            pos,
+            number,
+            progress,
+            code: Box::pin(code),
+        }
+    }
+
+    /// Whether the plugin code of attempt `number` on `pos` succeeded. The code catches the
+    /// plugin's panics, so one caught here is the manager's own bug: a failure of the piece
+    /// it was in, as `run_attempt` records it.
+    fn outcome(
+        &self,
+        pos: usize,
+        number: u64,
+        progress: &Progress,
+        caught: std::thread::Result<Result<(), Failure>>,
+    ) -> bool {
+        match caught {
+            Ok(outcome) => outcome.is_ok(),
+            Err(payload) => {
+                let kind = FailureKind::Panic(panic_message(payload.as_ref()));
+                let failure = Failure::new(progress.phase(), kind);
+                self.shared.fail_attempt(pos, number, &failure);
+                false
+            }
+        }
+    }
+
+    /// The task of attempt `number` on `pos` ended its plugin code with `ok`: what that lets
+    /// start, the task goes on with (its handle, if filed, moves on with it).
+    fn ended(self: &Arc<Self>, pos: usize, number: u64, ok: bool) -> Option<Continued> {
+        let carry = self.forget(pos, number).map(|running| running.task);
+        self.settle_one(
+            Work::Report {
+                pos,
+                ok,
+                place: true,
+            },
+            carry,
+        )
     }
 
     /// Takes the handle of attempt `number` on `pos` out, if it is still the one in flight.
@@ -348,13 +465,39 @@ impl StartWave {
                     if let Some(running) = self.forget(pos, number) {
                         running.task.abort();
                     }
-                    self.settle_one(Work::Report {
-                        pos,
-                        ok: false,
-                        place: true,
-                    });
+                    let none = self.settle_one(
+                        Work::Report {
+                            pos,
+                            ok: false,
+                            place: true,
+                        },
+                        None,
+                    );
+                    debug_assert!(none.is_none(), "nothing is carried without a task");
                 }
             }
+        }
+    }
+}
+
+impl Continued {
+    /// Runs `next` and each start it goes on with, in the calling task, with the same
+    /// isolation as a task of its own: its own `catch_unwind` and deadline.
+    async fn run(mut next: Option<Continued>) {
+        while let Some(Continued {
+            wave,
+            pos,
+            number,
+            progress,
+            code,
+        }) = next
+        {
+            // Each start costs a unit of the task's budget, so a chain of starts that take no
+            // lock goes on in one task for at most a budget's worth (`settle`).
+            tokio::task::coop::consume_budget().await;
+            let caught = AssertUnwindSafe(code).catch_unwind().await;
+            let ok = wave.outcome(pos, number, &progress, caught);
+            next = wave.ended(pos, number, ok);
         }
     }
 }
