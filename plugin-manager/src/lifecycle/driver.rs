@@ -359,9 +359,7 @@ impl Shared {
         live: &mut Live,
     ) -> Attempt {
         live.attempt += 1;
-        let limit = live
-            .config
-            .deadline(self.slots[pos].metadata.timeout, self.hook_timeout);
+        let limit = self.limit_of(pos, live);
         let progress = Arc::new(Progress::new(limit));
         progress.begin(first, self.stamp());
         Attempt {
@@ -370,6 +368,12 @@ impl Shared {
             number: live.attempt,
             progress,
         }
+    }
+
+    /// How long each piece of an attempt on `pos`, whose live record is `live`, may take.
+    pub(super) fn limit_of(&self, pos: usize, live: &Live) -> Duration {
+        live.config
+            .deadline(self.slots[pos].metadata.timeout, self.hook_timeout)
     }
 
     /// What the deadline `deadline` of attempt `number` on `pos` finds (see [`AtDeadline`]).
@@ -647,6 +651,43 @@ mod tests {
             // Returns at `stuck`'s hook deadline, while its instance is still being dropped;
             // waiting for the drop would mean waiting for the shutdown deadline, a day away
             // (the guard below only turns that hang into a failure).
+            tokio::time::timeout(Duration::from_secs(600), manager.shutdown())
+                .await
+                .expect("shutdown returns without waiting for a blocked drop");
+            for record in manager.records() {
+                assert_eq!(record.state, PluginState::TornDown, "{}", record.name);
+                assert_eq!(record.last_error, None, "{}", record.name);
+            }
+        });
+        gate.open();
+        runtime.shutdown_background();
+    }
+
+    /// The same inside a run (`stop_wave`): `top` uses `stuck`, which uses `base`, each the
+    /// other's only user, so one task stops all three; `stuck`'s drop holds that task, and
+    /// `base` is still stopped, by a task of its own, at `stuck`'s deadline.
+    #[test]
+    fn a_drop_that_blocks_its_thread_inside_a_run_does_not_hold_up_the_rest() {
+        let runtime = two_workers();
+        let gate = Arc::new(Gate::default());
+        let stuck = gate.clone();
+        let specs = [
+            PluginSpec::with_default::<Noop>(PluginMetadata::new("base")),
+            PluginSpec::new(
+                PluginMetadata::new("stuck").with_deps(["base"]),
+                move || Ok(PluginInstance::new(Stuck(stuck.clone()))),
+            ),
+            PluginSpec::with_default::<Noop>(PluginMetadata::new("top").with_deps(["stuck"])),
+        ];
+        let manager = PluginManager::builder()
+            .plugins(with_noops(specs, 20))
+            .hook_timeout(Duration::from_millis(200))
+            .shutdown_timeout(Duration::from_secs(24 * 3600))
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            manager.start().await;
+            assert_eq!(manager.enabled().len(), 23);
             tokio::time::timeout(Duration::from_secs(600), manager.shutdown())
                 .await
                 .expect("shutdown returns without waiting for a blocked drop");

@@ -6,20 +6,37 @@
 //! Its bookkeeping is the steering task's alone (no locks): a stop task only runs the
 //! plugin's code and reports by ending. Stops launched from the plugin tasks themselves, as
 //! the start wave's are, measured slower here (`docs/benchmarks.md`, "Tried").
+//!
+//! A plugin whose one dependency has no other user left to stop is launched with a *run*: its
+//! task goes on to stop that dependency, then that one's, and so on (`Run`), instead of
+//! ending and having this task launch the next: a chain stops in a few tasks, not one per
+//! link, each hop of which woke this task and, every few links, a parked worker. Each member
+//! of a run is stopped as a plugin with a task of its own is: its own attempt, its own
+//! deadline (kept here through the run's `Carrier`), its own span; a run cut off, or whose
+//! task used up its cooperative budget, leaves the members it did not reach to be launched as
+//! usual.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::Shared;
+use super::clock::Stamp;
 use super::driver::{AtDeadline, Watch, Watched};
+use super::plugin::Stop;
+use crate::graph::DependencyGraph;
 use crate::state::Failure;
-use crate::task::{join_failure, spawn_named};
+use crate::task::{join_failure, plugin_span, spawn_named};
+
+/// The most plugins one run stops (a bound on the walk that finds them at its launch; a
+/// run's task ends sooner once its cooperative budget is used up).
+const RUN_LIMIT: usize = 128;
 
 /// One stop of the whole set under way.
 pub(super) struct StopWave<'a> {
@@ -34,11 +51,104 @@ pub(super) struct StopWave<'a> {
     ready: VecDeque<usize>,
     /// The tasks in flight.
     tasks: FuturesUnordered<Watch<'a>>,
-    /// Per plugin in flight, what its deadline is kept by.
-    watched: Vec<Option<Watched>>,
+    /// Per plugin in flight (the first of its run), what its deadline is kept by.
+    in_flight: Vec<Option<InFlight>>,
     /// The deadline of each piece in flight when filed, earliest first; an entry whose plugin
     /// is done, or has moved on, is dropped or filed again when it comes up.
     deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+}
+
+/// What a task in flight stops.
+enum InFlight {
+    /// One plugin, the attempt watched.
+    One(Watched),
+    /// `len` plugins, from the one it was launched for down its dependencies.
+    Run { len: usize, carrier: Arc<Carrier> },
+}
+
+/// Where a run's task is, shared by it and the steering task. Moving on to the next member
+/// (opening its attempt) and halting the run (closing the attempt of the member it is on)
+/// each happen under its lock, so a halted run opens no attempt after.
+struct Carrier(Mutex<On>);
+
+/// Where a run's task is.
+struct On {
+    /// The member it is on (its index in the run), that member, and its attempt (none if it
+    /// had nothing to stop).
+    member: usize,
+    pos: usize,
+    watched: Option<Watched>,
+    /// The members whose stop ended.
+    finished: usize,
+    /// Set by the steering task: the run stops where it is.
+    halted: bool,
+}
+
+impl Carrier {
+    fn lock(&self) -> MutexGuard<'_, On> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The one plugin that `pos` uses, if it uses exactly one (required or optional).
+fn only_dependency(graph: &DependencyGraph, pos: usize) -> Option<usize> {
+    match (graph.deps(pos), graph.optional_deps(pos)) {
+        ([dep], []) | ([], [dep]) => Some(*dep),
+        _ => None,
+    }
+}
+
+/// The task of a run of `len` members from `first`'s plugin, the one `carrier` is on: each
+/// member's stop in turn, each under its own span. It ends early once its cooperative budget
+/// is used up: it would yield, and tokio wake a parked worker to take it, where the steering
+/// task launches the rest at the cost of one task.
+async fn run_members(
+    shared: Arc<Shared>,
+    first: Stop,
+    began: Stamp,
+    len: usize,
+    carrier: Arc<Carrier>,
+) {
+    let mut pos = carrier.lock().pos;
+    let mut next = Some((first, began));
+    for member in 0..len {
+        if member > 0 {
+            let Some(dep) = only_dependency(&shared.graph, pos) else {
+                return; // not reached: a run is a line of only dependencies
+            };
+            pos = dep;
+            let began = shared.stamp();
+            let mut on = carrier.lock();
+            if on.halted {
+                return;
+            }
+            let stop = shared.open_stop(pos);
+            on.member = member;
+            on.pos = pos;
+            on.watched = stop.as_ref().map(|stop| stop.attempt.watched());
+            next = stop.map(|stop| (stop, began));
+        }
+        if let Some((stop, began)) = next.take() {
+            // Its outcome is recorded by its attempt; a run goes on whatever it was.
+            let _outcome = stop
+                .run(began)
+                .instrument(plugin_span(shared.name(pos), "stop"))
+                .await;
+        }
+        carrier.lock().finished = member + 1;
+        if !tokio::task::coop::has_budget_remaining() {
+            return;
+        }
+        // Each member costs a unit, so a run of members that take no lock ends too.
+        tokio::task::coop::consume_budget().await;
+    }
+}
+
+impl Drop for StopWave<'_> {
+    /// Halts the runs still in flight; their tasks are aborted as the `Watch`es go.
+    fn drop(&mut self) {
+        self.halt_runs();
+    }
 }
 
 impl<'a> StopWave<'a> {
@@ -58,7 +168,7 @@ impl<'a> StopWave<'a> {
             left: n,
             ready,
             tasks: FuturesUnordered::new(),
-            watched: (0..n).map(|_| None).collect(),
+            in_flight: (0..n).map(|_| None).collect(),
             deadlines: BinaryHeap::new(),
         }
     }
@@ -66,9 +176,23 @@ impl<'a> StopWave<'a> {
     /// Ends a wave cut short (at the shutdown deadline): the tasks still in flight are
     /// aborted and their attempts closed; returns which plugins were done, the others being
     /// still stopping, or waiting to.
-    pub(super) fn cut_short(self) -> Vec<bool> {
-        drop(self.tasks);
-        self.done
+    pub(super) fn cut_short(mut self) -> Vec<bool> {
+        self.halt_runs();
+        std::mem::take(&mut self.done)
+    }
+
+    /// Halts every run in flight, closing the attempt of the member it is on, as dropping its
+    /// task's `Watch` closes its first member's.
+    fn halt_runs(&mut self) {
+        for in_flight in &mut self.in_flight {
+            if let Some(InFlight::Run { carrier, .. }) = in_flight.take() {
+                let mut on = carrier.lock();
+                on.halted = true;
+                if let Some(watched) = &on.watched {
+                    self.shared.close_attempt(on.pos, watched.number);
+                }
+            }
+        }
     }
 
     /// Runs the wave until every plugin is done. Dropped before that (at the shutdown
@@ -109,7 +233,8 @@ impl<'a> StopWave<'a> {
         }
     }
 
-    /// Launches the stop of `pos`, or counts it done if it has nothing to stop.
+    /// Launches the stop of `pos`, with a run if it has one, or counts it done if it has
+    /// nothing to stop.
     fn launch(&mut self, pos: usize) {
         let began = self.shared.stamp();
         let Some(stop) = self.shared.open_stop(pos) else {
@@ -117,12 +242,41 @@ impl<'a> StopWave<'a> {
             return;
         };
         let watched = stop.attempt.watched();
-        let task = spawn_named(self.shared.name(pos), "stop", stop.run(began));
-        let deadline = watched.progress.deadline(self.shared);
-        self.tasks
-            .push(Watch::new(self.shared, pos, watched.number, task));
+        let (number, deadline) = (watched.number, watched.progress.deadline(self.shared));
+        let len = self.run_from(pos);
+        let (task, in_flight) = if len == 1 {
+            let task = spawn_named(self.shared.name(pos), "stop", stop.run(began));
+            (task, InFlight::One(watched))
+        } else {
+            let carrier = Arc::new(Carrier(Mutex::new(On {
+                member: 0,
+                pos,
+                watched: Some(watched),
+                finished: 0,
+                halted: false,
+            })));
+            let members = run_members(self.shared.clone(), stop, began, len, carrier.clone());
+            let task = tokio::spawn(members.map(Ok));
+            (task, InFlight::Run { len, carrier })
+        };
+        self.tasks.push(Watch::new(self.shared, pos, number, task));
         self.deadlines.push(Reverse((deadline, pos)));
-        self.watched[pos] = Some(watched);
+        self.in_flight[pos] = Some(in_flight);
+    }
+
+    /// How many plugins a run from `pos` stops: `pos`, then its only dependency while `pos`'s
+    /// run is that one's last user left to stop, and so on.
+    fn run_from(&self, pos: usize) -> usize {
+        let (mut len, mut last) = (1, pos);
+        while len < RUN_LIMIT {
+            match only_dependency(&self.shared.graph, last) {
+                Some(dep) if self.waiting[dep] == 1 && !self.done[dep] => {
+                    (len, last) = (len + 1, dep);
+                }
+                _ => break,
+            }
+        }
+        len
     }
 
     /// A stop task ended (`joined`): a panic that escaped it, or its abort by the runtime, is
@@ -134,11 +288,43 @@ impl<'a> StopWave<'a> {
         if self.done[pos] {
             return;
         }
-        if let (Err(error), Some(watched)) = (joined, &self.watched[pos]) {
-            let failure = Failure::new(watched.progress.phase(), join_failure(error));
-            self.shared.fail_attempt(pos, watched.number, &failure);
+        match (joined, self.in_flight[pos].take()) {
+            (Err(error), Some(InFlight::One(watched))) => {
+                let failure = Failure::new(watched.progress.phase(), join_failure(error));
+                self.shared.fail_attempt(pos, watched.number, &failure);
+                self.finish(pos);
+            }
+            (joined, Some(InFlight::Run { carrier, .. })) => {
+                let on = carrier.lock();
+                let mut finished = on.finished;
+                if let (Err(error), Some(watched)) = (joined, &on.watched) {
+                    // The member it was on failed (its attempt, if still open, says how).
+                    let failure = Failure::new(watched.progress.phase(), join_failure(error));
+                    self.shared.fail_attempt(on.pos, watched.number, &failure);
+                    finished = on.member + 1;
+                }
+                drop(on);
+                self.finish_run(pos, finished);
+            }
+            _ => self.finish(pos),
         }
-        self.finish(pos);
+    }
+
+    /// The first `finished` members of the run from `pos` are done (at least one): the one
+    /// after the last of them (if any, or the plugins it uses) may stop.
+    fn finish_run(&mut self, pos: usize, finished: usize) {
+        let mut last = pos;
+        for _ in 1..finished {
+            // Its only dependency was in the run: done, not launched.
+            self.done[last] = true;
+            self.left -= 1;
+            let Some(dep) = only_dependency(&self.shared.graph, last) else {
+                break; // not reached: a run is a line of only dependencies
+            };
+            self.waiting[dep] -= 1;
+            last = dep;
+        }
+        self.finish(last);
     }
 
     /// Deals with every deadline due: a piece still running past it is cut off.
@@ -149,8 +335,14 @@ impl<'a> StopWave<'a> {
                 return;
             }
             self.deadlines.pop();
-            let Some(watched) = &self.watched[pos] else {
-                continue; // done
+            let watched = match &self.in_flight[pos] {
+                None => continue, // done
+                Some(InFlight::One(watched)) => watched,
+                Some(InFlight::Run { len, carrier }) => {
+                    let (len, carrier) = (*len, carrier.clone());
+                    self.expire_run(pos, len, &carrier, at, now);
+                    continue;
+                }
             };
             match self
                 .shared
@@ -171,10 +363,59 @@ impl<'a> StopWave<'a> {
         }
     }
 
+    /// The deadline `at` of the run from `pos` came up (at `now`): it is the member's the run
+    /// is on, or one before (a member's own deadline is filed once the one before it comes).
+    fn expire_run(&mut self, pos: usize, len: usize, carrier: &Carrier, at: Instant, now: Instant) {
+        let mut on = carrier.lock();
+        let Some(watched) = &on.watched else {
+            // On a member with nothing to stop: it goes on at once, or ends.
+            self.recheck(pos, on.member, on.pos, len, now);
+            return;
+        };
+        let cut_off = match self
+            .shared
+            .at_deadline(on.pos, watched.number, &watched.progress, at)
+        {
+            AtDeadline::Moved(next) => {
+                self.deadlines.push(Reverse((next, pos)));
+                return;
+            }
+            // Its own deadline was not past: the run goes on to the next member, or ends.
+            AtDeadline::Finished { settled: false } => {
+                self.recheck(pos, on.member, on.pos, len, now);
+                return;
+            }
+            // All that is left of the member is dropping what the plugin released: not
+            // waited for, the run's task ends after it, and the rest are launched as usual.
+            AtDeadline::Finished { settled: true } => false,
+            AtDeadline::CutOff(_recorded) => true,
+        };
+        on.halted = true;
+        let finished = on.member + 1;
+        drop(on);
+        if cut_off && let Some(task) = self.tasks.iter().find(|task| task.pos() == pos) {
+            task.abort();
+        }
+        self.in_flight[pos] = None;
+        self.finish_run(pos, finished);
+    }
+
+    /// Files the next look at the run from `pos`, on `member` of `len` (plugin `on`) at
+    /// `now`: the next member's deadline is no earlier than now and its limit, since it opens
+    /// after now (the caller holds the run's lock).
+    fn recheck(&mut self, pos: usize, member: usize, on: usize, len: usize, now: Instant) {
+        let next = only_dependency(&self.shared.graph, on);
+        let Some(next) = next.filter(|_| member + 1 < len) else {
+            return; // its task ends: its report comes
+        };
+        let limit = self.shared.limit_of(next, &self.shared.live(next));
+        self.deadlines.push(Reverse((now + limit, pos)));
+    }
+
     /// `pos` is done: the plugins it uses may stop once their other users are done.
     fn finish(&mut self, pos: usize) {
         self.done[pos] = true;
-        self.watched[pos] = None;
+        self.in_flight[pos] = None;
         self.left -= 1;
         let graph = &self.shared.graph;
         for &dep in graph.deps(pos).iter().chain(graph.optional_deps(pos)) {

@@ -1,0 +1,259 @@
+//! The stop wave (`lifecycle/stop_wave.rs`, `StopWave`) and its runs: a plugin whose only
+//! dependency has no other user left to stop is stopped with it, and that one's, in one task.
+//!
+//! What these tests hold it to, from the outside:
+//!
+//! - a chain of 10,000 stops from its end, each link torn down after the one that uses it,
+//!   on a current-thread and on a multi-thread runtime (runs end when their task's
+//!   cooperative budget does, and the rest is launched anew);
+//! - a link that fails in the middle of a run, each way (`on_disable` or `teardown`, error,
+//!   panic or hang cut off at its own deadline), fails alone: the links before it and after
+//!   it are torn down, in order;
+//! - each link in a run has its own deadline, counted from its own stop, not from the run's;
+//! - the shutdown deadline, reached inside a run, abandons the link it was on and the ones
+//!   after it, and the run opens no link after that.
+//!
+//! The fault matrix covers the shortest run (`dependent`, then `faulty`), and the driver's
+//! own tests a run whose member's `Drop` blocks its thread.
+
+mod common {
+    pub(crate) mod changes;
+    pub(crate) mod clock;
+    // Only a plugin's own failure: no plugin here fails for a dependency.
+    #[allow(dead_code)]
+    pub(crate) mod failures;
+    pub(crate) mod lab;
+    pub(crate) mod script;
+    // Only the probe of hung hooks: no test here fails a background task on a trigger.
+    #[allow(dead_code)]
+    pub(crate) mod sync;
+    pub(crate) use self::{changes::*, clock::*, failures::*, lab::*, script::*};
+}
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use common::{Fault, HOOK_TIMEOUT, Lab, drain, expected_failure, within};
+use plugin_core::host::Hook;
+use plugin_core::{Context, Plugin, PluginInstance, PluginMetadata, Result, async_trait};
+use plugin_manager::{FailureKind, PluginManager, PluginSpec, PluginState, StateChange};
+
+use PluginState::{Failed, TornDown};
+
+/// The name of link `i` of a chain (`c00001` uses `c00000`).
+fn link(i: usize) -> String {
+    format!("c{i:05}")
+}
+
+/// A plugin that notes its own index as its `teardown` runs.
+struct Noted {
+    index: usize,
+    order: Arc<Mutex<Vec<usize>>>,
+}
+
+#[async_trait]
+impl Plugin for Noted {
+    async fn teardown(&mut self, _ctx: &Context) -> Result<()> {
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        order.push(self.index);
+        Ok(())
+    }
+}
+
+/// A chain of `n` that all start, then all stop: each link's teardown after its user's.
+async fn a_chain_stops_from_its_end(n: usize) {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let specs = (0..n).map(|index| {
+        let metadata = match index {
+            0 => PluginMetadata::new(link(0)),
+            _ => PluginMetadata::new(link(index)).with_deps([link(index - 1)]),
+        };
+        let order = order.clone();
+        PluginSpec::new(metadata, move || {
+            Ok(PluginInstance::new(Noted {
+                index,
+                order: order.clone(),
+            }))
+        })
+    });
+    let manager = PluginManager::builder().plugins(specs).build().unwrap();
+    within("start", manager.start()).await;
+    assert_eq!(manager.enabled().len(), n);
+    within("shutdown", manager.shutdown()).await;
+    let order = order.lock().unwrap_or_else(PoisonError::into_inner);
+    let expected: Vec<usize> = (0..n).rev().collect();
+    assert!(*order == expected, "teardowns out of order");
+    for record in manager.records() {
+        assert_eq!(record.state, TornDown, "{}", record.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_ten_thousand_stops_from_its_end_on_a_current_thread_runtime() {
+    a_chain_stops_from_its_end(10_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_ten_thousand_stops_from_its_end_on_a_multi_thread_runtime() {
+    a_chain_stops_from_its_end(10_000).await;
+}
+
+/// The feed's changes to `to`, as plugin names in order.
+fn entered(changes: &[StateChange], to: PluginState) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|change| change.to == to)
+        .map(|change| change.plugin.clone())
+        .collect()
+}
+
+/// A chain of 8 where link 4 fails at `phase` with `fault` as it stops: every other link is
+/// torn down, from the end, link 4 failing between link 5 and link 3.
+async fn a_link_failing_in_a_run(hook: Hook, fault: Fault) {
+    let lab = Lab::default();
+    let specs = (0..8).map(|i| {
+        let plugin = lab.plugin(&link(i));
+        let plugin = match i {
+            0 => plugin,
+            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
+        };
+        match i {
+            4 => plugin
+                .fails(plugin_manager::Phase::Hook(hook), fault)
+                .spec(),
+            _ => plugin.spec(),
+        }
+    });
+    let manager = PluginManager::builder()
+        .hook_timeout(HOOK_TIMEOUT)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    let mut feed = manager.state_changes();
+    within("shutdown", manager.shutdown()).await;
+    let changes = drain(&mut feed);
+
+    let cell = format!("{hook:?} x {fault:?}");
+    let failure = expected_failure(&link(4), plugin_manager::Phase::Hook(hook), fault);
+    for record in manager.records() {
+        if record.name == link(4) {
+            assert_eq!(record.state, Failed, "{cell}");
+            assert_eq!(record.last_error.as_ref(), Some(&failure), "{cell}");
+        } else {
+            assert_eq!(record.state, TornDown, "{cell}: {}", record.name);
+        }
+    }
+    let torn_down = entered(&changes, TornDown);
+    let expected: Vec<String> = [7, 6, 5, 3, 2, 1, 0].map(link).to_vec();
+    assert_eq!(torn_down, expected, "{cell}: torn down from the end");
+    let failed_at = changes
+        .iter()
+        .position(|c| c.plugin == link(4) && c.to == Failed)
+        .expect("link 4 failed");
+    let at = |plugin: &str| {
+        changes
+            .iter()
+            .position(|c| c.plugin == plugin && c.to == TornDown)
+            .expect("torn down")
+    };
+    assert!(at(&link(5)) < failed_at, "{cell}: link 5 before link 4");
+    assert!(failed_at < at(&link(3)), "{cell}: link 4 before link 3");
+    if fault == Fault::Hang {
+        lab.hangs().wait_dropped(1).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_failing_in_a_run_fails_alone_every_way() {
+    for hook in [Hook::Disable, Hook::Teardown] {
+        for fault in [Fault::Error, Fault::Panic, Fault::Hang] {
+            a_link_failing_in_a_run(hook, fault).await;
+        }
+    }
+}
+
+/// Each link of a run has its own deadline: 6 links, each taking 0.6 of the deadline in
+/// `on_disable` and 0.6 in `teardown` (7.2 deadlines for the run), all stop cleanly.
+#[tokio::test(start_paused = true)]
+async fn each_link_of_a_run_has_its_own_deadline() {
+    let lab = Lab::default();
+    let piece = HOOK_TIMEOUT * 6 / 10;
+    let specs = (0..6).map(|i| {
+        let plugin = lab.plugin(&link(i));
+        let plugin = match i {
+            0 => plugin,
+            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
+        };
+        plugin
+            .delay(Hook::Disable, piece)
+            .delay(Hook::Teardown, piece)
+            .spec()
+    });
+    let manager = PluginManager::builder()
+        .hook_timeout(HOOK_TIMEOUT)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    within("shutdown", manager.shutdown()).await;
+    for record in manager.records() {
+        assert_eq!(record.state, TornDown, "{}", record.name);
+        assert_eq!(record.last_error, None, "{}", record.name);
+    }
+}
+
+/// The shutdown deadline comes while link 3 of a chain of 6 hangs in `teardown` (its own
+/// deadline is later): links 5 and 4 are torn down; link 3 and the ones it uses, which the
+/// run never reached, are abandoned; no hook of theirs ran after.
+#[tokio::test(start_paused = true)]
+async fn the_shutdown_deadline_inside_a_run_abandons_the_rest() {
+    let lab = Lab::default();
+    let shutdown_timeout = Duration::from_secs(5);
+    let specs = (0..6).map(|i| {
+        let plugin = lab.plugin(&link(i));
+        let plugin = match i {
+            0 => plugin,
+            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
+        };
+        match i {
+            3 => plugin
+                .timeout(shutdown_timeout * 10)
+                .fails(plugin_manager::Phase::Hook(Hook::Teardown), Fault::Hang)
+                .spec(),
+            _ => plugin.spec(),
+        }
+    });
+    let manager = PluginManager::builder()
+        .hook_timeout(HOOK_TIMEOUT)
+        .shutdown_timeout(shutdown_timeout)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    within("shutdown", manager.shutdown()).await;
+    lab.hangs().wait_dropped(1).await;
+    for i in [5, 4] {
+        assert_eq!(manager.state(&link(i)), Some(TornDown), "{}", link(i));
+    }
+    for i in [3, 2, 1, 0] {
+        let record = manager.record(&link(i)).expect("a record");
+        assert_eq!(record.state, Failed, "{}", link(i));
+        assert!(
+            matches!(
+                record.last_error.map(|failure| failure.kind),
+                Some(FailureKind::Abandoned(timeout)) if timeout == shutdown_timeout
+            ),
+            "{} abandoned at the deadline",
+            link(i)
+        );
+    }
+    for i in [2, 1, 0] {
+        assert_eq!(
+            lab.hooks_of(&link(i)),
+            [Hook::Setup, Hook::Enable],
+            "{}: no hook after the deadline",
+            link(i)
+        );
+    }
+}
