@@ -20,6 +20,7 @@ mod common {
     };
 }
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
@@ -358,6 +359,67 @@ async fn background_task_is_cancelled_when_its_plugin_is_disabled() {
     within("shutdown", manager.shutdown()).await;
     task.wait_dropped(2).await;
     assert_eq!(state(&manager, "svc"), TornDown);
+}
+
+/// Notes, at each hook, whether the token its context hands out is already cancelled.
+#[derive(Default)]
+struct TokenWatcher(Arc<Mutex<Vec<(Hook, bool)>>>);
+
+#[plugin_core::async_trait]
+impl plugin_core::Plugin for TokenWatcher {
+    async fn setup(&mut self, ctx: &plugin_core::Context) -> plugin_core::Result<()> {
+        self.note(Hook::Setup, ctx);
+        Ok(())
+    }
+    async fn on_enable(&mut self, ctx: &plugin_core::Context) -> plugin_core::Result<()> {
+        self.note(Hook::Enable, ctx);
+        Ok(())
+    }
+    async fn on_disable(&mut self, ctx: &plugin_core::Context) -> plugin_core::Result<()> {
+        self.note(Hook::Disable, ctx);
+        Ok(())
+    }
+    async fn teardown(&mut self, ctx: &plugin_core::Context) -> plugin_core::Result<()> {
+        self.note(Hook::Teardown, ctx);
+        Ok(())
+    }
+}
+
+impl TokenWatcher {
+    fn note(&self, hook: Hook, ctx: &plugin_core::Context) {
+        let cancelled = ctx.cancellation().is_cancelled();
+        self.0.lock().unwrap().push((hook, cancelled));
+    }
+}
+
+/// A token asked for once the plugin is leaving `enabled` is already cancelled, however late
+/// it is first asked for; enabled again, the plugin gets a fresh one.
+#[tokio::test(start_paused = true)]
+async fn a_token_first_asked_for_while_stopping_is_already_cancelled() {
+    let noted = Arc::new(Mutex::new(Vec::new()));
+    let watcher = noted.clone();
+    let spec =
+        plugin_manager::PluginSpec::new(plugin_core::PluginMetadata::new("svc"), move || {
+            Ok(plugin_core::PluginInstance::new(TokenWatcher(
+                watcher.clone(),
+            )))
+        });
+    let manager = started([spec]).await;
+    within("disable", manager.disable("svc")).await.unwrap();
+    within("enable", manager.enable("svc")).await.unwrap();
+    within("shutdown", manager.shutdown()).await;
+    let noted = noted.lock().unwrap().clone();
+    assert_eq!(
+        noted,
+        [
+            (Hook::Setup, false),
+            (Hook::Enable, false),
+            (Hook::Disable, true),
+            (Hook::Enable, false),
+            (Hook::Disable, true),
+            (Hook::Teardown, true),
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -29,13 +29,13 @@ pub(super) struct Instance {
     /// the hook may start background tasks, as it may when the plugin first starts.
     enabling: bool,
     /// Cancelled when the plugin leaves `enabled`; replaced when it starts or is enabled again.
-    /// None before the first instance is installed: a set that is built but never started
-    /// makes no token, and a start writes a fresh one instead of reading one made at build.
+    /// Made when the instance first asks for it (most never do, and a token is an allocation
+    /// and a lock to cancel): none until then.
     cancellation: Option<CancellationToken>,
-    /// Whether `cancellation` was cancelled here: a stop cancels it up to four times (at
-    /// `on_disable`, at `teardown`, at each state it leaves running for), and each cancel
-    /// takes the token's lock. (A plugin may cancel its own token too; that one is found by
-    /// [`Instance::renew_cancellation`].)
+    /// Whether the current run was cancelled here, with or without a token: a stop cancels up
+    /// to four times (at `on_disable`, at `teardown`, at each state it leaves running for),
+    /// and each cancel of a token takes its lock. (A plugin may cancel its own token too; that
+    /// one is found by [`Instance::renew_cancellation`].)
     cancelled: bool,
 }
 
@@ -116,14 +116,15 @@ impl Instance {
         }
     }
 
-    /// A fresh token if the last one was used.
+    /// A fresh run, whose token is made when asked for, if the last one was cancelled.
     pub(super) fn renew_cancellation(&mut self) {
-        let used = match &self.cancellation {
-            Some(token) => self.cancelled || token.is_cancelled(),
-            None => true,
-        };
+        let used = self.cancelled
+            || self
+                .cancellation
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled);
         if used {
-            self.cancellation = Some(CancellationToken::new());
+            self.cancellation = None;
             self.cancelled = false;
         }
     }
@@ -133,17 +134,22 @@ impl Instance {
         self.enabling = enabling;
     }
 
-    /// The token instance `generation` watches: the current one, or one already cancelled for
-    /// an old instance, whatever it starts being already over.
-    pub(super) fn cancellation_for(&self, generation: u64) -> CancellationToken {
-        if self.is(generation)
-            && let Some(token) = &self.cancellation
-        {
-            token.clone()
-        } else {
+    /// The token instance `generation` watches: the current one (made now if it was not yet,
+    /// cancelled if its run was), or one already cancelled for an old instance, whatever it
+    /// starts being already over.
+    pub(super) fn cancellation_for(&mut self, generation: u64) -> CancellationToken {
+        let cancelled = self.cancelled || !self.is(generation);
+        let made = || {
             let token = CancellationToken::new();
-            token.cancel();
+            if cancelled {
+                token.cancel();
+            }
             token
+        };
+        if self.is(generation) {
+            self.cancellation.get_or_insert_with(made).clone()
+        } else {
+            made()
         }
     }
 
