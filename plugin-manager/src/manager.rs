@@ -417,7 +417,12 @@ impl ManagerBuilder {
 
     /// Adds plugins.
     pub fn plugins(mut self, specs: impl IntoIterator<Item = PluginSpec>) -> Self {
-        self.specs.extend(specs);
+        if self.specs.is_empty() {
+            // A `Vec` given first is kept as it is, not copied.
+            self.specs = specs.into_iter().collect();
+        } else {
+            self.specs.extend(specs);
+        }
         self
     }
 
