@@ -158,7 +158,9 @@ impl StartWave {
             left: AtomicUsize::new(n),
             over: Notify::new(),
             running: (0..n).map(|_| Mutex::new(None)).collect(),
-            deadlines: Mutex::new(BinaryHeap::new()),
+            // Sized for every plugin at once: an entry stays until it comes up, after the wave
+            // in most, and growing by doubling copies it and takes ever larger blocks.
+            deadlines: Mutex::new(BinaryHeap::with_capacity(n)),
             earlier: Notify::new(),
             places: Mutex::new(Places {
                 taken: 0,

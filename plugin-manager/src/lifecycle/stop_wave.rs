@@ -169,7 +169,8 @@ impl<'a> StopWave<'a> {
             ready,
             tasks: FuturesUnordered::new(),
             in_flight: (0..n).map(|_| None).collect(),
-            deadlines: BinaryHeap::new(),
+            // Sized for every plugin, as the start wave's: most entries stay until the end.
+            deadlines: BinaryHeap::with_capacity(n),
         }
     }
 
