@@ -230,6 +230,16 @@ fn assert_untouched(manager: &PluginManager, plugin: &str) {
 
 // ----- the window and every way to leave it ---------------------------------------------------
 
+/// The plugins of [`own_failures`] whose plugin code fails, and where and how.
+const SCRIPTED: [(&str, Phase, Fault); 6] = [
+    ("b_ctor_error", Phase::Constructor, Fault::Error),
+    ("b_ctor_panic", Phase::Constructor, Fault::Panic),
+    ("b_setup_error", Phase::Hook(Hook::Setup), Fault::Error),
+    ("b_setup_panic", Phase::Hook(Hook::Setup), Fault::Panic),
+    ("b_enable_panic", Phase::Hook(Hook::Enable), Fault::Panic),
+    ("b_enable_hang", Phase::Hook(Hook::Enable), Fault::Hang),
+];
+
 /// The plugins that fail on their own, each a different way, and how.
 fn own_failures() -> Vec<(&'static str, Failure)> {
     let config_error = |plugin: &str| {
@@ -286,14 +296,7 @@ async fn every_way_out_of_a_window_of(places: usize) {
     let mut specs: Vec<PluginSpec> = (0..3)
         .map(|i| counted(PluginMetadata::new(format!("a{i}")), &first, BRIEFLY))
         .collect();
-    let scripted = [
-        ("b_ctor_error", Phase::Constructor, Fault::Error),
-        ("b_ctor_panic", Phase::Constructor, Fault::Panic),
-        ("b_setup_error", Phase::Hook(Hook::Setup), Fault::Error),
-        ("b_setup_panic", Phase::Hook(Hook::Setup), Fault::Panic),
-        ("b_enable_panic", Phase::Hook(Hook::Enable), Fault::Panic),
-        ("b_enable_hang", Phase::Hook(Hook::Enable), Fault::Hang),
-    ];
+    let scripted = SCRIPTED;
     for (name, phase, fault) in scripted {
         specs.push(lab.plugin(name).fails(phase, fault).spec());
     }
@@ -405,14 +408,7 @@ async fn a_wide_window_survives_every_way_out_of_it() {
 #[tokio::test(start_paused = true)]
 async fn a_start_carried_on_in_its_dependency_task_fails_every_way_on_its_own() {
     let lab = Lab::default();
-    let scripted = [
-        ("b_ctor_error", Phase::Constructor, Fault::Error),
-        ("b_ctor_panic", Phase::Constructor, Fault::Panic),
-        ("b_setup_error", Phase::Hook(Hook::Setup), Fault::Error),
-        ("b_setup_panic", Phase::Hook(Hook::Setup), Fault::Panic),
-        ("b_enable_panic", Phase::Hook(Hook::Enable), Fault::Panic),
-        ("b_enable_hang", Phase::Hook(Hook::Enable), Fault::Hang),
-    ];
+    let scripted = SCRIPTED;
     let own = own_failures();
     let mut specs = Vec::new();
     for (b, _) in &own {

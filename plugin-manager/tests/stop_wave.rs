@@ -23,17 +23,18 @@ mod common {
     #[allow(dead_code)]
     pub(crate) mod failures;
     pub(crate) mod lab;
+    pub(crate) mod managers;
     pub(crate) mod script;
     // Only the probe of hung hooks: no test here fails a background task on a trigger.
     #[allow(dead_code)]
     pub(crate) mod sync;
-    pub(crate) use self::{changes::*, clock::*, failures::*, lab::*, script::*};
+    pub(crate) use self::{changes::*, clock::*, failures::*, lab::*, managers::*, script::*};
 }
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use common::{Fault, HOOK_TIMEOUT, Lab, drain, expected_failure, within};
+use common::{Fault, HOOK_TIMEOUT, Lab, Script, drain, expected_failure, within};
 use plugin_core::host::Hook;
 use plugin_core::{Context, Plugin, PluginInstance, PluginMetadata, Result, async_trait};
 use plugin_manager::{FailureKind, PluginManager, PluginSpec, PluginState, StateChange};
@@ -43,6 +44,15 @@ use PluginState::{Failed, TornDown};
 /// The name of link `i` of a chain (`c00001` uses `c00000`).
 fn link(i: usize) -> String {
     format!("c{i:05}")
+}
+
+/// Link `i` of a scripted chain: it needs link `i - 1`.
+fn chain_link(lab: &Lab, i: usize) -> Script {
+    let plugin = lab.plugin(&link(i));
+    match i {
+        0 => plugin,
+        _ => plugin.deps_slice(&[link(i - 1).as_str()]),
+    }
 }
 
 /// A plugin that notes its own index as its `teardown` runs.
@@ -112,11 +122,7 @@ fn entered(changes: &[StateChange], to: PluginState) -> Vec<String> {
 async fn a_link_failing_in_a_run(hook: Hook, fault: Fault) {
     let lab = Lab::default();
     let specs = (0..8).map(|i| {
-        let plugin = lab.plugin(&link(i));
-        let plugin = match i {
-            0 => plugin,
-            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
-        };
+        let plugin = chain_link(&lab, i);
         match i {
             4 => plugin
                 .fails(plugin_manager::Phase::Hook(hook), fault)
@@ -124,11 +130,7 @@ async fn a_link_failing_in_a_run(hook: Hook, fault: Fault) {
             _ => plugin.spec(),
         }
     });
-    let manager = PluginManager::builder()
-        .hook_timeout(HOOK_TIMEOUT)
-        .plugins(specs)
-        .build()
-        .unwrap();
+    let manager = common::manager(specs);
     within("start", manager.start()).await;
     let mut feed = manager.state_changes();
     within("shutdown", manager.shutdown()).await;
@@ -180,21 +182,13 @@ async fn each_link_of_a_run_has_its_own_deadline() {
     let lab = Lab::default();
     let piece = HOOK_TIMEOUT * 6 / 10;
     let specs = (0..6).map(|i| {
-        let plugin = lab.plugin(&link(i));
-        let plugin = match i {
-            0 => plugin,
-            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
-        };
+        let plugin = chain_link(&lab, i);
         plugin
             .delay(Hook::Disable, piece)
             .delay(Hook::Teardown, piece)
             .spec()
     });
-    let manager = PluginManager::builder()
-        .hook_timeout(HOOK_TIMEOUT)
-        .plugins(specs)
-        .build()
-        .unwrap();
+    let manager = common::manager(specs);
     within("start", manager.start()).await;
     within("shutdown", manager.shutdown()).await;
     for record in manager.records() {
@@ -211,11 +205,7 @@ async fn the_shutdown_deadline_inside_a_run_abandons_the_rest() {
     let lab = Lab::default();
     let shutdown_timeout = Duration::from_secs(5);
     let specs = (0..6).map(|i| {
-        let plugin = lab.plugin(&link(i));
-        let plugin = match i {
-            0 => plugin,
-            _ => plugin.deps_slice(&[link(i - 1).as_str()]),
-        };
+        let plugin = chain_link(&lab, i);
         match i {
             3 => plugin
                 .timeout(shutdown_timeout * 10)

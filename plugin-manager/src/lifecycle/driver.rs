@@ -630,15 +630,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_drop_that_blocks_its_thread_does_not_hold_up_shutdown() {
+    /// Starts `stuck` (needing `deps`; its instance blocks its thread when dropped), `others`
+    /// and 20 plugins more, then shuts them all down: shutdown returns at `stuck`'s hook
+    /// deadline, while its instance is still being dropped, and every plugin is torn down.
+    /// Waiting for the drop would mean waiting for the shutdown deadline, a day away (the
+    /// guard below only turns that hang into a failure).
+    fn shutdown_with_a_blocked_drop(deps: &[&str], others: Vec<PluginSpec>) {
         let runtime = two_workers();
         let gate = Arc::new(Gate::default());
-        let stuck = gate.clone();
-        let stuck = PluginSpec::new(PluginMetadata::new("stuck"), move || {
-            Ok(PluginInstance::new(Stuck(stuck.clone())))
-        });
-        let specs = with_noops([stuck], 20);
+        let held = gate.clone();
+        let stuck = PluginMetadata::new("stuck").with_deps(deps.iter().copied());
+        let stuck = PluginSpec::new(stuck, move || Ok(PluginInstance::new(Stuck(held.clone()))));
+        let specs = with_noops(std::iter::once(stuck).chain(others), 20);
+        let n = specs.len();
         let manager = PluginManager::builder()
             .plugins(specs)
             .hook_timeout(Duration::from_millis(200))
@@ -647,10 +651,7 @@ mod tests {
             .unwrap();
         runtime.block_on(async {
             manager.start().await;
-            assert_eq!(manager.enabled().len(), 21);
-            // Returns at `stuck`'s hook deadline, while its instance is still being dropped;
-            // waiting for the drop would mean waiting for the shutdown deadline, a day away
-            // (the guard below only turns that hang into a failure).
+            assert_eq!(manager.enabled().len(), n);
             tokio::time::timeout(Duration::from_secs(600), manager.shutdown())
                 .await
                 .expect("shutdown returns without waiting for a blocked drop");
@@ -663,40 +664,23 @@ mod tests {
         runtime.shutdown_background();
     }
 
+    #[test]
+    fn a_drop_that_blocks_its_thread_does_not_hold_up_shutdown() {
+        shutdown_with_a_blocked_drop(&[], Vec::new());
+    }
+
     /// The same inside a run (`stop_wave`): `top` uses `stuck`, which uses `base`, each the
     /// other's only user, so one task stops all three; `stuck`'s drop holds that task, and
     /// `base` is still stopped, by a task of its own, at `stuck`'s deadline.
     #[test]
     fn a_drop_that_blocks_its_thread_inside_a_run_does_not_hold_up_the_rest() {
-        let runtime = two_workers();
-        let gate = Arc::new(Gate::default());
-        let stuck = gate.clone();
-        let specs = [
-            PluginSpec::with_default::<Noop>(PluginMetadata::new("base")),
-            PluginSpec::new(
-                PluginMetadata::new("stuck").with_deps(["base"]),
-                move || Ok(PluginInstance::new(Stuck(stuck.clone()))),
-            ),
-            PluginSpec::with_default::<Noop>(PluginMetadata::new("top").with_deps(["stuck"])),
-        ];
-        let manager = PluginManager::builder()
-            .plugins(with_noops(specs, 20))
-            .hook_timeout(Duration::from_millis(200))
-            .shutdown_timeout(Duration::from_secs(24 * 3600))
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            manager.start().await;
-            assert_eq!(manager.enabled().len(), 23);
-            tokio::time::timeout(Duration::from_secs(600), manager.shutdown())
-                .await
-                .expect("shutdown returns without waiting for a blocked drop");
-            for record in manager.records() {
-                assert_eq!(record.state, PluginState::TornDown, "{}", record.name);
-                assert_eq!(record.last_error, None, "{}", record.name);
-            }
-        });
-        gate.open();
-        runtime.shutdown_background();
+        let noop = |metadata| PluginSpec::with_default::<Noop>(metadata);
+        shutdown_with_a_blocked_drop(
+            &["base"],
+            vec![
+                noop(PluginMetadata::new("base")),
+                noop(PluginMetadata::new("top").with_deps(["stuck"])),
+            ],
+        );
     }
 }

@@ -323,6 +323,12 @@ impl StartWave {
         // the other worker, would wait for the lock (in `forget`) off its thread. One that
         // ended already leaves its handle here until the wave is over (and carries nothing
         // on: it found no handle to carry).
+        self.track(pos, number, progress, task);
+    }
+
+    /// Files `task` as the task of attempt `number` on `pos`, then the attempt's deadline:
+    /// once the handle is filed, so that a deadline due at once finds the task to abort.
+    fn track(&self, pos: usize, number: u64, progress: Arc<Progress>, task: JoinHandle<()>) {
         let deadline = progress.deadline(&self.shared);
         *lock(&self.running[pos]) = Some(Running {
             number,
@@ -345,13 +351,7 @@ impl StartWave {
             progress,
             code,
         } = prepared;
-        *lock(&self.running[pos]) = Some(Running {
-            number,
-            progress: progress.clone(),
-            task,
-        });
-        // Filed once the handle is: a deadline due at once finds the task to abort.
-        self.file(progress.deadline(&self.shared), pos, number);
+        self.track(pos, number, progress.clone(), task);
         Continued {
             wave: self.clone(),
             pos,
