@@ -197,6 +197,47 @@ async fn each_link_of_a_run_has_its_own_deadline() {
     }
 }
 
+/// A link with a shorter deadline than the link its run began with is cut off at its own:
+/// link 2 of a chain of 3 hangs in `teardown` with a deadline of one second, while link 2
+/// (the run's first) and link 0 have an hour; shutdown ends a second after link 2's stop began,
+/// not an hour.
+#[tokio::test(start_paused = true)]
+async fn a_link_with_a_shorter_deadline_than_its_run_is_cut_off_at_its_own() {
+    let lab = Lab::default();
+    let hour = Duration::from_secs(3600);
+    let specs = (0..3).map(|i| match i {
+        1 => chain_link(&lab, i)
+            .timeout(HOOK_TIMEOUT)
+            .fails(plugin_manager::Phase::Hook(Hook::Teardown), Fault::Hang)
+            .spec(),
+        _ => chain_link(&lab, i).timeout(hour).spec(),
+    });
+    let manager = PluginManager::builder()
+        .hook_timeout(hour)
+        .shutdown_timeout(hour * 24)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    let began = tokio::time::Instant::now();
+    within("shutdown", manager.shutdown()).await;
+    assert!(
+        began.elapsed() < HOOK_TIMEOUT * 2,
+        "cut off after {:?}, not at its own deadline",
+        began.elapsed()
+    );
+    let failure = expected_failure(
+        &link(1),
+        plugin_manager::Phase::Hook(Hook::Teardown),
+        Fault::Hang,
+    );
+    assert_eq!(manager.record(&link(1)).unwrap().last_error, Some(failure));
+    for i in [2, 0] {
+        assert_eq!(manager.state(&link(i)), Some(TornDown), "{}", link(i));
+    }
+    lab.hangs().wait_dropped(1).await;
+}
+
 /// The shutdown deadline comes while link 3 of a chain of 6 hangs in `teardown` (its own
 /// deadline is later): links 5 and 4 are torn down; link 3 and the ones it uses, which the
 /// run never reached, are abandoned; no hook of theirs ran after.

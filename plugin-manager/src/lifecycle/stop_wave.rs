@@ -62,8 +62,14 @@ pub(super) struct StopWave<'a> {
 enum InFlight {
     /// One plugin, the attempt watched.
     One(Watched),
-    /// `len` plugins, from the one it was launched for down its dependencies.
-    Run { len: usize, carrier: Arc<Carrier> },
+    /// `len` plugins, from the one it was launched for down its dependencies; `shortest` is
+    /// the shortest limit of those after the first (a member opens after any look at the run,
+    /// so its deadline is no earlier than that look and its limit).
+    Run {
+        len: usize,
+        shortest: Duration,
+        carrier: Arc<Carrier>,
+    },
 }
 
 /// Where a run's task is, shared by it and the steering task. Moving on to the next member
@@ -88,6 +94,13 @@ impl Carrier {
     fn lock(&self) -> MutexGuard<'_, On> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// `limit` after `now`, or an hour after it if that is past what an `Instant` holds (checked
+/// again then, as `Progress::deadline` does).
+fn after(now: Instant, limit: Duration) -> Instant {
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(3600))
 }
 
 /// The one plugin that `pos` uses, if it uses exactly one (required or optional).
@@ -243,8 +256,8 @@ impl<'a> StopWave<'a> {
             return;
         };
         let watched = stop.attempt.watched();
-        let (number, deadline) = (watched.number, watched.progress.deadline(self.shared));
-        let len = self.run_from(pos);
+        let (number, mut deadline) = (watched.number, watched.progress.deadline(self.shared));
+        let (len, shortest) = self.run_from(pos);
         let (task, in_flight) = if len == 1 {
             let task = spawn_named(self.shared.name(pos), "stop", stop.run(began));
             (task, InFlight::One(watched))
@@ -258,7 +271,13 @@ impl<'a> StopWave<'a> {
             })));
             let members = run_members(self.shared.clone(), stop, began, len, carrier.clone());
             let task = tokio::spawn(members.map(Ok));
-            (task, InFlight::Run { len, carrier })
+            deadline = deadline.min(after(Instant::now(), shortest));
+            let run = InFlight::Run {
+                len,
+                shortest,
+                carrier,
+            };
+            (task, run)
         };
         self.tasks.push(Watch::new(self.shared, pos, number, task));
         self.deadlines.push(Reverse((deadline, pos)));
@@ -266,18 +285,20 @@ impl<'a> StopWave<'a> {
     }
 
     /// How many plugins a run from `pos` stops: `pos`, then its only dependency while `pos`'s
-    /// run is that one's last user left to stop, and so on.
-    fn run_from(&self, pos: usize) -> usize {
-        let (mut len, mut last) = (1, pos);
+    /// run is that one's last user left to stop, and so on; and the shortest limit of those
+    /// after `pos`.
+    fn run_from(&self, pos: usize) -> (usize, Duration) {
+        let (mut len, mut last, mut shortest) = (1, pos, Duration::MAX);
         while len < RUN_LIMIT {
             match only_dependency(&self.shared.graph, last) {
                 Some(dep) if self.waiting[dep] == 1 && !self.done[dep] => {
-                    (len, last) = (len + 1, dep);
+                    let limit = self.shared.limit_of(dep, &self.shared.live(dep));
+                    (len, last, shortest) = (len + 1, dep, shortest.min(limit));
                 }
                 _ => break,
             }
         }
-        len
+        (len, shortest)
     }
 
     /// A stop task ended (`joined`): a panic that escaped it, or its abort by the runtime, is
@@ -339,9 +360,16 @@ impl<'a> StopWave<'a> {
             let watched = match &self.in_flight[pos] {
                 None => continue, // done
                 Some(InFlight::One(watched)) => watched,
-                Some(InFlight::Run { len, carrier }) => {
-                    let (len, carrier) = (*len, carrier.clone());
-                    self.expire_run(pos, len, &carrier, at, now);
+                Some(InFlight::Run {
+                    len,
+                    shortest,
+                    carrier,
+                }) => {
+                    let (left, carrier) = (len - 1, carrier.clone());
+                    let shortest = *shortest;
+                    self.expire_run(pos, &carrier, at, |on| {
+                        (on.member < left).then(|| after(now, shortest))
+                    });
                     continue;
                 }
             };
@@ -364,13 +392,21 @@ impl<'a> StopWave<'a> {
         }
     }
 
-    /// The deadline `at` of the run from `pos` came up (at `now`): it is the member's the run
-    /// is on, or one before (a member's own deadline is filed once the one before it comes).
-    fn expire_run(&mut self, pos: usize, len: usize, carrier: &Carrier, at: Instant, now: Instant) {
+    /// A look at the run from `pos` came up (for the deadline `at`): at the deadline of the
+    /// member it is on, or at the earliest any member after it can have (`next_member`, if
+    /// one is left). The next look is at the earlier of the two.
+    fn expire_run(
+        &mut self,
+        pos: usize,
+        carrier: &Carrier,
+        at: Instant,
+        next_member: impl Fn(&On) -> Option<Instant>,
+    ) {
         let mut on = carrier.lock();
+        let soonest = next_member(&on);
         let Some(watched) = &on.watched else {
-            // On a member with nothing to stop: it goes on at once, or ends.
-            self.recheck(pos, on.member, on.pos, len, now);
+            // On a member with nothing to stop: it goes on at once, or ends (and reports).
+            self.look_again(pos, soonest);
             return;
         };
         let cut_off = match self
@@ -378,12 +414,12 @@ impl<'a> StopWave<'a> {
             .at_deadline(on.pos, watched.number, &watched.progress, at)
         {
             AtDeadline::Moved(next) => {
-                self.deadlines.push(Reverse((next, pos)));
+                self.look_again(pos, Some(soonest.map_or(next, |soonest| soonest.min(next))));
                 return;
             }
             // Its own deadline was not past: the run goes on to the next member, or ends.
             AtDeadline::Finished { settled: false } => {
-                self.recheck(pos, on.member, on.pos, len, now);
+                self.look_again(pos, soonest);
                 return;
             }
             // All that is left of the member is dropping what the plugin released: not
@@ -401,16 +437,12 @@ impl<'a> StopWave<'a> {
         self.finish_run(pos, finished);
     }
 
-    /// Files the next look at the run from `pos`, on `member` of `len` (plugin `on`) at
-    /// `now`: the next member's deadline is no earlier than now and its limit, since it opens
-    /// after now (the caller holds the run's lock).
-    fn recheck(&mut self, pos: usize, member: usize, on: usize, len: usize, now: Instant) {
-        let next = only_dependency(&self.shared.graph, on);
-        let Some(next) = next.filter(|_| member + 1 < len) else {
-            return; // its task ends: its report comes
-        };
-        let limit = self.shared.limit_of(next, &self.shared.live(next));
-        self.deadlines.push(Reverse((now + limit, pos)));
+    /// Files the next look at the run from `pos` at `at`; none if it has no member left to
+    /// watch (its task ends, and reports).
+    fn look_again(&mut self, pos: usize, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.deadlines.push(Reverse((at, pos)));
+        }
     }
 
     /// `pos` is done: the plugins it uses may stop once their other users are done.
