@@ -20,8 +20,8 @@ use crate::error::Result;
 /// 5. [`teardown`](Plugin::teardown) releases everything (`torn_down`); a restart makes a fresh
 ///    instance.
 ///
-/// Each hook runs in its own task under a deadline. An error, a panic or a timeout puts the
-/// plugin in `failed` and leaves every other plugin alone.
+/// Each hook runs in a tokio task under its own deadline, its panics caught. An error, a
+/// panic or a timeout puts the plugin in `failed` and leaves every other plugin alone.
 ///
 /// ## Examples
 ///

@@ -3,9 +3,10 @@
 //! The manager collects every plugin compiled into the binary (or plugins given in code),
 //! validates the set (duplicate names, missing dependencies, cycles), orders it by
 //! dependencies (ties broken by name, never by link order) and drives each plugin through
-//! `setup`, `on_enable`, `on_disable` and `teardown`, each hook in its own tokio task under a
-//! deadline. An error, a panic or a hang in one plugin makes that plugin `Failed` and leaves
-//! the others alone; plugins that need a failed plugin are not started.
+//! `setup`, `on_enable`, `on_disable` and `teardown`, each hook run in a tokio task under its
+//! own deadline and `catch_unwind` (a plugin's start, or a line of stops, shares one task). An
+//! error, a panic or a hang in one plugin makes that plugin `Failed` and leaves the others
+//! alone; plugins that need a failed plugin are not started.
 //!
 //! # Runtime
 //!
