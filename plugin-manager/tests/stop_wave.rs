@@ -9,7 +9,8 @@
 //! - a link that fails in the middle of a run, each way (`on_disable` or `teardown`, error,
 //!   panic or hang cut off at its own deadline), fails alone: the links before it and after
 //!   it are torn down, in order;
-//! - each link in a run has its own deadline, counted from its own stop, not from the run's;
+//! - each link in a run has its own deadline, counted from its own stop, not from the run's,
+//!   and a link whose deadline is shorter than the first link's is cut off at its own;
 //! - the shutdown deadline, reached inside a run, abandons the link it was on and the ones
 //!   after it, and the run opens no link after that.
 //!
@@ -198,8 +199,8 @@ async fn each_link_of_a_run_has_its_own_deadline() {
 }
 
 /// A link with a shorter deadline than the link its run began with is cut off at its own:
-/// link 2 of a chain of 3 hangs in `teardown` with a deadline of one second, while link 2
-/// (the run's first) and link 0 have an hour; shutdown ends a second after link 2's stop began,
+/// link 1 of a chain of 3 hangs in `teardown` with a deadline of one second, while link 2
+/// (the run's first) and link 0 have an hour; shutdown ends a second after link 1's stop began,
 /// not an hour.
 #[tokio::test(start_paused = true)]
 async fn a_link_with_a_shorter_deadline_than_its_run_is_cut_off_at_its_own() {
