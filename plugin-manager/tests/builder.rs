@@ -105,4 +105,8 @@ async fn independent_plugins_within_max_in_flight_all_overlap() {
     manager.start().await;
     assert_eq!(gauge.most.load(std::sync::atomic::Ordering::SeqCst), 100);
     assert_eq!(began.elapsed().as_secs(), 1);
+    // And their teardowns: the stop wave's pool grows to one task each.
+    let began = tokio::time::Instant::now();
+    manager.shutdown().await;
+    assert_eq!(began.elapsed().as_secs(), 1);
 }

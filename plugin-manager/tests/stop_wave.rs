@@ -11,6 +11,7 @@
 //!   it are torn down, in order;
 //! - each link in a run has its own deadline, counted from its own stop, not from the run's,
 //!   and a link whose deadline is shorter than the first link's is cut off at its own;
+//! - with one place, a hang cut off at its deadline leaves the pool a new task for the rest;
 //! - the shutdown deadline, reached inside a run, abandons the link it was on and the ones
 //!   after it, and the run opens no link after that.
 //!
@@ -235,6 +236,53 @@ async fn a_link_with_a_shorter_deadline_than_its_run_is_cut_off_at_its_own() {
     assert_eq!(manager.record(&link(1)).unwrap().last_error, Some(failure));
     for i in [2, 0] {
         assert_eq!(manager.state(&link(i)), Some(TornDown), "{}", link(i));
+    }
+    lab.hangs().wait_dropped(1).await;
+}
+
+/// With one place, the pool has one task: `z`, stopped first (the last in start order), hangs
+/// in `teardown` and is cut off at its deadline, its task aborted, and a new task stops `a`
+/// and `b`, queued behind it.
+#[tokio::test(start_paused = true)]
+async fn a_hang_holding_the_only_place_is_cut_off_and_the_rest_stop() {
+    let lab = Lab::default();
+    let specs = [
+        lab.plugin("a").spec(),
+        lab.plugin("b").spec(),
+        lab.plugin("z")
+            .fails(plugin_manager::Phase::Hook(Hook::Teardown), Fault::Hang)
+            .spec(),
+    ];
+    let manager = PluginManager::builder()
+        .hook_timeout(HOOK_TIMEOUT)
+        .max_in_flight(1)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    let mut feed = manager.state_changes();
+    within("shutdown", manager.shutdown()).await;
+    let failure = expected_failure(
+        "z",
+        plugin_manager::Phase::Hook(Hook::Teardown),
+        Fault::Hang,
+    );
+    assert_eq!(manager.record("z").unwrap().last_error, Some(failure));
+    let changes = drain(&mut feed);
+    let failed_at = changes
+        .iter()
+        .position(|c| c.plugin == "z" && c.to == Failed)
+        .expect("z failed");
+    for plugin in ["a", "b"] {
+        assert_eq!(manager.state(plugin), Some(TornDown), "{plugin}");
+        let disabled = changes
+            .iter()
+            .position(|c| c.plugin == plugin)
+            .expect("a change");
+        assert!(
+            failed_at < disabled,
+            "{plugin} stopped while z held the only place"
+        );
     }
     lab.hangs().wait_dropped(1).await;
 }

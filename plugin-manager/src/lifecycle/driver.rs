@@ -493,11 +493,6 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// The plugin whose task this is.
-    pub(super) fn pos(&self) -> usize {
-        self.pos
-    }
-
     /// Aborts the task (it is cut off), leaving its attempt to the caller.
     pub(super) fn abort(&self) {
         self.task.abort();

@@ -1,92 +1,92 @@
-//! The stop of the whole set, steered by one task: it launches each plugin's stop task once
-//! every plugin that uses it is done, polls the tasks it launched, and keeps all their
-//! deadlines with one timer (the earliest filed), as the start wave does, instead of a timer
-//! per plugin. At most `max_in_flight` plugins are in flight.
+//! The stop of the whole set, steered by one task and carried out by a pool of stop tasks.
 //!
-//! Its bookkeeping is the steering task's alone (no locks): a stop task only runs the
-//! plugin's code and reports by ending. Stops launched from the plugin tasks themselves, as
-//! the start wave's are, measured slower here (`docs/benchmarks.md`, "Tried").
+//! The steering task keeps the wave's bookkeeping (no locks): which plugins wait for users
+//! still to stop, which are done, and every deadline, with one timer. A plugin whose users are
+//! all done becomes a *job*, queued for the pool. Each pool task takes the next job, opens its
+//! stop, runs it, reports the job done and takes the next: a job costs no task spawn, and the
+//! steering task neither spawns nor opens stops, so the work spreads over the workers while
+//! the steering task only counts. At most `max_in_flight` pool tasks exist.
 //!
-//! A plugin whose one dependency has no other user left to stop is launched with a *run*: its
-//! task goes on to stop that dependency, then that one's, and so on (`Run`), instead of
-//! ending and having this task launch the next: a chain stops in a few tasks, not one per
-//! link, each hop of which woke this task and, every few links, a parked worker. Each member
-//! of a run is stopped as a plugin with a task of its own is: its own attempt, its own
-//! deadline (kept here through the run's `Carrier`), its own span; a run cut off, or whose
-//! task used up its cooperative budget, leaves the members it did not reach to be launched as
-//! usual.
+//! A job is a *run*: the plugin, then its only dependency when the job's plugin is that one's
+//! last user left to stop, and so on (up to 128), so a chain stops in few jobs. Each member of
+//! a job is stopped as a lone plugin was: its own attempt, its own span, its own deadline.
+//!
+//! Each pool task has a `Carrier`, shared with the steering task, saying which member it is
+//! on. Taking a job, moving on to the next member (opening its attempt) and halting the task
+//! (closing the attempt of the member it is on) each happen under the carrier's lock, so a
+//! halted task opens nothing after. The steering task looks at each pool task at the deadline
+//! of the member it is on, or sooner: at the earliest the next member's can be (the
+//! shortest limit of the set after the look, as a member opens after it). A member past its
+//! deadline is cut off and its task aborted; one whose outcome is settled while its `Drop`
+//! still runs is not waited for; either way the members it did not reach are queued anew.
+//!
+//! Stops launched from the plugin tasks themselves, as the start wave's are, measured slower
+//! here, and a task spawned per plugin by the steering task made that task the pace-setter
+//! (`docs/benchmarks.md`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{AbortHandle, JoinError};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
-use super::clock::Stamp;
-use super::driver::{AtDeadline, Watch, Watched};
-use super::plugin::Stop;
+use super::driver::{AtDeadline, Watched};
 use crate::graph::DependencyGraph;
 use crate::state::Failure;
-use crate::task::{join_failure, plugin_span, spawn_named};
+use crate::task::{join_failure, plugin_span};
 
-/// The most plugins one run stops (a bound on the walk that finds them at its launch; a
-/// run's task ends sooner once its cooperative budget is used up).
+/// The most plugins one job stops (a bound on the walk that finds them; a pool task also ends
+/// a job early once its cooperative budget is used up).
 const RUN_LIMIT: usize = 128;
 
-/// One stop of the whole set under way.
-pub(super) struct StopWave<'a> {
-    shared: &'a Arc<Shared>,
-    /// Per plugin, the plugins that use it not yet done.
-    waiting: Vec<usize>,
-    /// Per plugin, whether it is done (stopped, failed, cut off, or nothing to stop).
-    done: Vec<bool>,
-    /// Plugins not done yet.
-    left: usize,
-    /// Plugins whose users are all done, in the order they became so.
-    ready: VecDeque<usize>,
-    /// The tasks in flight.
-    tasks: FuturesUnordered<Watch<'a>>,
-    /// Per plugin in flight (the first of its run), what its deadline is kept by.
-    in_flight: Vec<Option<InFlight>>,
-    /// The deadline of each piece in flight when filed, earliest first; an entry whose plugin
-    /// is done, or has moved on, is dropped or filed again when it comes up.
-    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+/// The pool's queue and the reports back, shared by the pool tasks and the steering task.
+struct Pool {
+    queue: Mutex<Queue>,
+    /// Told when a job is queued, or the pool closes.
+    more: Notify,
+    reports: mpsc::UnboundedSender<Report>,
 }
 
-/// What a task in flight stops.
-enum InFlight {
-    /// One plugin, the attempt watched.
-    One(Watched),
-    /// `len` plugins, from the one it was launched for down its dependencies; `shortest` is
-    /// the shortest limit of those after the first (a member opens after any look at the run,
-    /// so its deadline is no earlier than that look and its limit).
-    Run {
-        len: usize,
-        shortest: Duration,
-        carrier: Arc<Carrier>,
-    },
+/// The jobs waiting for a pool task, and how many pool tasks wait for a job.
+struct Queue {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    closed: bool,
 }
 
-/// Where a run's task is, shared by it and the steering task. Moving on to the next member
-/// (opening its attempt) and halting the run (closing the attempt of the member it is on)
-/// each happen under its lock, so a halted run opens no attempt after.
+/// A job: stop `len` plugins, from `pos` down its only dependencies.
+#[derive(Clone, Copy)]
+struct Job {
+    pos: usize,
+    len: usize,
+}
+
+/// A pool task finished a job, or left it, having stopped its first `finished` members.
+struct Report {
+    job: Job,
+    finished: usize,
+}
+
+/// Where a pool task is, shared by it and the steering task.
 struct Carrier(Mutex<On>);
 
-/// Where a run's task is.
+/// Where a pool task is.
 struct On {
-    /// The member it is on (its index in the run), that member, and its attempt (none if it
-    /// had nothing to stop).
+    /// The job it is on, if any; the member it is on (its index in the job), that member,
+    /// and its attempt (none if it had nothing to stop).
+    job: Option<Job>,
     member: usize,
     pos: usize,
     watched: Option<Watched>,
-    /// The members whose stop ended.
-    finished: usize,
-    /// Set by the steering task: the run stops where it is.
+    /// Set by the steering task: the task stops where it is and takes no other job.
     halted: bool,
 }
 
@@ -96,11 +96,10 @@ impl Carrier {
     }
 }
 
-/// `limit` after `now`, or an hour after it if that is past what an `Instant` holds (checked
-/// again then, as `Progress::deadline` does).
-fn after(now: Instant, limit: Duration) -> Instant {
-    now.checked_add(limit)
-        .unwrap_or_else(|| now + Duration::from_secs(3600))
+impl Pool {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The one plugin that `pos` uses, if it uses exactly one (required or optional).
@@ -111,56 +110,141 @@ fn only_dependency(graph: &DependencyGraph, pos: usize) -> Option<usize> {
     }
 }
 
-/// The task of a run of `len` members from `first`'s plugin, the one `carrier` is on: each
-/// member's stop in turn, each under its own span. It ends early once its cooperative budget
-/// is used up: it would yield, and tokio wake a parked worker to take it, where the steering
-/// task launches the rest at the cost of one task.
-async fn run_members(
-    shared: Arc<Shared>,
-    first: Stop,
-    began: Stamp,
-    len: usize,
-    carrier: Arc<Carrier>,
-) {
-    let mut pos = carrier.lock().pos;
-    let mut next = Some((first, began));
-    for member in 0..len {
+/// `limit` after `now`, or an hour after it if that is past what an `Instant` holds (looked
+/// at again then, as `Progress::deadline` does).
+fn after(now: Instant, limit: Duration) -> Instant {
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(3600))
+}
+
+/// A pool task: takes jobs until the pool closes or the task is halted, and stops each job's
+/// members in turn, each under its own span.
+async fn pool_task(shared: Arc<Shared>, pool: Arc<Pool>, carrier: Arc<Carrier>) {
+    loop {
+        let job = loop {
+            {
+                let mut queue = pool.queue();
+                if queue.closed || carrier.lock().halted {
+                    return;
+                }
+                if let Some(job) = queue.jobs.pop_front() {
+                    break job;
+                }
+                queue.idle += 1;
+            }
+            pool.more.notified().await;
+            pool.queue().idle -= 1;
+        };
+        let finished = run_job(&shared, &carrier, job).await;
+        let Some(finished) = finished else {
+            return; // halted: the steering task counted the job
+        };
+        if pool.reports.send(Report { job, finished }).is_err() {
+            return; // the wave is over
+        }
+        // Each job costs a unit of the task's budget, so a pool that is never short of
+        // jobs still lets the worker run other tasks.
+        tokio::task::coop::consume_budget().await;
+    }
+}
+
+/// Stops the members of `job` in turn; how many it stopped, or none if halted (the steering
+/// task then counts the job itself).
+async fn run_job(shared: &Arc<Shared>, carrier: &Carrier, job: Job) -> Option<usize> {
+    let mut pos = job.pos;
+    for member in 0..job.len {
         if member > 0 {
+            // A task that used up its budget would yield at the next member's first lock
+            // and have tokio wake a parked worker to take it; the rest is queued anew.
+            if !tokio::task::coop::has_budget_remaining() {
+                return Some(member);
+            }
             let Some(dep) = only_dependency(&shared.graph, pos) else {
-                return; // not reached: a run is a line of only dependencies
+                return Some(member); // not reached: a job is a line of only dependencies
             };
             pos = dep;
-            let began = shared.stamp();
+        }
+        let began = shared.stamp();
+        let stop = {
             let mut on = carrier.lock();
             if on.halted {
-                return;
+                return None;
             }
             let stop = shared.open_stop(pos);
+            on.job = Some(job);
             on.member = member;
             on.pos = pos;
             on.watched = stop.as_ref().map(|stop| stop.attempt.watched());
-            next = stop.map(|stop| (stop, began));
-        }
-        if let Some((stop, began)) = next.take() {
-            // Its outcome is recorded by its attempt; a run goes on whatever it was.
+            stop
+        };
+        if let Some(stop) = stop {
+            // Its outcome is recorded by its attempt; a job goes on whatever it was.
             let _outcome = stop
                 .run(began)
                 .instrument(plugin_span(shared.name(pos), "stop"))
                 .await;
         }
-        carrier.lock().finished = member + 1;
-        if !tokio::task::coop::has_budget_remaining() {
-            return;
-        }
-        // Each member costs a unit, so a run of members that take no lock ends too.
-        tokio::task::coop::consume_budget().await;
     }
+    let mut on = carrier.lock();
+    if on.halted {
+        return None;
+    }
+    on.job = None;
+    on.watched = None;
+    Some(job.len)
+}
+
+/// A pool task's end, as the steering task watches it.
+type Ended = Pin<Box<dyn Future<Output = (usize, Result<(), JoinError>)> + Send>>;
+
+/// One pool task, as the steering task keeps it.
+struct Member {
+    carrier: Arc<Carrier>,
+    task: AbortHandle,
+    /// Whether it is still one of the pool's (not halted, not ended).
+    alive: bool,
+}
+
+/// One stop of the whole set under way.
+pub(super) struct StopWave<'a> {
+    shared: &'a Arc<Shared>,
+    /// Per plugin, the plugins that use it not yet done.
+    waiting: Vec<usize>,
+    /// Per plugin, whether it is done (stopped, failed, cut off, or nothing to stop).
+    done: Vec<bool>,
+    /// Plugins not done yet.
+    left: usize,
+    /// Plugins whose users are all done, in the order they became so, not yet queued.
+    ready: VecDeque<usize>,
+    pool: Arc<Pool>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    /// The pool's tasks, by number, and their ends.
+    members: Vec<Member>,
+    alive: usize,
+    ended: FuturesUnordered<Ended>,
+    /// The next look at each pool task (by number), earliest first; one at a task that has
+    /// ended is dropped when it comes up.
+    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The shortest limit of any plugin: a member opening after a look has its deadline no
+    /// earlier than the look and this.
+    shortest: Duration,
 }
 
 impl Drop for StopWave<'_> {
-    /// Halts the runs still in flight; their tasks are aborted as the `Watch`es go.
+    /// Halts the pool: every task's member in progress has its attempt closed, and the tasks
+    /// are aborted.
     fn drop(&mut self) {
-        self.halt_runs();
+        self.pool.queue().closed = true;
+        for member in &mut self.members {
+            let mut on = member.carrier.lock();
+            on.halted = true;
+            if let Some(watched) = &on.watched {
+                self.shared.close_attempt(on.pos, watched.number);
+            }
+            drop(on);
+            member.task.abort();
+        }
+        self.pool.more.notify_waiters();
     }
 }
 
@@ -174,59 +258,53 @@ impl<'a> StopWave<'a> {
             .collect();
         // The last in start order first: a chain stops from its end.
         let ready = (0..n).rev().filter(|&p| waiting[p] == 0).collect();
+        let shortest = (0..n)
+            .map(|p| shared.limit_of(p, &shared.live(p)))
+            .min()
+            .unwrap_or(shared.hook_timeout);
+        let (reports, receiver) = mpsc::unbounded_channel();
         Self {
             shared,
             waiting,
             done: vec![false; n],
             left: n,
             ready,
-            tasks: FuturesUnordered::new(),
-            in_flight: (0..n).map(|_| None).collect(),
-            // Sized for every plugin, as the start wave's: most entries stay until the end.
-            deadlines: BinaryHeap::with_capacity(n),
+            pool: Arc::new(Pool {
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    idle: 0,
+                    closed: false,
+                }),
+                more: Notify::new(),
+                reports,
+            }),
+            reports: receiver,
+            members: Vec::new(),
+            alive: 0,
+            ended: FuturesUnordered::new(),
+            deadlines: BinaryHeap::new(),
+            shortest,
         }
     }
 
-    /// Ends a wave cut short (at the shutdown deadline): the tasks still in flight are
-    /// aborted and their attempts closed; returns which plugins were done, the others being
-    /// still stopping, or waiting to.
+    /// Ends a wave cut short (at the shutdown deadline): the pool is halted (`Drop`); returns
+    /// which plugins were done, the others being still stopping, or waiting to.
     pub(super) fn cut_short(mut self) -> Vec<bool> {
-        self.halt_runs();
         std::mem::take(&mut self.done)
     }
 
-    /// Halts every run in flight, closing the attempt of the member it is on, as dropping its
-    /// task's `Watch` closes its first member's.
-    fn halt_runs(&mut self) {
-        for in_flight in &mut self.in_flight {
-            if let Some(InFlight::Run { carrier, .. }) = in_flight.take() {
-                let mut on = carrier.lock();
-                on.halted = true;
-                if let Some(watched) = &on.watched {
-                    self.shared.close_attempt(on.pos, watched.number);
-                }
-            }
-        }
-    }
-
     /// Runs the wave until every plugin is done. Dropped before that (at the shutdown
-    /// deadline), it aborts the tasks in flight and closes their attempts (`Watch`).
+    /// deadline), it halts the pool.
     pub(super) async fn run(&mut self) {
         let far = || Instant::now() + Duration::from_secs(3600);
         let timer = tokio::time::sleep_until(far());
         tokio::pin!(timer);
         let mut armed_for = None;
         while self.left > 0 {
-            while self.tasks.len() < self.shared.max_in_flight {
-                let Some(pos) = self.ready.pop_front() else {
-                    break;
-                };
-                self.launch(pos);
-            }
+            self.queue_ready();
             if self.left == 0 {
                 break;
             }
-            // One timer, moved only when the earliest deadline filed changes.
             let earliest = self.deadlines.peek().map(|Reverse((at, _))| *at);
             if earliest != armed_for {
                 timer.as_mut().reset(earliest.unwrap_or_else(far));
@@ -234,114 +312,135 @@ impl<'a> StopWave<'a> {
             }
             tokio::select! {
                 biased;
-                Some(joined) = self.tasks.next() => self.ended(joined),
+                Some(report) = self.reports.recv() => {
+                    self.job_done(report);
+                    // Every report in already, at once.
+                    while let Ok(report) = self.reports.try_recv() {
+                        self.job_done(report);
+                    }
+                }
+                Some((number, joined)) = self.ended.next() => self.member_ended(number, joined),
                 () = timer.as_mut() => {
                     self.expire();
-                    // Set again at once: a timer that fired stays ready, and one left so
-                    // with nothing filed (a plugin whose task reports just after its
-                    // deadline) would wake this loop for nothing until that report.
                     armed_for = self.deadlines.peek().map(|Reverse((at, _))| *at);
                     timer.as_mut().reset(armed_for.unwrap_or_else(far));
                 }
             }
         }
+        self.pool.queue().closed = true;
+        self.pool.more.notify_waiters();
     }
 
-    /// Launches the stop of `pos`, with a run if it has one, or counts it done if it has
-    /// nothing to stop.
-    fn launch(&mut self, pos: usize) {
-        let began = self.shared.stamp();
-        let Some(stop) = self.shared.open_stop(pos) else {
-            self.finish(pos);
-            return;
-        };
-        let watched = stop.attempt.watched();
-        let (number, mut deadline) = (watched.number, watched.progress.deadline(self.shared));
-        let (len, shortest) = self.run_from(pos);
-        let (task, in_flight) = if len == 1 {
-            let task = spawn_named(self.shared.name(pos), "stop", stop.run(began));
-            (task, InFlight::One(watched))
-        } else {
-            let carrier = Arc::new(Carrier(Mutex::new(On {
-                member: 0,
+    /// Queues a job for each ready plugin, wakes as many idle pool tasks, and grows the pool
+    /// (up to `max_in_flight`) while queued jobs outnumber idle tasks.
+    fn queue_ready(&mut self) {
+        let jobs: Vec<Job> = std::mem::take(&mut self.ready)
+            .into_iter()
+            .map(|pos| Job {
                 pos,
-                watched: Some(watched),
-                finished: 0,
-                halted: false,
-            })));
-            let members = run_members(self.shared.clone(), stop, began, len, carrier.clone());
-            let task = tokio::spawn(members.map(Ok));
-            deadline = deadline.min(after(Instant::now(), shortest));
-            let run = InFlight::Run {
-                len,
-                shortest,
-                carrier,
-            };
-            (task, run)
-        };
-        self.tasks.push(Watch::new(self.shared, pos, number, task));
-        self.deadlines.push(Reverse((deadline, pos)));
-        self.in_flight[pos] = Some(in_flight);
+                len: self.run_from(pos),
+            })
+            .collect();
+        let mut queue = self.pool.queue();
+        let wake = jobs.len().min(queue.idle);
+        queue.jobs.extend(jobs);
+        let wanted = queue.jobs.len().saturating_sub(queue.idle);
+        drop(queue);
+        for _ in 0..wake {
+            self.pool.more.notify_one();
+        }
+        let room = self.shared.max_in_flight.saturating_sub(self.alive);
+        for _ in 0..wanted.min(room) {
+            self.grow();
+        }
     }
 
-    /// How many plugins a run from `pos` stops: `pos`, then its only dependency while `pos`'s
-    /// run is that one's last user left to stop, and so on; and the shortest limit of those
-    /// after `pos`.
-    fn run_from(&self, pos: usize) -> (usize, Duration) {
-        let (mut len, mut last, mut shortest) = (1, pos, Duration::MAX);
+    /// Adds a task to the pool, with its first look filed.
+    fn grow(&mut self) {
+        let number = self.members.len();
+        let carrier = Arc::new(Carrier(Mutex::new(On {
+            job: None,
+            member: 0,
+            pos: 0,
+            watched: None,
+            halted: false,
+        })));
+        let task = tokio::spawn(pool_task(
+            self.shared.clone(),
+            self.pool.clone(),
+            carrier.clone(),
+        ));
+        let abort = task.abort_handle();
+        self.ended
+            .push(Box::pin(task.map(move |joined| (number, joined))));
+        self.members.push(Member {
+            carrier,
+            task: abort,
+            alive: true,
+        });
+        self.alive += 1;
+        self.deadlines
+            .push(Reverse((after(Instant::now(), self.shortest), number)));
+    }
+
+    /// How many plugins a job from `pos` stops: `pos`, then its only dependency while `pos`'s
+    /// job is that one's last user left to stop, and so on.
+    fn run_from(&self, pos: usize) -> usize {
+        let (mut len, mut last) = (1, pos);
         while len < RUN_LIMIT {
             match only_dependency(&self.shared.graph, last) {
                 Some(dep) if self.waiting[dep] == 1 && !self.done[dep] => {
-                    let limit = self.shared.limit_of(dep, &self.shared.live(dep));
-                    (len, last, shortest) = (len + 1, dep, shortest.min(limit));
+                    (len, last) = (len + 1, dep);
                 }
                 _ => break,
             }
         }
-        (len, shortest)
+        len
     }
 
-    /// A stop task ended (`joined`): a panic that escaped it, or its abort by the runtime, is
-    /// a failure of the piece it was in. One cut off at its deadline counted as done then.
-    fn ended(
-        &mut self,
-        (pos, joined): (usize, Result<Result<(), Failure>, tokio::task::JoinError>),
-    ) {
-        if self.done[pos] {
+    /// A pool task reports `report.job` done up to its first `report.finished` members.
+    fn job_done(&mut self, report: Report) {
+        if !self.done[report.job.pos] {
+            self.finish_job(report.job.pos, report.finished);
+        }
+    }
+
+    /// Pool task `number` ended: halted by this task, or the pool closed; otherwise a panic
+    /// that escaped it, or its abort by the runtime, is a failure of the member it was on.
+    fn member_ended(&mut self, number: usize, joined: Result<(), JoinError>) {
+        let member = &mut self.members[number];
+        if !member.alive {
             return;
         }
-        match (joined, self.in_flight[pos].take()) {
-            (Err(error), Some(InFlight::One(watched))) => {
-                let failure = Failure::new(watched.progress.phase(), join_failure(error));
-                self.shared.fail_attempt(pos, watched.number, &failure);
-                self.finish(pos);
-            }
-            (joined, Some(InFlight::Run { carrier, .. })) => {
-                let on = carrier.lock();
-                let mut finished = on.finished;
-                if let (Err(error), Some(watched)) = (joined, &on.watched) {
-                    // The member it was on failed (its attempt, if still open, says how).
-                    let failure = Failure::new(watched.progress.phase(), join_failure(error));
-                    self.shared.fail_attempt(on.pos, watched.number, &failure);
-                    finished = on.member + 1;
-                }
-                drop(on);
-                self.finish_run(pos, finished);
-            }
-            _ => self.finish(pos),
+        member.alive = false;
+        self.alive -= 1;
+        let carrier = member.carrier.clone();
+        let mut on = carrier.lock();
+        on.halted = true;
+        let Some(job) = on.job.take() else {
+            return;
+        };
+        if let (Err(error), Some(watched)) = (joined, &on.watched) {
+            let failure = Failure::new(watched.progress.phase(), join_failure(error));
+            self.shared.fail_attempt(on.pos, watched.number, &failure);
+        }
+        let finished = on.member + 1;
+        drop(on);
+        if !self.done[job.pos] {
+            self.finish_job(job.pos, finished);
         }
     }
 
-    /// The first `finished` members of the run from `pos` are done (at least one): the one
+    /// The first `finished` members of the job from `pos` are done (at least one): the one
     /// after the last of them (if any, or the plugins it uses) may stop.
-    fn finish_run(&mut self, pos: usize, finished: usize) {
+    fn finish_job(&mut self, pos: usize, finished: usize) {
         let mut last = pos;
         for _ in 1..finished {
-            // Its only dependency was in the run: done, not launched.
+            // Its only dependency was in the job: done, not queued.
             self.done[last] = true;
             self.left -= 1;
             let Some(dep) = only_dependency(&self.shared.graph, last) else {
-                break; // not reached: a run is a line of only dependencies
+                break; // not reached: a job is a line of only dependencies
             };
             self.waiting[dep] -= 1;
             last = dep;
@@ -349,64 +448,30 @@ impl<'a> StopWave<'a> {
         self.finish(last);
     }
 
-    /// Deals with every deadline due: a piece still running past it is cut off.
+    /// Deals with every look due.
     fn expire(&mut self) {
         let now = Instant::now();
-        while let Some(&Reverse((at, pos))) = self.deadlines.peek() {
+        while let Some(&Reverse((at, number))) = self.deadlines.peek() {
             if at > now {
                 return;
             }
             self.deadlines.pop();
-            let watched = match &self.in_flight[pos] {
-                None => continue, // done
-                Some(InFlight::One(watched)) => watched,
-                Some(InFlight::Run {
-                    len,
-                    shortest,
-                    carrier,
-                }) => {
-                    let (left, carrier) = (len - 1, carrier.clone());
-                    let shortest = *shortest;
-                    self.expire_run(pos, &carrier, at, |on| {
-                        (on.member < left).then(|| after(now, shortest))
-                    });
-                    continue;
-                }
-            };
-            match self
-                .shared
-                .at_deadline(pos, watched.number, &watched.progress, at)
-            {
-                AtDeadline::Moved(next) => self.deadlines.push(Reverse((next, pos))),
-                // Its task reports as it ends, just now.
-                AtDeadline::Finished { settled: false } => {}
-                // All that is left is dropping what the plugin released: not waited for.
-                AtDeadline::Finished { settled: true } => self.finish(pos),
-                AtDeadline::CutOff(_recorded) => {
-                    if let Some(task) = self.tasks.iter().find(|task| task.pos() == pos) {
-                        task.abort();
-                    }
-                    self.finish(pos);
-                }
+            if self.members[number].alive {
+                self.look_at(number, at, now);
             }
         }
     }
 
-    /// A look at the run from `pos` came up (for the deadline `at`): at the deadline of the
-    /// member it is on, or at the earliest any member after it can have (`next_member`, if
-    /// one is left). The next look is at the earlier of the two.
-    fn expire_run(
-        &mut self,
-        pos: usize,
-        carrier: &Carrier,
-        at: Instant,
-        next_member: impl Fn(&On) -> Option<Instant>,
-    ) {
+    /// A look at pool task `number` came up (for the deadline `at`): at the deadline of the
+    /// member it is on, or at the earliest a member it opens after now can have. The next
+    /// look is at the earlier of the two.
+    fn look_at(&mut self, number: usize, at: Instant, now: Instant) {
+        let carrier = self.members[number].carrier.clone();
         let mut on = carrier.lock();
-        let soonest = next_member(&on);
-        let Some(watched) = &on.watched else {
-            // On a member with nothing to stop: it goes on at once, or ends (and reports).
-            self.look_again(pos, soonest);
+        let soonest = after(now, self.shortest);
+        let (Some(job), Some(watched)) = (on.job, &on.watched) else {
+            // Between jobs or members: what it opens next opens after now.
+            self.deadlines.push(Reverse((soonest, number)));
             return;
         };
         let cut_off = match self
@@ -414,41 +479,37 @@ impl<'a> StopWave<'a> {
             .at_deadline(on.pos, watched.number, &watched.progress, at)
         {
             AtDeadline::Moved(next) => {
-                self.look_again(pos, Some(soonest.map_or(next, |soonest| soonest.min(next))));
+                self.deadlines.push(Reverse((next.min(soonest), number)));
                 return;
             }
-            // Its own deadline was not past: the run goes on to the next member, or ends.
+            // Its own deadline was not past: the task goes on, or reports.
             AtDeadline::Finished { settled: false } => {
-                self.look_again(pos, soonest);
+                self.deadlines.push(Reverse((soonest, number)));
                 return;
             }
             // All that is left of the member is dropping what the plugin released: not
-            // waited for, the run's task ends after it, and the rest are launched as usual.
+            // waited for; the task leaves the pool after it, and the rest are queued anew.
             AtDeadline::Finished { settled: true } => false,
             AtDeadline::CutOff(_recorded) => true,
         };
         on.halted = true;
+        on.job = None;
         let finished = on.member + 1;
         drop(on);
-        if cut_off && let Some(task) = self.tasks.iter().find(|task| task.pos() == pos) {
-            task.abort();
+        let member = &mut self.members[number];
+        member.alive = false;
+        self.alive -= 1;
+        if cut_off {
+            member.task.abort();
         }
-        self.in_flight[pos] = None;
-        self.finish_run(pos, finished);
-    }
-
-    /// Files the next look at the run from `pos` at `at`; none if it has no member left to
-    /// watch (its task ends, and reports).
-    fn look_again(&mut self, pos: usize, at: Option<Instant>) {
-        if let Some(at) = at {
-            self.deadlines.push(Reverse((at, pos)));
+        if !self.done[job.pos] {
+            self.finish_job(job.pos, finished);
         }
     }
 
     /// `pos` is done: the plugins it uses may stop once their other users are done.
     fn finish(&mut self, pos: usize) {
         self.done[pos] = true;
-        self.in_flight[pos] = None;
         self.left -= 1;
         let graph = &self.shared.graph;
         for &dep in graph.deps(pos).iter().chain(graph.optional_deps(pos)) {
