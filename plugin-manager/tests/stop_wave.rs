@@ -11,7 +11,8 @@
 //!   it are torn down, in order;
 //! - each link in a run has its own deadline, counted from its own stop, not from the run's,
 //!   and a link whose deadline is shorter than the first link's is cut off at its own;
-//! - with one place, a hang cut off at its deadline leaves the pool a new task for the rest;
+//! - with one place, a hang cut off at its deadline leaves the pool a new task for the rest,
+//!   and a hang taken up by a task that had waited for a job is cut off as well;
 //! - the shutdown deadline, reached inside a run, abandons the link it was on and the ones
 //!   after it, and the run opens no link after that.
 //!
@@ -283,6 +284,52 @@ async fn a_hang_holding_the_only_place_is_cut_off_and_the_rest_stop() {
             failed_at < disabled,
             "{plugin} stopped while z held the only place"
         );
+    }
+    lab.hangs().wait_dropped(1).await;
+}
+
+/// A pool task that waited for a job is looked at again once it takes one. With two places,
+/// `u1` and `u2` (each using `r`) are stopped first: `u1` at once, so its task waits while
+/// `u2`'s teardown takes three seconds (its deadline is ten), and the look at the waiting
+/// task is dropped. Then the waiting task takes `r`, which hangs in `teardown`: it is cut off
+/// at its own deadline, a second later, not left hanging.
+#[tokio::test(start_paused = true)]
+async fn a_hang_taken_up_by_a_task_that_waited_for_it_is_cut_off() {
+    let lab = Lab::default();
+    let specs = [
+        lab.plugin("r")
+            .fails(plugin_manager::Phase::Hook(Hook::Teardown), Fault::Hang)
+            .spec(),
+        lab.plugin("u1").deps(["r"]).spec(),
+        lab.plugin("u2")
+            .deps(["r"])
+            .timeout(HOOK_TIMEOUT * 10)
+            .delay(Hook::Teardown, HOOK_TIMEOUT * 3)
+            .spec(),
+    ];
+    let manager = PluginManager::builder()
+        .hook_timeout(HOOK_TIMEOUT)
+        .shutdown_timeout(Duration::from_secs(3600 * 24))
+        .max_in_flight(2)
+        .plugins(specs)
+        .build()
+        .unwrap();
+    within("start", manager.start()).await;
+    let began = tokio::time::Instant::now();
+    within("shutdown", manager.shutdown()).await;
+    assert!(
+        began.elapsed() < HOOK_TIMEOUT * 5,
+        "r cut off {:?} into the shutdown",
+        began.elapsed()
+    );
+    let failure = expected_failure(
+        "r",
+        plugin_manager::Phase::Hook(Hook::Teardown),
+        Fault::Hang,
+    );
+    assert_eq!(manager.record("r").unwrap().last_error, Some(failure));
+    for plugin in ["u1", "u2"] {
+        assert_eq!(manager.state(plugin), Some(TornDown), "{plugin}");
     }
     lab.hangs().wait_dropped(1).await;
 }

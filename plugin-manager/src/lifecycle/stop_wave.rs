@@ -14,9 +14,10 @@
 //! Each pool task has a `Carrier`, shared with the steering task, saying which member it is
 //! on. Taking a job, moving on to the next member (opening its attempt) and halting the task
 //! (closing the attempt of the member it is on) each happen under the carrier's lock, so a
-//! halted task opens nothing after. The steering task looks at each pool task at the deadline
-//! of the member it is on, or sooner: at the earliest the next member's can be (the
-//! shortest limit of the set after the look, as a member opens after it). A member past its
+//! halted task opens nothing after. The steering task looks at each busy pool task at the
+//! deadline of the member it is on, or sooner: at the earliest the next member's can be (the
+//! shortest limit of the set after the look, as a member opens after it). An idle task is
+//! not looked at until it says it took a job. A member past its
 //! deadline is cut off and its task aborted; one whose outcome is settled while its `Drop`
 //! still runs is not waited for; either way the members it did not reach are queued anew.
 //!
@@ -69,10 +70,13 @@ struct Job {
     len: usize,
 }
 
-/// A pool task finished a job, or left it, having stopped its first `finished` members.
-struct Report {
-    job: Job,
-    finished: usize,
+/// What a pool task tells the steering task.
+enum Report {
+    /// It finished `job`, or left it, having stopped its first `finished` members.
+    Done { job: Job, finished: usize },
+    /// Pool task `number`, idle until then, took a job at `at`: the look at it that was
+    /// dropped while it was idle is due again (its member opens after `at`).
+    Took { number: usize, at: Instant },
 }
 
 /// Where a pool task is, shared by it and the steering task.
@@ -88,6 +92,8 @@ struct On {
     watched: Option<Watched>,
     /// Set by the steering task: the task stops where it is and takes no other job.
     halted: bool,
+    /// Waiting for a job: the steering task does not look at it until it says it took one.
+    idle: bool,
 }
 
 impl Carrier {
@@ -119,17 +125,25 @@ fn after(now: Instant, limit: Duration) -> Instant {
 
 /// A pool task: takes jobs until the pool closes or the task is halted, and stops each job's
 /// members in turn, each under its own span.
-async fn pool_task(shared: Arc<Shared>, pool: Arc<Pool>, carrier: Arc<Carrier>) {
+async fn pool_task(shared: Arc<Shared>, pool: Arc<Pool>, number: usize, carrier: Arc<Carrier>) {
     loop {
         let job = loop {
             {
                 let mut queue = pool.queue();
-                if queue.closed || carrier.lock().halted {
+                let mut on = carrier.lock();
+                if queue.closed || on.halted {
                     return;
                 }
                 if let Some(job) = queue.jobs.pop_front() {
+                    if std::mem::replace(&mut on.idle, false) {
+                        let at = Instant::now();
+                        if pool.reports.send(Report::Took { number, at }).is_err() {
+                            return; // the wave is over
+                        }
+                    }
                     break job;
                 }
+                on.idle = true;
                 queue.idle += 1;
             }
             pool.more.notified().await;
@@ -139,7 +153,7 @@ async fn pool_task(shared: Arc<Shared>, pool: Arc<Pool>, carrier: Arc<Carrier>) 
         let Some(finished) = finished else {
             return; // halted: the steering task counted the job
         };
-        if pool.reports.send(Report { job, finished }).is_err() {
+        if pool.reports.send(Report::Done { job, finished }).is_err() {
             return; // the wave is over
         }
         // Each job costs a unit of the task's budget, so a pool that is never short of
@@ -313,10 +327,10 @@ impl<'a> StopWave<'a> {
             tokio::select! {
                 biased;
                 Some(report) = self.reports.recv() => {
-                    self.job_done(report);
+                    self.reported(report);
                     // Every report in already, at once.
                     while let Ok(report) = self.reports.try_recv() {
-                        self.job_done(report);
+                        self.reported(report);
                     }
                 }
                 Some((number, joined)) = self.ended.next() => self.member_ended(number, joined),
@@ -364,10 +378,12 @@ impl<'a> StopWave<'a> {
             pos: 0,
             watched: None,
             halted: false,
+            idle: false,
         })));
         let task = tokio::spawn(pool_task(
             self.shared.clone(),
             self.pool.clone(),
+            number,
             carrier.clone(),
         ));
         let abort = task.abort_handle();
@@ -398,10 +414,19 @@ impl<'a> StopWave<'a> {
         len
     }
 
-    /// A pool task reports `report.job` done up to its first `report.finished` members.
-    fn job_done(&mut self, report: Report) {
-        if !self.done[report.job.pos] {
-            self.finish_job(report.job.pos, report.finished);
+    /// A pool task reports a job done up to its first `finished` members, or that it took
+    /// a job after idling (its look is filed again).
+    fn reported(&mut self, report: Report) {
+        match report {
+            Report::Done { job, finished } => {
+                if !self.done[job.pos] {
+                    self.finish_job(job.pos, finished);
+                }
+            }
+            Report::Took { number, at } => {
+                self.deadlines
+                    .push(Reverse((after(at, self.shortest), number)));
+            }
         }
     }
 
@@ -469,6 +494,9 @@ impl<'a> StopWave<'a> {
         let carrier = self.members[number].carrier.clone();
         let mut on = carrier.lock();
         let soonest = after(now, self.shortest);
+        if on.idle {
+            return; // looked at again once it takes a job (`Report::Took`)
+        }
         let (Some(job), Some(watched)) = (on.job, &on.watched) else {
             // Between jobs or members: what it opens next opens after now.
             self.deadlines.push(Reverse((soonest, number)));
