@@ -86,7 +86,7 @@ impl Progress {
 
     /// Marks `phase` as begun at `now` (the caller's one clock read at that boundary), under
     /// the deadline.
-    fn begin(&self, phase: Phase, now: Stamp) {
+    pub(super) fn begin(&self, phase: Phase, now: Stamp) {
         // A limit too large to add (`Duration::MAX`) is no deadline at all.
         let deadline = now.nanos_after(self.limit_nanos);
         self.step.store(step_of(phase), Ordering::Relaxed);
@@ -388,13 +388,26 @@ impl Shared {
         if current > deadline {
             return AtDeadline::Moved(current);
         }
-        let failure = Failure::new(progress.phase(), FailureKind::Timeout(progress.limit));
-        if self.fail_attempt(pos, number, &failure) {
-            AtDeadline::CutOff(failure)
-        } else {
-            AtDeadline::Finished {
-                settled: progress.settled.load(Ordering::Acquire),
+        // Looked at again under the live record: the piece may have ended, and the next one
+        // begun, since (both are written there, `Attempt::step`).
+        let mut moved = None;
+        let cut = self.fail_attempt_with(pos, number, || {
+            let current = progress.deadline(self);
+            if current > deadline {
+                moved = Some(current);
+                return None;
             }
+            Some(Failure::new(
+                progress.phase(),
+                FailureKind::Timeout(progress.limit),
+            ))
+        });
+        match (cut, moved) {
+            (_, Some(next)) => AtDeadline::Moved(next),
+            (Some(failure), None) => AtDeadline::CutOff(failure),
+            (None, None) => AtDeadline::Finished {
+                settled: progress.settled.load(Ordering::Acquire),
+            },
         }
     }
 

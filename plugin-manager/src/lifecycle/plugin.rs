@@ -26,18 +26,6 @@ impl Shared {
         self.change(pos, None, to, cause, None, self.stamp());
     }
 
-    /// [`transition`](Self::transition) on behalf of a plugin task: only while its attempt
-    /// `number` is open, closing it if `close` (see `driver`); whether it moved.
-    pub(super) fn transition_in(
-        &self,
-        pos: usize,
-        (number, close): (u64, bool),
-        to: PluginState,
-        cause: Option<Failure>,
-    ) -> bool {
-        self.change(pos, Some((number, close)), to, cause, None, self.stamp())
-    }
-
     /// Moves `pos` to `to` at `now` and, if that takes away its instance, hands the instance
     /// to the caller (`release` otherwise drops it in a task of its own). `keep` receives it.
     fn change(
@@ -158,16 +146,47 @@ impl Shared {
     /// in one step, if that attempt is still open; whether it was. Closing and recording at
     /// once means nobody sees the attempt closed before the plugin is `Failed`.
     pub(super) fn fail_attempt(&self, pos: usize, number: u64, failure: &Failure) -> bool {
-        let failed = self.transition_in(
-            pos,
-            (number, true),
-            PluginState::Failed,
-            Some(failure.clone()),
-        );
-        if failed && is_supervised(failure) {
+        self.fail_attempt_with(pos, number, || Some(failure.clone()))
+            .is_some()
+    }
+
+    /// As [`fail_attempt`](Self::fail_attempt), with the failure made by `failure` under the
+    /// live record, where a plugin task writes each move and begins its next piece: it
+    /// returns none (nothing recorded) if, seen from there, there is no failure to record.
+    /// The failure recorded, if any.
+    pub(super) fn fail_attempt_with(
+        &self,
+        pos: usize,
+        number: u64,
+        failure: impl FnOnce() -> Option<Failure>,
+    ) -> Option<Failure> {
+        let (failure, change) = {
+            let mut live = self.live(pos);
+            if live.attempt != number {
+                return None;
+            }
+            let failure = failure()?;
+            let attempt = Some((number, true));
+            let cause = Some(failure.clone());
+            let now = self.stamp();
+            let change = self.write_change(
+                pos,
+                &mut live,
+                attempt,
+                PluginState::Failed,
+                cause,
+                None,
+                now,
+            );
+            (failure, change.ok()?)
+        };
+        if let Some(change) = change {
+            self.announce(pos, &change);
+        }
+        if is_supervised(&failure) {
             self.supervise(pos);
         }
-        failed
+        Some(failure)
     }
 
     /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
@@ -514,6 +533,12 @@ impl Attempt {
             let change = self
                 .shared
                 .write_change(self.pos, &mut live, attempt, to, None, keep, now)?;
+            // The next piece begins in the same hold, so a deadline looked at under the
+            // record (`Shared::at_deadline`) never finds this piece ended and the next one
+            // not yet begun.
+            if let Some(next) = (!close).then(|| next_piece(to)).flatten() {
+                self.progress.begin(next, now);
+            }
             (change, (!close).then(|| live.instance.handles()).flatten())
         };
         if let Some(change) = change {
@@ -547,6 +572,16 @@ impl Attempt {
             };
             self.hook(hook, now, instance, context).await
         }
+    }
+}
+
+/// The piece a plugin task runs after moving to `to`, if it goes on.
+fn next_piece(to: PluginState) -> Option<Phase> {
+    match to {
+        PluginState::Loaded => Some(Phase::Hook(Hook::Setup)),
+        PluginState::Setup => Some(Phase::Hook(Hook::Enable)),
+        PluginState::Disabled => Some(Phase::Hook(Hook::Teardown)),
+        _ => None,
     }
 }
 
