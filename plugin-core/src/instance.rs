@@ -92,11 +92,15 @@ impl PluginInstance {
 
     /// Runs one hook to completion, holding the plugin's write lock meanwhile.
     ///
-    /// The manager calls this inside a task of its own, under a deadline; hidden from the
+    /// The manager calls this in a tokio task, under the hook's deadline; hidden from the
     /// documentation because a plugin has no business running hooks.
     #[doc(hidden)]
     pub async fn run_hook(&self, hook: Hook, ctx: &Context) -> Result<()> {
-        let mut plugin = self.hooks.write().await;
+        // Mostly nobody holds the lock: taken at once, with no waiter queued.
+        let mut plugin = match self.hooks.try_write() {
+            Ok(plugin) => plugin,
+            Err(_) => self.hooks.write().await,
+        };
         match hook {
             Hook::Setup => plugin.setup(ctx).await,
             Hook::Enable => plugin.on_enable(ctx).await,
@@ -307,5 +311,61 @@ impl<P> fmt::Debug for Dep<P> {
         f.debug_struct("Dep")
             .field("type", &std::any::type_name::<P>())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Poll, Waker};
+
+    use super::{Hook, PluginInstance};
+    use crate::{Context, Plugin, PluginMetadata, Result, async_trait};
+
+    /// Polls `future` once.
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut std::task::Context::from_waker(Waker::noop()))
+    }
+
+    #[derive(Default)]
+    struct Counter {
+        setups: u32,
+    }
+
+    #[async_trait]
+    impl Plugin for Counter {
+        async fn setup(&mut self, _ctx: &Context) -> Result<()> {
+            self.setups += 1;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hook_waits_for_a_reader_of_the_plugin_then_runs() {
+        let instance = PluginInstance::new(Counter::default());
+        let typed = instance.downcast::<Counter>().expect("a Counter");
+        let ctx = Context::detached(PluginMetadata::new("counter"));
+        let reading = typed.try_read().expect("nobody holds it");
+        let hook = instance.run_hook(Hook::Setup, &ctx);
+        tokio::pin!(hook);
+        assert!(
+            poll_once(hook.as_mut()).is_pending(),
+            "the hook waits while the plugin is read"
+        );
+        drop(reading);
+        hook.await.expect("setup succeeds");
+        assert_eq!(typed.try_read().expect("the hook is over").setups, 1);
+    }
+
+    #[tokio::test]
+    async fn a_hook_takes_the_plugin_at_once_when_nobody_holds_it() {
+        let instance = PluginInstance::new(Counter::default());
+        let ctx = Context::detached(PluginMetadata::new("counter"));
+        let hook = instance.run_hook(Hook::Setup, &ctx);
+        tokio::pin!(hook);
+        assert!(poll_once(hook.as_mut()).is_ready());
+        let typed = instance.downcast::<Counter>().expect("a Counter");
+        assert_eq!(typed.try_read().expect("the hook is over").setups, 1);
     }
 }
