@@ -367,7 +367,13 @@ impl Shared {
         debug_assert!(positions.is_sorted(), "operation locks in start order");
         let mut guards = Vec::with_capacity(positions.len());
         for &pos in positions {
-            guards.push(self.slots[pos].operation.lock().await);
+            // Mostly free: taken at once, with no waiter queued. A free lock has no waiters
+            // (a release hands its permit to the first), so this takes no one's turn.
+            let operation = &self.slots[pos].operation;
+            guards.push(match operation.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => operation.lock().await,
+            });
         }
         guards
     }
