@@ -41,17 +41,19 @@ pub struct Context {
     inner: Arc<ContextInner>,
 }
 
-struct ContextInner {
+/// What a context holds, with its host in the same allocation: `H` is the host's own type
+/// while the context is made, then `dyn Host` (hence the host's place, last).
+struct ContextInner<H: ?Sized = dyn Host> {
     /// The metadata's name, shared with every event this context publishes; made at the first
     /// event or counter, so a plugin that publishes nothing never copies its name.
     sender: OnceLock<Arc<str>>,
     metadata: Arc<PluginMetadata>,
     bus: EventBus,
-    host: Arc<dyn Host>,
     config: RwLock<Arc<ConfigSection>>,
     health: Mutex<Health>,
     /// This plugin's counters, registered on first use (see [`Counters`]).
     counters: OnceLock<Counters>,
+    host: H,
 }
 
 /// What a context counts through the `metrics` facade, labelled `plugin="NAME"`:
@@ -72,23 +74,22 @@ struct Counters {
 impl Context {
     /// A context for the plugin described by `metadata`; the manager makes these through
     /// [`ContextHandle::new`](crate::host::ContextHandle::new).
-    pub(crate) fn new(
+    pub(crate) fn new<H: Host + 'static>(
         metadata: Arc<PluginMetadata>,
         bus: EventBus,
-        host: Arc<dyn Host>,
+        host: H,
         section: Arc<ConfigSection>,
     ) -> Self {
-        Self {
-            inner: Arc::new(ContextInner {
-                sender: OnceLock::new(),
-                metadata,
-                bus,
-                host,
-                config: RwLock::new(section),
-                health: Mutex::new(Health::Healthy),
-                counters: OnceLock::new(),
-            }),
-        }
+        let inner: Arc<ContextInner> = Arc::new(ContextInner {
+            sender: OnceLock::new(),
+            metadata,
+            bus,
+            config: RwLock::new(section),
+            health: Mutex::new(Health::Healthy),
+            counters: OnceLock::new(),
+            host,
+        });
+        Self { inner }
     }
 
     /// A context with its own bus, no other plugins and no task runner, e.g. to unit-test a
@@ -111,12 +112,7 @@ impl Context {
     /// ```
     #[must_use]
     pub fn detached(metadata: PluginMetadata) -> Self {
-        Self::new(
-            Arc::new(metadata),
-            EventBus::new(),
-            Arc::new(NoHost),
-            Arc::default(),
-        )
+        Self::new(Arc::new(metadata), EventBus::new(), NoHost, Arc::default())
     }
 
     /// A detached context (see [`Context::detached`]) whose [`Context::config`] reads

@@ -101,6 +101,33 @@ pub trait Host: Send + Sync {
     }
 }
 
+/// A shared host: every call goes to the host inside, the defaulted ones too.
+impl<H: Host + ?Sized> Host for Arc<H> {
+    fn enabled_instance(&self, name: &str) -> Option<PluginInstance> {
+        (**self).enabled_instance(name)
+    }
+
+    fn spawn(&self, plugin: &str, task: BackgroundTask) {
+        (**self).spawn(plugin, task);
+    }
+
+    fn cancellation(&self, plugin: &str) -> CancellationToken {
+        (**self).cancellation(plugin)
+    }
+
+    fn report_health(&self, plugin: &str, health: crate::Health) {
+        (**self).report_health(plugin, health);
+    }
+
+    fn opens_on_bus(&self, plugin: &str) {
+        (**self).opens_on_bus(plugin);
+    }
+
+    fn is_detached(&self) -> bool {
+        (**self).is_detached()
+    }
+}
+
 /// A host that knows no plugin and runs no task, for contexts built outside a manager
 /// ([`Context::detached`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,7 +179,10 @@ impl ContextHandle {
     }
 
     /// [`ContextHandle::new`] with `section` as its configuration from the start (what a
-    /// manager starting a plugin does, without making an empty section first).
+    /// manager starting a plugin does, without making an empty section first), and `host`
+    /// of any type: it is kept in the context's own allocation, so a host made for each
+    /// context (the manager's names the plugin and its instance) costs no allocation of its
+    /// own. An `Arc<H>` is a host too, for one shared by many contexts.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -163,17 +193,17 @@ impl ContextHandle {
     /// let handle = ContextHandle::with_config(
     ///     Arc::new(PluginMetadata::new("dice")),
     ///     EventBus::new(),
-    ///     Arc::new(NoHost),
+    ///     NoHost,
     ///     Arc::new(section),
     /// );
     /// assert_eq!(handle.config_section().values()["max"].as_integer(), Some(3));
     /// # Ok::<(), plugin_core::ConfigError>(())
     /// ```
     #[must_use]
-    pub fn with_config(
+    pub fn with_config<H: Host + 'static>(
         metadata: Arc<PluginMetadata>,
         bus: EventBus,
-        host: Arc<dyn Host>,
+        host: H,
         section: Arc<ConfigSection>,
     ) -> Self {
         Self {

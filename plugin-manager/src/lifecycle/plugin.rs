@@ -369,11 +369,11 @@ impl Start {
             let context = ContextHandle::with_config(
                 shared.slots[pos].metadata.clone(),
                 shared.bus.clone(),
-                Arc::new(ManagerHost {
+                ManagerHost {
                     shared: Arc::downgrade(shared),
                     pos,
                     generation,
-                }),
+                },
                 section,
             );
             let constructed = shared.stamp();
