@@ -155,8 +155,9 @@ impl From<&PluginDescriptor> for PluginMetadata {
 /// }
 /// ```
 pub fn check_name(name: &str) -> Result<(), InvalidName> {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-    if !name.is_empty() && name.chars().all(allowed) {
+    // Bytes, not chars: every allowed character is ASCII, and no byte of a non-ASCII one is.
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    if !name.is_empty() && name.bytes().all(allowed) {
         Ok(())
     } else {
         Err(InvalidName {

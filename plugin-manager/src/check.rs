@@ -45,6 +45,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use plugin_core::host::ConfigCheck;
 use plugin_core::{ConfigError, PluginMetadata};
@@ -315,14 +316,14 @@ pub(crate) fn check_with(
 ) -> CheckReport {
     let empty = PluginsConfig::empty();
     let config = config.unwrap_or(&empty);
-    let parts: Vec<(PluginMetadata, Option<ConfigCheck>)> = specs
+    let parts: Vec<(Arc<PluginMetadata>, Option<ConfigCheck>)> = specs
         .iter()
         .map(|spec| {
             let parts = spec.clone().into_parts();
             (parts.metadata, parts.config_check)
         })
         .collect();
-    let metadata: Vec<&PluginMetadata> = parts.iter().map(|(m, _)| m).collect();
+    let metadata: Vec<&PluginMetadata> = parts.iter().map(|(m, _)| &**m).collect();
     let warnings = unknown_optional_deps(&metadata);
     let graph = DependencyGraph::new(&metadata);
     // The plugins in start order, or by name (then origin, as the graph resolves duplicates)

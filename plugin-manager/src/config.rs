@@ -211,6 +211,9 @@ impl PluginsConfig {
         &self,
         plugins: impl IntoIterator<Item = &'a str>,
     ) -> Vec<ConfigError> {
+        if self.plugins.is_empty() {
+            return Vec::new(); // no section names anything
+        }
         let mut known: Vec<&str> = plugins.into_iter().collect();
         known.sort_unstable();
         self.plugins()
@@ -237,6 +240,9 @@ impl PluginsConfig {
         plugins: impl IntoIterator<Item = (&'a str, D)>,
     ) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        if self.plugins.values().all(|settings| settings.enabled) {
+            return errors; // nothing is switched off
+        }
         for (name, deps) in plugins {
             if !self.is_enabled(name) {
                 continue;

@@ -249,7 +249,7 @@ impl Shared {
                     config_check: parts.config_check,
                     live: Mutex::new(live),
                     telemetry: PluginTelemetry::new(&parts.metadata.name, settings.metrics),
-                    metadata: Arc::new(parts.metadata),
+                    metadata: parts.metadata,
                     factory: parts.factory,
                     constructing: AtomicBool::new(false),
                     on_bus: AtomicBool::new(false),

@@ -9,7 +9,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
+use plugin_core::{
+    ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginMetadata, PluginRef, PluginType,
+};
 
 use crate::config::{PluginsConfig, ReloadError};
 use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
@@ -549,7 +551,10 @@ impl ManagerBuilder {
         } else {
             Vec::new()
         };
-        let metadata: Vec<_> = self.specs.iter().map(PluginSpec::metadata).collect();
+        // Parts first: each plugin's metadata goes into its `Arc` here, in the order given,
+        // and what the manager then moves around to order them is small.
+        let plugins: Vec<_> = self.specs.into_iter().map(PluginSpec::into_parts).collect();
+        let metadata: Vec<&PluginMetadata> = plugins.iter().map(|p| &*p.metadata).collect();
         let graph = match DependencyGraph::new(&metadata) {
             Ok(graph) if errors.is_empty() => graph,
             Ok(_) => return Err(InvalidPluginSet { errors }),
@@ -561,7 +566,6 @@ impl ManagerBuilder {
         for warning in graph.warnings() {
             tracing::warn!("{warning}");
         }
-        let plugins = self.specs.into_iter().map(PluginSpec::into_parts).collect();
         let settings = Settings {
             hook_timeout: self.hook_timeout,
             shutdown_timeout: self.shutdown_timeout,

@@ -11,7 +11,9 @@ pub(crate) type Factory = Arc<dyn Fn() -> Result<PluginInstance> + Send + Sync>;
 
 /// A plugin as the builder hands it to the manager.
 pub(crate) struct PluginParts {
-    pub(crate) metadata: PluginMetadata,
+    /// Shared from the outset: the slot and every context of the plugin hold it, and a
+    /// plugin's parts stay small to move (the manager orders them by start position).
+    pub(crate) metadata: Arc<PluginMetadata>,
     pub(crate) factory: Factory,
     pub(crate) config_check: Option<ConfigCheck>,
 }
@@ -94,7 +96,7 @@ impl PluginSpec {
 
     pub(crate) fn into_parts(self) -> PluginParts {
         PluginParts {
-            metadata: self.metadata,
+            metadata: Arc::new(self.metadata),
             factory: self.factory,
             config_check: self.config_check,
         }

@@ -84,9 +84,9 @@ struct Prepared<C> {
 }
 
 /// A start to run in the task of the plugin that let it start, not in a task of its own: that
-/// task's handle is filed under it.
+/// task's handle is filed under it. The task holds the wave for all its starts
+/// (`Continued::run`), so going on clones no `Arc` (a count both workers would write).
 struct Continued {
-    wave: Arc<StartWave>,
     pos: usize,
     number: u64,
     progress: Arc<Progress>,
@@ -315,9 +315,10 @@ impl StartWave {
                 .catch_unwind()
                 .map(move |caught| {
                     let ok = wave.outcome(pos, number, &watched, caught);
-                    wave.ended(pos, number, ok)
+                    let next = wave.ended(pos, number, ok);
+                    (wave, next)
                 })
-                .then(Continued::run),
+                .then(|(wave, next)| Continued::run(wave, next)),
         );
         // Stored after the spawn, not under the lock across it: a task that ends at once, on
         // the other worker, would wait for the lock (in `forget`) off its thread. One that
@@ -353,7 +354,6 @@ impl StartWave {
         } = prepared;
         self.track(pos, number, progress.clone(), task);
         Continued {
-            wave: self.clone(),
             pos,
             number,
             progress,
@@ -483,11 +483,10 @@ impl StartWave {
 }
 
 impl Continued {
-    /// Runs `next` and each start it goes on with, in the calling task, with the same
-    /// isolation as a task of its own: its own `catch_unwind` and deadline.
-    async fn run(mut next: Option<Continued>) {
+    /// Runs `next` and each start it goes on with, in the calling task of `wave`, with the
+    /// same isolation as a task of its own: its own `catch_unwind` and deadline.
+    async fn run(wave: Arc<StartWave>, mut next: Option<Continued>) {
         while let Some(Continued {
-            wave,
             pos,
             number,
             progress,
