@@ -113,17 +113,24 @@ struct Ring<E> {
     detached: bool,
     /// The id of the next subscription.
     next_id: u64,
+    /// The cursor of each open subscription, by id: the slowest says what every one copied.
+    cursors: Vec<(u64, Arc<AtomicU64>)>,
+    /// The events before this one are let go: every open subscription copied them, was lapped
+    /// past them or closed. It is the slowest cursor as of the last look (`release_read`), so
+    /// that the ring keeps no copy nobody will read.
+    released: u64,
+    /// How many cursors were at `released` then and have not moved since: the subscription
+    /// that moves the last of them looks for the slowest again. Set under the write lock,
+    /// counted down under the read lock by each of them as it moves.
+    at_released: AtomicUsize,
 }
 
-/// One event in a ring, and how many subscriptions have still to copy it.
+/// One event in a ring.
 struct Slot<E> {
     /// The event's number.
     seq: u64,
-    /// Taken out (dropped) once every subscription that was open when it was published has
-    /// copied it or closed, so that the ring keeps no copy nobody will read.
+    /// Taken out (dropped) once every open subscription has copied it (`Ring::release_read`).
     value: Option<Stamped<E>>,
-    /// Subscriptions open at its publish that have not copied it yet (nor closed).
-    unread: AtomicUsize,
 }
 
 impl<E> Ring<E> {
@@ -136,7 +143,6 @@ impl<E> Ring<E> {
         let slot = Slot {
             seq: self.tail,
             value: Some(stamped),
-            unread: AtomicUsize::new(self.open),
         };
         if self.slots.len() < capacity {
             self.slots.push(slot);
@@ -178,21 +184,35 @@ impl<E> Ring<E> {
         at
     }
 
-    /// Drops the events from `from` to `to` (exclusive) that nobody has still to copy.
-    fn release(&mut self, from: u64, to: u64) {
-        for seq in from.max(self.oldest())..to.min(self.tail) {
+    /// Drops the events every open subscription has copied: those before the slowest cursor,
+    /// which becomes `released`; counts the cursors there (`at_released`).
+    fn release_read(&mut self) {
+        let (mut slowest, mut there) = (self.tail, 0);
+        for (_, cursor) in &self.cursors {
+            let at = cursor.load(Ordering::Relaxed);
+            if at < slowest {
+                (slowest, there) = (at, 1);
+            } else if at == slowest {
+                there += 1;
+            }
+        }
+        for seq in self.released.max(self.oldest())..slowest {
             let at = self.at(seq);
             let slot = &mut self.slots[at];
-            if slot.seq == seq && *slot.unread.get_mut() == 0 {
+            if slot.seq == seq {
                 slot.value = None;
             }
         }
+        self.released = self.released.max(slowest);
+        *self.at_released.get_mut() = there;
     }
 
     /// Lets the events go (no subscription is open): a new one starts at `tail`.
     fn clear(&mut self) {
         self.slots = Vec::new();
         self.write_at = 0;
+        self.released = self.tail;
+        *self.at_released.get_mut() = 0;
     }
 }
 
@@ -207,6 +227,9 @@ impl<E> Topic<E> {
                 open: 0,
                 detached: false,
                 next_id: 0,
+                cursors: Vec::new(),
+                released: 0,
+                at_released: AtomicUsize::new(0),
             }),
             any_parked: AtomicBool::new(false),
             parked: Mutex::new(Vec::new()),
@@ -286,8 +309,8 @@ struct Member<E> {
     /// write lock.
     open: AtomicBool,
     /// The number of the next event it copies out of the ring; written by its receiver under
-    /// the ring's read lock.
-    cursor: AtomicU64,
+    /// the ring's read lock. Shared with the ring's list of cursors.
+    cursor: Arc<AtomicU64>,
     /// Events it skipped because the ring had let them go; written by its receiver under the
     /// ring's read lock, and by closing under the write lock.
     skipped: AtomicU64,
@@ -316,19 +339,12 @@ impl<E> Member<E> {
                 .saturating_sub(self.cursor.load(Ordering::Relaxed));
             self.skipped.fetch_add(lost, Ordering::Relaxed);
             // What it has not copied no longer waits for it.
-            let from = ring.oldest().max(self.cursor.load(Ordering::Relaxed));
-            for seq in from..ring.tail {
-                let at = ring.at(seq);
-                let slot = &mut ring.slots[at];
-                let unread = slot.unread.get_mut();
-                *unread = unread.saturating_sub(1);
-                if *unread == 0 {
-                    slot.value = None;
-                }
-            }
+            ring.cursors.retain(|(id, _)| *id != self.id);
             ring.open -= 1;
             if ring.open == 0 {
                 ring.clear();
+            } else {
+                ring.release_read();
             }
             self.topic.unpark(self.id)
         };
@@ -408,30 +424,36 @@ impl Topics {
         &self,
     ) -> (Subscription<E>, Arc<dyn Owned>) {
         let topic = self.topic::<E>();
-        let (id, next) = {
+        let (id, next, cursor) = {
             let mut ring = write(&topic.ring);
             ring.open += 1;
             ring.next_id += 1;
-            (ring.next_id, ring.tail)
+            let (id, next) = (ring.next_id, ring.tail);
+            let cursor = Arc::new(AtomicU64::new(next));
+            ring.cursors.push((id, cursor.clone()));
+            if ring.open == 1 {
+                ring.released = next;
+            }
+            if next == ring.released {
+                *ring.at_released.get_mut() += 1;
+            }
+            (id, next, cursor)
         };
         let member = Arc::new(Member {
             topic,
             id,
             open: AtomicBool::new(true),
-            cursor: AtomicU64::new(next),
+            cursor,
             skipped: AtomicU64::new(0),
         });
         let subscription = Subscription {
             member: member.clone(),
             copy: |batch, slots| {
-                let mut finished = false;
                 for slot in slots {
                     if let Some(value) = &slot.value {
                         batch.push_back(value.clone());
                     }
-                    finished |= slot.unread.fetch_sub(1, Ordering::AcqRel) == 1;
                 }
-                finished
             },
             next,
             batch: VecDeque::new(),
@@ -519,7 +541,6 @@ pub struct Subscription<E> {
     member: Arc<Member<E>>,
     /// Appends clones of events to a batch (made where `E: Clone` is known, so that the
     /// subscription's methods need no bound).
-    /// Returns whether it was the last to copy any of them.
     copy: CopyOut<E>,
     /// The number of the next event to copy out of the ring (the member's cursor, kept here
     /// too to read it without an atomic).
@@ -530,9 +551,8 @@ pub struct Subscription<E> {
     streak: u32,
 }
 
-/// Appends clones of the events of some slots to a batch, counting each slot as copied;
-/// returns whether it was the last to copy any of them.
-type CopyOut<E> = fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]) -> bool;
+/// Appends clones of the events of some slots to a batch.
+type CopyOut<E> = fn(&mut VecDeque<Stamped<E>>, &[Slot<E>]);
 
 /// After this many events in a row, [`Subscription::recv`] yields once to the runtime before
 /// the next, as tokio's own channels do under its cooperative budget, so a task that always
@@ -621,6 +641,7 @@ impl<E> Subscription<E> {
         if !member.open.load(Ordering::Relaxed) {
             return Taken::Ended;
         }
+        let was = self.next;
         let oldest = ring.oldest();
         if self.next < oldest {
             // Lapped: the ring let these go before they were read.
@@ -629,27 +650,36 @@ impl<E> Subscription<E> {
                 .fetch_add(oldest - self.next, Ordering::Relaxed);
             self.next = oldest;
         }
-        if self.next == ring.tail {
-            member.cursor.store(self.next, Ordering::Relaxed);
+        let taken = if self.next == ring.tail {
             if ring.detached {
                 return Taken::Ended;
             }
             if let Some(waker) = waker {
                 topic.park(member.id, waker);
             }
-            return Taken::Empty;
-        }
-        let (first, second) = ring.from(self.next, MAX_BATCH);
-        let finished = (self.copy)(&mut self.batch, first) | (self.copy)(&mut self.batch, second);
-        let from = self.next;
-        self.next += (first.len() + second.len()) as u64;
+            false
+        } else {
+            let (first, second) = ring.from(self.next, MAX_BATCH);
+            (self.copy)(&mut self.batch, first);
+            (self.copy)(&mut self.batch, second);
+            self.next += (first.len() + second.len()) as u64;
+            true
+        };
         member.cursor.store(self.next, Ordering::Relaxed);
+        // The last cursor to leave the release point looks for the slowest one again, and
+        // the ring lets go of what every subscription has copied.
+        let last_to_move = self.next != was
+            && was == ring.released
+            && ring.at_released.fetch_sub(1, Ordering::AcqRel) == 1;
         drop(ring);
-        if finished {
-            // The last to copy some of them: the ring lets those go.
-            write(&topic.ring).release(from, self.next);
+        if last_to_move {
+            write(&topic.ring).release_read();
         }
-        Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
+        if taken {
+            Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
+        } else {
+            Taken::Empty
+        }
     }
 }
 
@@ -676,8 +706,10 @@ impl<E> fmt::Debug for Subscription<E> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
     use std::sync::Arc;
 
+    use super::MAX_BATCH;
     use crate::EventBus;
 
     #[derive(Clone, Debug, PartialEq)]
@@ -807,5 +839,146 @@ mod tests {
         assert_eq!(got, [Ping(5), Ping(6), Ping(7), Ping(8)]);
         assert_eq!(bus.dropped("b"), 2);
         assert_eq!(bus.dropped("a"), 0);
+    }
+
+    /// A model of what the ring must still hold: event `seq` is held while it is within the
+    /// ring's last `capacity` events and some open subscription has not copied it yet.
+    struct Model {
+        capacity: u64,
+        /// Events stored (published with a subscription open), and since the last clear.
+        tail: u64,
+        since_clear: u64,
+        /// Per open subscription: its cursor and the events of its batch in hand.
+        subs: Vec<(u64, VecDeque<u64>)>,
+    }
+
+    impl Model {
+        fn oldest(&self) -> u64 {
+            self.tail - self.since_clear.min(self.capacity)
+        }
+
+        fn held(&self, seq: u64) -> bool {
+            let slowest = self.subs.iter().map(|(cursor, _)| *cursor).min();
+            seq >= self.oldest() && seq < self.tail && slowest.is_some_and(|c| seq >= c)
+        }
+
+        fn in_hand(&self, seq: u64) -> usize {
+            self.subs
+                .iter()
+                .map(|(_, batch)| batch.iter().filter(|&&s| s == seq).count())
+                .sum()
+        }
+
+        /// `try_recv` on subscription `k`: what it returns.
+        fn recv(&mut self, k: usize) -> Option<u64> {
+            let oldest = self.oldest();
+            let (cursor, batch) = &mut self.subs[k];
+            if let Some(seq) = batch.pop_front() {
+                return Some(seq);
+            }
+            *cursor = (*cursor).max(oldest);
+            let end = self.tail.min(*cursor + MAX_BATCH as u64);
+            batch.extend(*cursor..end);
+            *cursor = end;
+            batch.pop_front()
+        }
+    }
+
+    #[test]
+    fn the_ring_holds_exactly_what_an_open_subscription_has_still_to_copy() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for round in 0..200 {
+            let capacity = 1 + next(5);
+            let bus = EventBus::with_capacity(usize::try_from(capacity).unwrap());
+            let mut model = Model {
+                capacity,
+                tail: 0,
+                since_clear: 0,
+                subs: Vec::new(),
+            };
+            let mut subs: Vec<crate::Subscription<Arc<u64>>> = Vec::new();
+            let mut events: Vec<Arc<u64>> = Vec::new();
+            for step in 0..60 {
+                match next(10) {
+                    0..=3 => {
+                        let event = Arc::new(model.tail);
+                        if bus.publish(event.clone()) > 0 {
+                            events.push(event);
+                            model.tail += 1;
+                            model.since_clear += 1;
+                        }
+                    }
+                    4..=7 if !subs.is_empty() => {
+                        let k = usize::try_from(next(subs.len() as u64)).unwrap();
+                        let got = subs[k].try_recv().map(|event| *event);
+                        assert_eq!(got, model.recv(k), "round {round} step {step}: recv {k}");
+                    }
+                    8 if !subs.is_empty() => {
+                        let k = usize::try_from(next(subs.len() as u64)).unwrap();
+                        drop(subs.remove(k));
+                        model.subs.remove(k);
+                        if model.subs.is_empty() {
+                            model.since_clear = 0;
+                        }
+                    }
+                    _ if subs.len() < 4 => {
+                        subs.push(bus.subscribe::<Arc<u64>>(&format!("s{step}")));
+                        model.subs.push((model.tail, VecDeque::new()));
+                    }
+                    _ => {}
+                }
+                for (seq, event) in (0_u64..).zip(&events) {
+                    let expected = 1 + usize::from(model.held(seq)) + model.in_hand(seq);
+                    assert_eq!(
+                        Arc::strong_count(event),
+                        expected,
+                        "round {round} step {step}: copies of event {seq}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscribers_on_other_threads_get_every_event_and_the_ring_keeps_none_after() {
+        const EVENTS: u64 = 20_000;
+        let bus = EventBus::with_capacity(usize::try_from(EVENTS).unwrap());
+        let readers: Vec<_> = (0..4)
+            .map(|i| {
+                let mut sub = bus.subscribe::<Arc<u64>>(&format!("s{i}"));
+                tokio::spawn(async move {
+                    for expected in 0..EVENTS {
+                        let event = sub.recv().await.expect("the bus is open");
+                        assert_eq!(*event, expected, "in order, none lost");
+                    }
+                    sub
+                })
+            })
+            .collect();
+        let events: Vec<Arc<u64>> = (0..EVENTS).map(Arc::new).collect();
+        for event in &events {
+            assert_eq!(bus.publish(event.clone()), 4);
+            if **event % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut subs = Vec::new();
+        for reader in readers {
+            subs.push(reader.await.expect("a reader"));
+        }
+        assert_eq!(bus.dropped("s0"), 0);
+        // Every subscription has read every event (and is still open): the ring keeps none.
+        let kept = events.iter().filter(|e| Arc::strong_count(e) > 1).count();
+        assert_eq!(
+            kept, 0,
+            "events the ring still holds after every subscriber read them"
+        );
+        drop(subs);
     }
 }
