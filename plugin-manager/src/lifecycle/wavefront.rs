@@ -9,10 +9,11 @@
 //!
 //! - **Start**: no task steers it (`start_wave`): each plugin task, as it ends, launches the
 //!   plugins that were waiting for it, and one timer keeps the deadlines of the whole wave.
-//! - **Stop**: one task steers it (`stop_wave`): it launches each plugin's stop task, polls
-//!   them, and keeps their deadlines with one timer. Stops launched from the plugin tasks
-//!   themselves, on both workers at once, were slower: the instances and contexts they drop
-//!   contend for the allocator.
+//! - **Stop**: one task steers it (`stop_wave`), counting and keeping the deadlines with one
+//!   timer, while a pool of stop tasks (at most `max_in_flight`) takes the queued jobs: a
+//!   plugin, then its only dependency if it was that one's last user, and so on. Stops
+//!   launched from the ending stops themselves, on both workers at once, were slower: the
+//!   instances and contexts they drop contend for the allocator.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
