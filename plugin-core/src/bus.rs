@@ -19,9 +19,10 @@
 //! then only its read side. Each owner's record lists what it holds, so
 //! [`EventBus::close_owner`] costs what the owner holds, not what the bus holds.
 //!
-//! **Memory:** a type's ring keeps its last `capacity` events alive while the type has an open
-//! subscription, read or not (events are dropped when overwritten, or when the last
-//! subscription of the type closes); a publish with no open subscription stores nothing.
+//! **Memory:** a type's ring keeps an event alive until every open subscription has copied it,
+//! been lapped past it or closed: the slowest open subscription holds at most `capacity`
+//! events alive, and once all have read, the ring holds none (the subscription that was
+//! last to read drops them). A publish with no open subscription stores nothing.
 //!
 //! **Order:** every subscription of a type reads that type's events in the order they were
 //! published (one order for all publishers, the order of their publishes into the ring).
