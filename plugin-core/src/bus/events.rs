@@ -139,21 +139,24 @@ impl<E> Ring<E> {
         self.tail - self.slots.len() as u64
     }
 
-    fn push(&mut self, capacity: usize, stamped: Stamped<E>) {
+    /// Stores `stamped`; returns the event it overwrote, if the ring still held one, to be
+    /// dropped by the caller once it holds no lock.
+    fn push(&mut self, capacity: usize, stamped: Stamped<E>) -> Option<Stamped<E>> {
         let slot = Slot {
             seq: self.tail,
             value: Some(stamped),
         };
+        self.tail += 1;
         if self.slots.len() < capacity {
             self.slots.push(slot);
-        } else {
-            self.slots[self.write_at] = slot;
-            self.write_at += 1;
-            if self.write_at == capacity {
-                self.write_at = 0;
-            }
+            return None;
         }
-        self.tail += 1;
+        let old = std::mem::replace(&mut self.slots[self.write_at], slot);
+        self.write_at += 1;
+        if self.write_at == capacity {
+            self.write_at = 0;
+        }
+        old.value
     }
 
     /// The events from number `from` (held: `oldest() <= from <= tail`) on, at most `max`,
@@ -184,9 +187,13 @@ impl<E> Ring<E> {
         at
     }
 
-    /// Drops the events every open subscription has copied: those before the slowest cursor,
-    /// which becomes `released`; counts the cursors there (`at_released`).
-    fn release_read(&mut self) {
+    /// Lets go of the events every open subscription has copied: those before the slowest
+    /// cursor, which becomes `released`; counts the cursors there (`at_released`).
+    ///
+    /// The events are moved into `bin`, for the caller to drop once it holds no lock: an
+    /// event's `Drop` is user code, which may panic or publish, and the ring is consistent
+    /// before it runs.
+    fn release_read(&mut self, bin: &mut Vec<Stamped<E>>) {
         let (mut slowest, mut there) = (self.tail, 0);
         for (_, cursor) in &self.cursors {
             let at = cursor.load(Ordering::Relaxed);
@@ -196,23 +203,29 @@ impl<E> Ring<E> {
                 there += 1;
             }
         }
-        for seq in self.released.max(self.oldest())..slowest {
+        debug_assert!(
+            slowest >= self.released,
+            "a cursor went back past the release point"
+        );
+        let from = self.released.max(self.oldest());
+        self.released = self.released.max(slowest);
+        *self.at_released.get_mut() = there;
+        for seq in from..slowest {
             let at = self.at(seq);
             let slot = &mut self.slots[at];
             if slot.seq == seq {
-                slot.value = None;
+                bin.extend(slot.value.take());
             }
         }
-        self.released = self.released.max(slowest);
-        *self.at_released.get_mut() = there;
     }
 
-    /// Lets the events go (no subscription is open): a new one starts at `tail`.
-    fn clear(&mut self) {
-        self.slots = Vec::new();
+    /// Lets the events go (no subscription is open): a new one starts at `tail`. Returns
+    /// them, for the caller to drop once it holds no lock.
+    fn clear(&mut self) -> Vec<Slot<E>> {
         self.write_at = 0;
         self.released = self.tail;
         *self.at_released.get_mut() = 0;
+        std::mem::take(&mut self.slots)
     }
 }
 
@@ -238,20 +251,25 @@ impl<E> Topic<E> {
     }
 
     /// Stores `stamped` for every open subscription and wakes those parked; returns how many
-    /// are open.
-    fn publish(&self, stamped: Stamped<E>) -> usize {
-        let (open, wake) = {
+    /// are open, and the event to drop once the caller holds no lock: `stamped` itself if
+    /// none is, else the one it overwrote if the ring still held it.
+    fn publish(&self, stamped: Stamped<E>) -> (usize, Option<Stamped<E>>) {
+        let (open, wake, unstored) = {
             let mut ring = write(&self.ring);
             if ring.open == 0 {
-                return 0;
+                return (0, Some(stamped));
             }
-            ring.push(self.capacity, stamped);
-            (ring.open, self.any_parked.load(Ordering::Relaxed))
+            let overwritten = ring.push(self.capacity, stamped);
+            (
+                ring.open,
+                self.any_parked.load(Ordering::Relaxed),
+                overwritten,
+            )
         };
         if wake {
             self.wake_parked();
         }
-        open
+        (open, unstored)
     }
 
     /// Wakes every parked subscription, holding no lock while it wakes them (a waker may run
@@ -328,6 +346,7 @@ pub(super) trait Owned: Send + Sync {
 
 impl<E> Member<E> {
     fn close(&self) {
+        let (mut cleared, mut released) = (Vec::new(), Vec::new());
         let waker = {
             let mut ring = write(&self.topic.ring);
             if !self.open.swap(false, Ordering::Relaxed) {
@@ -342,12 +361,14 @@ impl<E> Member<E> {
             ring.cursors.retain(|(id, _)| *id != self.id);
             ring.open -= 1;
             if ring.open == 0 {
-                ring.clear();
+                cleared = ring.clear();
             } else {
-                ring.release_read();
+                ring.release_read(&mut released);
             }
             self.topic.unpark(self.id)
         };
+        // The events let go are dropped here, with no lock held.
+        drop((cleared, released));
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -458,6 +479,7 @@ impl Topics {
             next,
             batch: VecDeque::new(),
             streak: 0,
+            bin: Vec::new(),
         };
         (subscription, member)
     }
@@ -478,10 +500,14 @@ impl Topics {
             .any
             .downcast_ref::<Topic<E>>()
             .expect("a topic is keyed by its own type");
-        topic.publish(Stamped {
+        let (open, unstored) = topic.publish(Stamped {
             sender: sender.cloned(),
             event,
-        })
+        });
+        // An event's `Drop` may publish: it runs with no lock held.
+        drop(table);
+        drop(unstored);
+        open
     }
 
     /// How many event types have a topic.
@@ -549,6 +575,9 @@ pub struct Subscription<E> {
     batch: VecDeque<Stamped<E>>,
     /// Events `recv` returned since it last yielded (see [`YIELD_EVERY`]).
     streak: u32,
+    /// The events this subscription's last release let go, dropped once it holds no lock;
+    /// kept empty between releases, for its allocation.
+    bin: Vec<Stamped<E>>,
 }
 
 /// Appends clones of the events of some slots to a batch.
@@ -651,11 +680,10 @@ impl<E> Subscription<E> {
             self.next = oldest;
         }
         let taken = if self.next == ring.tail {
-            if ring.detached {
-                return Taken::Ended;
-            }
-            if let Some(waker) = waker {
-                topic.park(member.id, waker);
+            if !ring.detached {
+                if let Some(waker) = waker {
+                    topic.park(member.id, waker);
+                }
             }
             false
         } else {
@@ -671,12 +699,18 @@ impl<E> Subscription<E> {
         let last_to_move = self.next != was
             && was == ring.released
             && ring.at_released.fetch_sub(1, Ordering::AcqRel) == 1;
+        let detached = ring.detached;
         drop(ring);
         if last_to_move {
-            write(&topic.ring).release_read();
+            write(&topic.ring).release_read(&mut self.bin);
+            // With no lock held: a panic here leaves the ring consistent, and the rest of the
+            // bin is dropped as the panic unwinds.
+            self.bin.clear();
         }
         if taken {
             Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
+        } else if detached {
+            Taken::Ended
         } else {
             Taken::Empty
         }
@@ -980,5 +1014,138 @@ mod tests {
             "events the ring still holds after every subscriber read them"
         );
         drop(subs);
+    }
+}
+
+#[cfg(test)]
+mod drop_tests {
+    //! An event's `Drop` is user code: the ring runs it with no lock held, so that it may
+    //! panic or publish.
+
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use crate::EventBus;
+
+    /// An event whose drop panics while `armed` is set, once.
+    #[derive(Clone)]
+    struct Fragile {
+        id: Arc<u64>,
+        armed: Arc<AtomicBool>,
+    }
+
+    impl Drop for Fragile {
+        fn drop(&mut self) {
+            if self.armed.swap(false, Ordering::Relaxed) {
+                panic!("event {} panicked as it was dropped", self.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_in_an_events_drop_leaves_the_ring_releasing_later_events() {
+        let armed = Arc::new(AtomicBool::new(false));
+        let fragile = |id| Fragile {
+            id: Arc::new(id),
+            armed: armed.clone(),
+        };
+        let bus = EventBus::with_capacity(8);
+        let mut first = bus.subscribe::<Fragile>("first");
+        let mut last = bus.subscribe::<Fragile>("last");
+        bus.publish(fragile(0));
+        drop(first.try_recv());
+        armed.store(true, Ordering::Relaxed);
+        // The last to copy event 0 lets the ring's copy go, and that drop panics.
+        let copied = catch_unwind(AssertUnwindSafe(|| last.try_recv().map(|e| *e.id)));
+        assert!(copied.is_err(), "the ring's copy of event 0 panicked");
+        assert!(!armed.load(Ordering::Relaxed), "one panic only");
+        for id in 1..20 {
+            let event = fragile(id);
+            let counted = event.id.clone();
+            bus.publish(event);
+            for subscription in [&mut first, &mut last] {
+                let got = subscription.try_recv().map(|event| *event.id);
+                // `last` still holds event 0 in hand from the batch the panic cut short.
+                if got == Some(0) {
+                    assert_eq!(subscription.try_recv().map(|e| *e.id), Some(id));
+                } else {
+                    assert_eq!(got, Some(id));
+                }
+            }
+            assert_eq!(
+                Arc::strong_count(&counted),
+                1,
+                "event {id}: both subscriptions copied and dropped it, the ring let it go"
+            );
+        }
+    }
+
+    /// An event whose drop publishes another of its type, on the same bus.
+    #[derive(Clone)]
+    struct Echo {
+        bus: Option<EventBus>,
+        echoes: Arc<()>,
+    }
+
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            if let Some(bus) = self.bus.take() {
+                bus.publish(Echo {
+                    bus: None,
+                    echoes: self.echoes.clone(),
+                });
+            }
+        }
+    }
+
+    /// Runs `body` on its own thread; a deadlock fails the test instead of hanging it.
+    fn within_a_minute(body: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            body();
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the body finished: no lock was held while an event was dropped");
+    }
+
+    #[test]
+    fn an_events_drop_may_publish_on_its_own_topic_wherever_the_ring_lets_it_go() {
+        within_a_minute(|| {
+            let bus = EventBus::with_capacity(1);
+            let echoes = Arc::new(());
+            let echo = || Echo {
+                bus: Some(bus.clone()),
+                echoes: echoes.clone(),
+            };
+            // Published with no subscription: the event is dropped at once.
+            assert_eq!(bus.publish(echo()), 0);
+            let mut reader = bus.subscribe::<Echo>("reader");
+            let mut other = bus.subscribe::<Echo>("other");
+            // Overwritten unread in a ring of one.
+            bus.publish(echo());
+            bus.publish(echo());
+            // Let go once both copied it (the copies hold no bus: they drop quietly).
+            let copies: Vec<Echo> = [&mut reader, &mut other]
+                .into_iter()
+                .filter_map(|subscription| subscription.try_recv())
+                .map(|mut copy| {
+                    copy.bus = None;
+                    copy
+                })
+                .collect();
+            assert_eq!(copies.len(), 2);
+            // Discarded as the last subscription closes.
+            bus.publish(echo());
+            drop(other);
+            drop(reader);
+            drop(copies);
+            // Every event made was dropped: only `echoes` itself is left.
+            drop(bus);
+            assert_eq!(Arc::strong_count(&echoes), 1);
+        });
     }
 }
