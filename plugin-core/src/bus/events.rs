@@ -214,7 +214,12 @@ impl<E> Ring<E> {
             let at = self.at(seq);
             let slot = &mut self.slots[at];
             if slot.seq == seq {
-                bin.extend(slot.value.take());
+                if std::mem::needs_drop::<E>() {
+                    bin.extend(slot.value.take());
+                } else {
+                    // No user code runs: the sender's name is all there is to drop.
+                    slot.value = None;
+                }
             }
         }
     }
