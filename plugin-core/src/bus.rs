@@ -24,6 +24,12 @@
 //! events alive, and once all have read, the ring holds none (the subscription that was
 //! last to read drops them). A publish with no open subscription stores nothing.
 //!
+//! **An event's `Drop`:** the bus runs it holding no lock of its own, wherever it lets an
+//! event go (overwritten, released, discarded as the last subscription closes, or published
+//! with none open), and only once the ring is consistent: a `Drop` may publish, even on its own
+//! type, and one that panics unwinds out of the call that let the event go (`publish`,
+//! `recv`, `try_recv`, or the drop of a subscription) and leaves the bus as it was.
+//!
 //! **Order:** every subscription of a type reads that type's events in the order they were
 //! published (one order for all publishers, the order of their publishes into the ring).
 //!
