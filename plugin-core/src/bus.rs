@@ -24,11 +24,16 @@
 //! events alive, and once all have read, the ring holds none (the subscription that was
 //! last to read drops them). A publish with no open subscription stores nothing.
 //!
-//! **An event's `Drop`:** the bus runs it holding no lock of its own, wherever it lets an
-//! event go (overwritten, released, discarded as the last subscription closes, or published
-//! with none open), and only once the ring is consistent: a `Drop` may publish, even on its own
-//! type, and one that panics unwinds out of the call that let the event go (`publish`,
-//! `recv`, `try_recv`, or the drop of a subscription) and leaves the bus as it was.
+//! **User code inside the bus:** an event's `Drop` runs with no lock of the bus held,
+//! wherever the bus lets an event go (overwritten, released, discarded as a subscription
+//! closes, or published with none open), and only once the ring is consistent: a `Drop` may
+//! publish, even on its own type, and one that panics unwinds out of the call that let the
+//! event go (`publish`, `recv`, `try_recv`, `close_owner`, the drop of a subscription) and
+//! leaves the bus as it was. The same holds for the waker of a receiver waiting in
+//! [`Subscription::recv`], and for the `Drop` of a question a server refused. An event's
+//! `Clone` runs as a subscription copies events out of the ring, under the ring's read lock:
+//! one that panics loses nothing (the events cloned before it are delivered, the rest after
+//! it), but a `Clone` must not publish events of its own type, which waits for that lock.
 //!
 //! **Order:** every subscription of a type reads that type's events in the order they were
 //! published (one order for all publishers, the order of their publishes into the ring).
@@ -195,10 +200,19 @@ impl EventBus {
         let Some(record) = owners.get_mut(owner) else {
             return;
         };
-        for sub in std::mem::take(&mut record.subscriptions) {
-            sub.close();
-            record.retired += sub.dropped();
-        }
+        // Every subscription is closed and counted before any event it let go is dropped: an
+        // event's `Drop` is user code, which may panic or use the bus, so it runs once the
+        // lock is let go.
+        let let_go: Vec<_> = std::mem::take(&mut record.subscriptions)
+            .into_iter()
+            .map(|sub| {
+                let events = sub.close();
+                record.retired += sub.dropped();
+                events
+            })
+            .collect();
+        drop(owners);
+        drop(let_go);
     }
 
     /// How many events were dropped for `owner`: those its subscriptions had fallen too far

@@ -143,3 +143,70 @@ async fn events_taken_in_hand_cannot_be_lost_and_the_unread_rest_is_bounded() {
     assert_eq!(sub.try_recv(), None);
     assert_eq!(bus.dropped("a"), 2);
 }
+
+/// An event whose drop asks the bus for an owner's drop count, as user code may.
+#[derive(Clone)]
+struct AsksOnDrop(EventBus);
+
+impl Drop for AsksOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(self.0.dropped("someone else"), 0);
+    }
+}
+
+#[test]
+fn an_event_discarded_as_its_owner_closes_drops_with_no_lock_of_the_bus_held() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let bus = EventBus::new();
+        let subscription = bus.subscribe::<AsksOnDrop>("p");
+        bus.publish(AsksOnDrop(bus.clone()));
+        // The ring's only copy, unread, is discarded here, and its drop asks the bus.
+        bus.close_owner("p");
+        assert!(!subscription.is_open());
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("close_owner returned: it held no lock as the event dropped");
+}
+
+/// An event whose drop panics while `armed` is set, once.
+#[derive(Clone)]
+struct Bomb(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            panic!("a bomb went off as it was dropped");
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_a_discarded_events_drop_leaves_none_of_the_owners_subscriptions_open() {
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bus = EventBus::new();
+    let bombs = bus.subscribe::<Bomb>("p");
+    let mut pings = bus.subscribe::<Ping>("p");
+    bus.publish(Bomb(armed.clone()));
+    bus.publish(Ping(1));
+    armed.store(true, std::sync::atomic::Ordering::Relaxed);
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| bus.close_owner("p")));
+    assert!(closed.is_err(), "the discarded bomb's drop panicked");
+    assert!(
+        !bombs.is_open() && !pings.is_open(),
+        "both closed before any drop ran"
+    );
+    assert_eq!(
+        bus.publish(Ping(2)),
+        0,
+        "nobody subscribes to pings any more"
+    );
+    assert_eq!(pings.try_recv(), None);
+    assert_eq!(
+        bus.dropped("p"),
+        0,
+        "discarded as it closed, not dropped for it"
+    );
+}

@@ -141,3 +141,39 @@ async fn times_out_and_the_server_skips_the_abandoned_request() {
 fn futures_poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
+
+/// A question whose drop asks the bus what its server holds, as user code may.
+struct AsksOnDrop(Option<EventBus>);
+
+impl Drop for AsksOnDrop {
+    fn drop(&mut self) {
+        if let Some(bus) = self.0.take() {
+            assert_eq!(bus.subscriptions_of("s"), 1, "the server it was refused by");
+        }
+    }
+}
+
+#[test]
+fn a_refused_question_drops_with_no_lock_of_the_bus_held() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // A queue of one request, taken by the first.
+            let bus = EventBus::with_capacity(1);
+            let _requests = bus.serve::<AsksOnDrop, ()>("s").unwrap();
+            let mut first = pin!(bus.request::<AsksOnDrop, ()>(AsksOnDrop(None), LIMIT));
+            assert!(futures_poll(first.as_mut()).is_pending());
+            let nosy = AsksOnDrop(Some(bus.clone()));
+            let refused = bus.request::<AsksOnDrop, ()>(nosy, LIMIT).await;
+            assert!(matches!(refused, Err(RequestError::QueueFull { .. })));
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the refusal returned: the question dropped with no lock held");
+}

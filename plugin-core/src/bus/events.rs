@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Poll, Waker};
@@ -255,26 +256,25 @@ impl<E> Topic<E> {
         }
     }
 
-    /// Stores `stamped` for every open subscription and wakes those parked; returns how many
-    /// are open, and the event to drop once the caller holds no lock: `stamped` itself if
-    /// none is, else the one it overwrote if the ring still held it.
-    fn publish(&self, stamped: Stamped<E>) -> (usize, Option<Stamped<E>>) {
-        let (open, wake, unstored) = {
-            let mut ring = write(&self.ring);
-            if ring.open == 0 {
-                return (0, Some(stamped));
-            }
-            let overwritten = ring.push(self.capacity, stamped);
-            (
-                ring.open,
-                self.any_parked.load(Ordering::Relaxed),
-                overwritten,
-            )
-        };
-        if wake {
-            self.wake_parked();
+    /// Stores `stamped` for every open subscription. Returns how many are open, whether any
+    /// is parked (to wake, [`Topic::wake_parked`], once the caller holds no lock), and the
+    /// event to drop once the caller holds no lock: `stamped` itself if none is open, else the
+    /// one it overwrote if the ring still held it.
+    fn publish(&self, stamped: Stamped<E>) -> Published<E> {
+        let mut ring = write(&self.ring);
+        if ring.open == 0 {
+            return Published {
+                open: 0,
+                wake: false,
+                unstored: Some(stamped),
+            };
         }
-        (open, unstored)
+        let unstored = ring.push(self.capacity, stamped);
+        Published {
+            open: ring.open,
+            wake: self.any_parked.load(Ordering::Relaxed),
+            unstored,
+        }
     }
 
     /// Wakes every parked subscription, holding no lock while it wakes them (a waker may run
@@ -339,23 +339,38 @@ struct Member<E> {
     skipped: AtomicU64,
 }
 
+/// What [`Topic::publish`] did.
+struct Published<E> {
+    open: usize,
+    wake: bool,
+    unstored: Option<Stamped<E>>,
+}
+
 /// A subscription as its owner's record sees it, whatever its event type.
 pub(super) trait Owned: Send + Sync {
-    /// Closes the subscription: its unread events are discarded, its receiver woken.
-    fn close(&self);
+    /// Closes the subscription: its unread events are discarded, its receiver woken. Returns
+    /// the events the ring let go, for the caller to drop once it holds no lock.
+    fn close(&self) -> Box<dyn Any + Send>;
     fn is_open(&self) -> bool;
     /// Events dropped for it so far: skipped, and, while it is open, those the ring let go
     /// before it read them.
     fn dropped(&self) -> u64;
 }
 
+/// The events a close let go: the ring's slots if it was the last subscription, else those
+/// every other one had copied.
+type LetGo<E> = (Vec<Slot<E>>, Vec<Stamped<E>>);
+
 impl<E> Member<E> {
-    fn close(&self) {
+    /// Closes the subscription and wakes its receiver; returns the events the ring let go, to
+    /// be dropped once the caller holds no lock (after the wake: a `Drop` that panics loses
+    /// no wake-up).
+    fn close(&self) -> LetGo<E> {
         let (mut cleared, mut released) = (Vec::new(), Vec::new());
         let waker = {
             let mut ring = write(&self.topic.ring);
             if !self.open.swap(false, Ordering::Relaxed) {
-                return;
+                return (cleared, released);
             }
             // What the ring let go unread was dropped; what it still holds is discarded.
             let lost = ring
@@ -372,17 +387,16 @@ impl<E> Member<E> {
             }
             self.topic.unpark(self.id)
         };
-        // The events let go are dropped here, with no lock held.
-        drop((cleared, released));
         if let Some(waker) = waker {
             waker.wake();
         }
+        (cleared, released)
     }
 }
 
-impl<E: Send + Sync> Owned for Member<E> {
-    fn close(&self) {
-        Member::close(self);
+impl<E: Send + Sync + 'static> Owned for Member<E> {
+    fn close(&self) -> Box<dyn Any + Send> {
+        Box::new(Member::close(self))
     }
 
     fn is_open(&self) -> bool {
@@ -505,14 +519,20 @@ impl Topics {
             .any
             .downcast_ref::<Topic<E>>()
             .expect("a topic is keyed by its own type");
-        let (open, unstored) = topic.publish(Stamped {
+        let published = topic.publish(Stamped {
             sender: sender.cloned(),
             event,
         });
-        // An event's `Drop` may publish: it runs with no lock held.
+        // A waker, and an event's `Drop`, are code the bus does not know: they may publish or
+        // subscribe, so they run with no lock held (the topic is kept alive for the wake).
+        let waking = published.wake.then(|| entry.any.clone());
         drop(table);
-        drop(unstored);
-        open
+        if let Some(any) = waking {
+            let topic = any.downcast_ref::<Topic<E>>().expect("the same topic");
+            topic.wake_parked();
+        }
+        drop(published.unstored);
+        published.open
     }
 
     /// How many event types have a topic.
@@ -675,6 +695,7 @@ impl<E> Subscription<E> {
         if !member.open.load(Ordering::Relaxed) {
             return Taken::Ended;
         }
+        let mut copied = Ok(());
         let was = self.next;
         let oldest = ring.oldest();
         if self.next < oldest {
@@ -685,18 +706,29 @@ impl<E> Subscription<E> {
             self.next = oldest;
         }
         let taken = if self.next == ring.tail {
-            if !ring.detached {
-                if let Some(waker) = waker {
-                    topic.park(member.id, waker);
-                }
+            if !ring.detached
+                && let Some(waker) = waker
+            {
+                topic.park(member.id, waker);
             }
             false
         } else {
             let (first, second) = ring.from(self.next, MAX_BATCH);
-            (self.copy)(&mut self.batch, first);
-            (self.copy)(&mut self.batch, second);
-            self.next += (first.len() + second.len()) as u64;
-            true
+            let before = self.batch.len();
+            let (copy, batch) = (self.copy, &mut self.batch);
+            // An event's `Clone` is user code: if it panics, the events cloned before it are
+            // kept and counted as read, and the cursor is stored, before the panic goes on.
+            copied = catch_unwind(AssertUnwindSafe(|| {
+                copy(batch, first);
+                copy(batch, second);
+            }));
+            self.next += match copied {
+                Ok(()) => (first.len() + second.len()) as u64,
+                // Every slot from the cursor on holds its event (only those before the
+                // slowest cursor are let go): one slot read per event cloned.
+                Err(_) => (self.batch.len() - before) as u64,
+            };
+            self.batch.len() > before
         };
         member.cursor.store(self.next, Ordering::Relaxed);
         // The last cursor to leave the release point looks for the slowest one again, and
@@ -711,6 +743,9 @@ impl<E> Subscription<E> {
             // With no lock held: a panic here leaves the ring consistent, and the rest of the
             // bin is dropped as the panic unwinds.
             self.bin.clear();
+        }
+        if let Err(panic) = copied {
+            resume_unwind(panic);
         }
         if taken {
             Taken::Event(self.batch.pop_front().expect("the batch is not empty"))
@@ -730,7 +765,7 @@ enum Taken<E> {
 
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        self.member.close();
+        drop(self.member.close());
     }
 }
 
@@ -1023,134 +1058,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod drop_tests {
-    //! An event's `Drop` is user code: the ring runs it with no lock held, so that it may
-    //! panic or publish.
-
-    use std::panic::{AssertUnwindSafe, catch_unwind};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, mpsc};
-    use std::time::Duration;
-
-    use crate::EventBus;
-
-    /// An event whose drop panics while `armed` is set, once.
-    #[derive(Clone)]
-    struct Fragile {
-        id: Arc<u64>,
-        armed: Arc<AtomicBool>,
-    }
-
-    impl Drop for Fragile {
-        fn drop(&mut self) {
-            if self.armed.swap(false, Ordering::Relaxed) {
-                panic!("event {} panicked as it was dropped", self.id);
-            }
-        }
-    }
-
-    #[test]
-    fn a_panic_in_an_events_drop_leaves_the_ring_releasing_later_events() {
-        let armed = Arc::new(AtomicBool::new(false));
-        let fragile = |id| Fragile {
-            id: Arc::new(id),
-            armed: armed.clone(),
-        };
-        let bus = EventBus::with_capacity(8);
-        let mut first = bus.subscribe::<Fragile>("first");
-        let mut last = bus.subscribe::<Fragile>("last");
-        bus.publish(fragile(0));
-        drop(first.try_recv());
-        armed.store(true, Ordering::Relaxed);
-        // The last to copy event 0 lets the ring's copy go, and that drop panics.
-        let copied = catch_unwind(AssertUnwindSafe(|| last.try_recv().map(|e| *e.id)));
-        assert!(copied.is_err(), "the ring's copy of event 0 panicked");
-        assert!(!armed.load(Ordering::Relaxed), "one panic only");
-        for id in 1..20 {
-            let event = fragile(id);
-            let counted = event.id.clone();
-            bus.publish(event);
-            for subscription in [&mut first, &mut last] {
-                let got = subscription.try_recv().map(|event| *event.id);
-                // `last` still holds event 0 in hand from the batch the panic cut short.
-                if got == Some(0) {
-                    assert_eq!(subscription.try_recv().map(|e| *e.id), Some(id));
-                } else {
-                    assert_eq!(got, Some(id));
-                }
-            }
-            assert_eq!(
-                Arc::strong_count(&counted),
-                1,
-                "event {id}: both subscriptions copied and dropped it, the ring let it go"
-            );
-        }
-    }
-
-    /// An event whose drop publishes another of its type, on the same bus.
-    #[derive(Clone)]
-    struct Echo {
-        bus: Option<EventBus>,
-        echoes: Arc<()>,
-    }
-
-    impl Drop for Echo {
-        fn drop(&mut self) {
-            if let Some(bus) = self.bus.take() {
-                bus.publish(Echo {
-                    bus: None,
-                    echoes: self.echoes.clone(),
-                });
-            }
-        }
-    }
-
-    /// Runs `body` on its own thread; a deadlock fails the test instead of hanging it.
-    fn within_a_minute(body: impl FnOnce() + Send + 'static) {
-        let (done, finished) = mpsc::channel();
-        std::thread::spawn(move || {
-            body();
-            let _ = done.send(());
-        });
-        finished
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the body finished: no lock was held while an event was dropped");
-    }
-
-    #[test]
-    fn an_events_drop_may_publish_on_its_own_topic_wherever_the_ring_lets_it_go() {
-        within_a_minute(|| {
-            let bus = EventBus::with_capacity(1);
-            let echoes = Arc::new(());
-            let echo = || Echo {
-                bus: Some(bus.clone()),
-                echoes: echoes.clone(),
-            };
-            // Published with no subscription: the event is dropped at once.
-            assert_eq!(bus.publish(echo()), 0);
-            let mut reader = bus.subscribe::<Echo>("reader");
-            let mut other = bus.subscribe::<Echo>("other");
-            // Overwritten unread in a ring of one.
-            bus.publish(echo());
-            bus.publish(echo());
-            // Let go once both copied it (the copies hold no bus: they drop quietly).
-            let copies: Vec<Echo> = [&mut reader, &mut other]
-                .into_iter()
-                .filter_map(|subscription| subscription.try_recv())
-                .map(|mut copy| {
-                    copy.bus = None;
-                    copy
-                })
-                .collect();
-            assert_eq!(copies.len(), 2);
-            // Discarded as the last subscription closes.
-            bus.publish(echo());
-            drop(other);
-            drop(reader);
-            drop(copies);
-            // Every event made was dropped: only `echoes` itself is left.
-            drop(bus);
-            assert_eq!(Arc::strong_count(&echoes), 1);
-        });
-    }
-}
+mod user_code_tests;

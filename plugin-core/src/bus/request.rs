@@ -249,17 +249,24 @@ impl Servers {
             .sender
             .downcast_ref::<mpsc::Sender<Request<Q, R>>>()
             .expect("a server slot only holds senders of its own type");
-        match sender.try_send(request) {
-            Ok(()) => Ok((server.owner.to_string(), server.closed.clone())),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(RequestError::QueueFull {
-                request: name,
-                server: server.owner.to_string(),
-            }),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                table.remove(&key);
-                Err(no_server)
+        let (sent, refused) = match sender.try_send(request) {
+            Ok(()) => (Ok((server.owner.to_string(), server.closed.clone())), None),
+            Err(mpsc::error::TrySendError::Full(refused)) => {
+                let full = RequestError::QueueFull {
+                    request: name,
+                    server: server.owner.to_string(),
+                };
+                (Err(full), Some(refused))
             }
-        }
+            Err(mpsc::error::TrySendError::Closed(refused)) => {
+                table.remove(&key);
+                (Err(no_server), Some(refused))
+            }
+        };
+        // A refused question's `Drop` is user code: it runs once the table's lock is let go.
+        drop(guard);
+        drop(refused);
+        sent
     }
 
     /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`.
