@@ -90,8 +90,6 @@ struct Topic<E> {
     /// empty ring is either seen parked by the next publish or sees that publish.
     any_parked: AtomicBool,
     parked: Mutex<Vec<Parked>>,
-    /// An empty list kept to swap with `parked` when waking, to reuse its allocation.
-    waking: Mutex<Vec<Parked>>,
 }
 
 /// A subscription waiting for the next event: its id and its waker.
@@ -252,14 +250,13 @@ impl<E> Topic<E> {
             }),
             any_parked: AtomicBool::new(false),
             parked: Mutex::new(Vec::new()),
-            waking: Mutex::new(Vec::new()),
         }
     }
 
     /// Stores `stamped` for every open subscription. Returns how many are open, whether any
-    /// is parked (to wake, [`Topic::wake_parked`], once the caller holds no lock), and the
-    /// event to drop once the caller holds no lock: `stamped` itself if none is open, else the
-    /// one it overwrote if the ring still held it.
+    /// is parked (for the caller to take their wakers, [`Topic::take_parked`], and wake them
+    /// once it holds no lock), and the event to drop once the caller holds no lock: `stamped`
+    /// itself if none is open, else the one it overwrote if the ring still held it.
     fn publish(&self, stamped: Stamped<E>) -> Published<E> {
         let mut ring = write(&self.ring);
         if ring.open == 0 {
@@ -277,23 +274,19 @@ impl<E> Topic<E> {
         }
     }
 
-    /// Wakes every parked subscription, holding no lock while it wakes them (a waker may run
-    /// code that publishes or subscribes).
+    /// Moves the wakers of every parked subscription into `into`, to be woken once the caller
+    /// holds no lock (a waker may run code that publishes or subscribes).
+    fn take_parked(&self, into: &mut Vec<Waker>) {
+        let mut parked = lock(&self.parked);
+        self.any_parked.store(false, Ordering::Relaxed);
+        into.extend(parked.drain(..).map(|parked| parked.waker));
+    }
+
+    /// Wakes every parked subscription, holding no lock while it wakes them.
     fn wake_parked(&self) {
-        let mut waking = std::mem::take(&mut *lock(&self.waking));
-        {
-            let mut parked = lock(&self.parked);
-            self.any_parked.store(false, Ordering::Relaxed);
-            std::mem::swap(&mut *parked, &mut waking);
-        }
-        for parked in waking.drain(..) {
-            parked.waker.wake();
-        }
-        // Kept for the next round, so that waking allocates nothing once warm.
-        let mut spare = lock(&self.waking);
-        if spare.capacity() < waking.capacity() {
-            *spare = waking;
-        }
+        let mut waking = Vec::new();
+        self.take_parked(&mut waking);
+        waking.into_iter().for_each(Waker::wake);
     }
 
     /// Leaves `waker` to be woken by the next publish; called under the ring's read lock.
@@ -337,6 +330,13 @@ struct Member<E> {
     /// Events it skipped because the ring had let them go; written by its receiver under the
     /// ring's read lock, and by closing under the write lock.
     skipped: AtomicU64,
+}
+
+thread_local! {
+    /// The wakers a publish on this thread takes out of its topic, to wake once it holds no
+    /// lock; kept empty between publishes, for its allocation (taken while in use: a publish
+    /// from a waker finds none, and makes its own).
+    static WAKING: std::cell::Cell<Vec<Waker>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// What [`Topic::publish`] did.
@@ -524,12 +524,18 @@ impl Topics {
             event,
         });
         // A waker, and an event's `Drop`, are code the bus does not know: they may publish or
-        // subscribe, so they run with no lock held (the topic is kept alive for the wake).
-        let waking = published.wake.then(|| entry.any.clone());
+        // subscribe, so they run with no lock held.
+        let mut waking = Vec::new();
+        if published.wake {
+            waking = WAKING.take();
+            topic.take_parked(&mut waking);
+        }
         drop(table);
-        if let Some(any) = waking {
-            let topic = any.downcast_ref::<Topic<E>>().expect("the same topic");
-            topic.wake_parked();
+        if published.wake {
+            for waker in waking.drain(..) {
+                waker.wake();
+            }
+            WAKING.set(waking);
         }
         drop(published.unstored);
         published.open
