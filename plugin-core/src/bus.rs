@@ -29,11 +29,13 @@
 //! closes, or published with none open), and only once the ring is consistent: a `Drop` may
 //! publish, even on its own type, and one that panics unwinds out of the call that let the
 //! event go (`publish`, `recv`, `try_recv`, `close_owner`, the drop of a subscription) and
-//! leaves the bus as it was. The same holds for the waker of a receiver waiting in
-//! [`Subscription::recv`], and for the `Drop` of a question a server refused. An event's
-//! `Clone` runs as a subscription copies events out of the ring, under the ring's read lock:
-//! one that panics loses nothing (the events cloned before it are delivered, the rest after
-//! it), but a `Clone` must not publish events of its own type, which waits for that lock.
+//! leaves the bus as it was. The same holds for the `Drop` of a question a server refused,
+//! and for the wakers of tasks waiting in [`Subscription::recv`] or [`Requests::recv`]: each
+//! is woken with no lock held, and the others are woken even if one panics (a waker's `clone`
+//! and `drop` do run under the ring's lock as a subscription parks). An event's `Clone` runs
+//! as a subscription copies events out of the ring, under the ring's read lock: one that
+//! panics loses nothing (the events cloned before it are delivered, the next read tries it
+//! again), but a `Clone` must not publish events of its own type, which waits for that lock.
 //!
 //! **Order:** every subscription of a type reads that type's events in the order they were
 //! published (one order for all publishers, the order of their publishes into the ring).
@@ -203,16 +205,17 @@ impl EventBus {
         // Every subscription is closed and counted before any event it let go is dropped: an
         // event's `Drop` is user code, which may panic or use the bus, so it runs once the
         // lock is let go.
-        let let_go: Vec<_> = std::mem::take(&mut record.subscriptions)
+        let closed: Vec<_> = std::mem::take(&mut record.subscriptions)
             .into_iter()
             .map(|sub| {
-                let events = sub.close();
+                let finish = sub.close();
                 record.retired += sub.dropped();
-                events
+                finish
             })
             .collect();
         drop(owners);
-        drop(let_go);
+        // Each receiver woken, each event dropped, even if one of them panics.
+        for_each_isolated(closed, |finish| finish());
     }
 
     /// How many events were dropped for `owner`: those its subscriptions had fallen too far
@@ -338,6 +341,21 @@ impl fmt::Debug for EventBus {
 
 /// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
 /// and the data is plain collections, so a poisoned lock is taken as is.
+/// Runs `each` on every item, on all of them even if one panics (a waker, an event's `Drop`:
+/// user code), then goes on with the first panic, if any.
+fn for_each_isolated<T>(items: impl IntoIterator<Item = T>, mut each: impl FnMut(T)) {
+    let mut first_panic = None;
+    for item in items {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| each(item)));
+        if let Err(panic) = ran {
+            first_panic.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = first_panic {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -8,6 +8,7 @@
 //! oldest event the ring still holds, and the events it skipped are counted for its owner.
 
 use std::any::{Any, TypeId};
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::poll_fn;
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Poll, Waker};
 
-use super::{lock, read, write};
+use super::{for_each_isolated, lock, read, write};
 
 /// The default number of events each event type keeps: a subscription that many behind loses
 /// its oldest unread event at the next publish.
@@ -286,7 +287,7 @@ impl<E> Topic<E> {
     fn wake_parked(&self) {
         let mut waking = Vec::new();
         self.take_parked(&mut waking);
-        waking.into_iter().for_each(Waker::wake);
+        for_each_isolated(waking, Waker::wake);
     }
 
     /// Leaves `waker` to be woken by the next publish; called under the ring's read lock.
@@ -336,7 +337,7 @@ thread_local! {
     /// The wakers a publish on this thread takes out of its topic, to wake once it holds no
     /// lock; kept empty between publishes, for its allocation (taken while in use: a publish
     /// from a waker finds none, and makes its own).
-    static WAKING: std::cell::Cell<Vec<Waker>> = const { std::cell::Cell::new(Vec::new()) };
+    static WAKING: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
 }
 
 /// What [`Topic::publish`] did.
@@ -346,31 +347,59 @@ struct Published<E> {
     unstored: Option<Stamped<E>>,
 }
 
+/// What is left of a close once its lock is let go: waking the receiver, dropping the events
+/// the ring let go ([`Closed::finish`]).
+pub(super) type Finish = Box<dyn FnOnce() + Send>;
+
 /// A subscription as its owner's record sees it, whatever its event type.
 pub(super) trait Owned: Send + Sync {
-    /// Closes the subscription: its unread events are discarded, its receiver woken. Returns
-    /// the events the ring let go, for the caller to drop once it holds no lock.
-    fn close(&self) -> Box<dyn Any + Send>;
+    /// Closes the subscription: its unread events are discarded. Returns what is left to do,
+    /// waking its receiver and dropping what the ring let go, for the caller to run once it
+    /// holds no lock.
+    fn close(&self) -> Finish;
     fn is_open(&self) -> bool;
     /// Events dropped for it so far: skipped, and, while it is open, those the ring let go
     /// before it read them.
     fn dropped(&self) -> u64;
 }
 
-/// The events a close let go: the ring's slots if it was the last subscription, else those
-/// every other one had copied.
-type LetGo<E> = (Vec<Slot<E>>, Vec<Stamped<E>>);
+/// A closed subscription's receiver to wake and the events the ring let go as it closed (its
+/// slots if it was the last subscription, else what every other one had copied): user code,
+/// left for the caller to run once it holds no lock.
+struct Closed<E> {
+    waker: Option<Waker>,
+    cleared: Vec<Slot<E>>,
+    released: Vec<Stamped<E>>,
+}
+
+impl<E> Closed<E> {
+    /// Wakes the receiver, then drops the events: a `Drop` that panics loses no wake-up.
+    fn finish(self) {
+        let Self {
+            waker,
+            cleared,
+            released,
+        } = self;
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        drop((cleared, released));
+    }
+}
 
 impl<E> Member<E> {
-    /// Closes the subscription and wakes its receiver; returns the events the ring let go, to
-    /// be dropped once the caller holds no lock (after the wake: a `Drop` that panics loses
-    /// no wake-up).
-    fn close(&self) -> LetGo<E> {
+    /// Closes the subscription; returns its receiver to wake and the events the ring let go,
+    /// for the caller to [finish](Closed::finish) once it holds no lock.
+    fn close(&self) -> Closed<E> {
         let (mut cleared, mut released) = (Vec::new(), Vec::new());
         let waker = {
             let mut ring = write(&self.topic.ring);
             if !self.open.swap(false, Ordering::Relaxed) {
-                return (cleared, released);
+                return Closed {
+                    waker: None,
+                    cleared,
+                    released,
+                };
             }
             // What the ring let go unread was dropped; what it still holds is discarded.
             let lost = ring
@@ -387,16 +416,18 @@ impl<E> Member<E> {
             }
             self.topic.unpark(self.id)
         };
-        if let Some(waker) = waker {
-            waker.wake();
+        Closed {
+            waker,
+            cleared,
+            released,
         }
-        (cleared, released)
     }
 }
 
 impl<E: Send + Sync + 'static> Owned for Member<E> {
-    fn close(&self) -> Box<dyn Any + Send> {
-        Box::new(Member::close(self))
+    fn close(&self) -> Finish {
+        let closed = Member::close(self);
+        Box::new(move || closed.finish())
     }
 
     fn is_open(&self) -> bool {
@@ -527,15 +558,16 @@ impl Topics {
         // subscribe, so they run with no lock held.
         let mut waking = Vec::new();
         if published.wake {
-            waking = WAKING.take();
+            // A publish from a thread-local's destructor may find `WAKING` gone: it makes its
+            // own list.
+            waking = WAKING.try_with(Cell::take).unwrap_or_default();
             topic.take_parked(&mut waking);
         }
         drop(table);
         if published.wake {
-            for waker in waking.drain(..) {
-                waker.wake();
-            }
-            WAKING.set(waking);
+            // Every receiver is woken even if a waker panics, and the event dropped.
+            for_each_isolated(waking.drain(..), Waker::wake);
+            let _gone = WAKING.try_with(|spare| spare.set(waking));
         }
         drop(published.unstored);
         published.open
@@ -771,7 +803,7 @@ enum Taken<E> {
 
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        drop(self.member.close());
+        self.member.close().finish();
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::lock;
+use super::{for_each_isolated, lock};
 
 /// Why [`EventBus::request`](crate::EventBus::request) got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -248,25 +248,22 @@ impl Servers {
         let sender = server
             .sender
             .downcast_ref::<mpsc::Sender<Request<Q, R>>>()
-            .expect("a server slot only holds senders of its own type");
-        let (sent, refused) = match sender.try_send(request) {
-            Ok(()) => (Ok((server.owner.to_string(), server.closed.clone())), None),
-            Err(mpsc::error::TrySendError::Full(refused)) => {
-                let full = RequestError::QueueFull {
-                    request: name,
-                    server: server.owner.to_string(),
-                };
-                (Err(full), Some(refused))
-            }
-            Err(mpsc::error::TrySendError::Closed(refused)) => {
-                table.remove(&key);
-                (Err(no_server), Some(refused))
-            }
-        };
-        // A refused question's `Drop` is user code: it runs once the table's lock is let go.
+            .expect("a server slot only holds senders of its own type")
+            .clone();
+        let (owner, closed) = (server.owner.clone(), server.closed.clone());
+        // Sent once the table's lock is let go: a send wakes the server's task, and a waker,
+        // like a refused question's `Drop`, is code the bus does not know.
         drop(guard);
-        drop(refused);
-        sent
+        match sender.try_send(request) {
+            Ok(()) => Ok((owner.to_string(), closed)),
+            Err(mpsc::error::TrySendError::Full(_refused)) => Err(RequestError::QueueFull {
+                request: name,
+                server: owner.to_string(),
+            }),
+            // Its `Requests` was dropped, which marked it closed: the next request or serve
+            // of the type prunes it.
+            Err(mpsc::error::TrySendError::Closed(_refused)) => Err(no_server),
+        }
     }
 
     /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`.
@@ -276,6 +273,7 @@ impl Servers {
         let Some((name, keys)) = by_owner.remove_entry(owner) else {
             return;
         };
+        let mut closed = Vec::new();
         for key in keys {
             if by_type
                 .get(&key)
@@ -283,9 +281,13 @@ impl Servers {
             {
                 let server = by_type.remove(&key).expect("just found");
                 server.open.store(false, Ordering::Release);
-                server.closed.cancel();
+                closed.push(server);
             }
         }
+        drop(guard);
+        // Told, and their senders dropped, with no lock held: both wake waiting tasks, whose
+        // wakers are code the bus does not know.
+        for_each_isolated(closed, |server| server.closed.cancel());
     }
 
     /// How many open servers `owner` holds.
