@@ -31,8 +31,11 @@
 //! event go (`publish`, `recv`, `try_recv`, `close_owner`, the drop of a subscription) and
 //! leaves the bus as it was. The same holds for the `Drop` of a question a server refused,
 //! and for the wakers of tasks waiting in [`Subscription::recv`] or [`Requests::recv`]: each
-//! is woken with no lock held, and the others are woken even if one panics (a waker's `clone`
-//! and `drop` do run under the ring's lock as a subscription parks). An event's `Clone` runs
+//! is woken with no lock held, and the others are woken even if one panics (two exceptions: a
+//! waker's `clone` and `drop` run under the ring's lock as a subscription parks, and when a
+//! requester's waker panics as its server closes, the other requesters of that server may
+//! learn of the close only at their deadline, since tokio-util's cancellation token stops
+//! waking there). An event's `Clone` runs
 //! as a subscription copies events out of the ring, under the ring's read lock: one that
 //! panics loses nothing (the events cloned before it are delivered, the next read tries it
 //! again), but a `Clone` must not publish events of its own type, which waits for that lock.
@@ -195,27 +198,22 @@ impl EventBus {
     /// servers close too: the requests they have not answered fail with
     /// [`RequestError::Dropped`].
     pub fn close_owner(&self, owner: &str) {
-        self.inner.servers.close_owner(owner);
-        // Closed under the owners' lock, so that `dropped` never sees a subscription neither
-        // in the list nor in `retired`.
-        let mut owners = lock(&self.inner.owners);
-        let Some(record) = owners.get_mut(owner) else {
-            return;
-        };
-        // Every subscription is closed and counted before any event it let go is dropped: an
-        // event's `Drop` is user code, which may panic or use the bus, so it runs once the
-        // lock is let go.
-        let closed: Vec<_> = std::mem::take(&mut record.subscriptions)
-            .into_iter()
-            .map(|sub| {
-                let finish = sub.close();
-                record.retired += sub.dropped();
-                finish
-            })
-            .collect();
-        drop(owners);
-        // Each receiver woken, each event dropped, even if one of them panics.
-        for_each_isolated(closed, |finish| finish());
+        // Every server and subscription is closed in its record first; what that leaves to
+        // do runs after, with no lock held (wakers and events' `Drop`: user code, which may
+        // use the bus), all of it even if a part panics.
+        let mut finish = self.inner.servers.close_owner(owner);
+        {
+            // Closed under the owners' lock, so that `dropped` never sees a subscription
+            // neither in the list nor in `retired`.
+            let mut owners = lock(&self.inner.owners);
+            if let Some(record) = owners.get_mut(owner) {
+                for sub in std::mem::take(&mut record.subscriptions) {
+                    finish.push(sub.close());
+                    record.retired += sub.dropped();
+                }
+            }
+        }
+        for_each_isolated(finish, |finish| finish());
     }
 
     /// How many events were dropped for `owner`: those its subscriptions had fallen too far
@@ -341,6 +339,10 @@ impl fmt::Debug for EventBus {
 
 /// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
 /// and the data is plain collections, so a poisoned lock is taken as is.
+/// What is left of closing a subscription or a server once its lock is let go: waking the
+/// tasks that wait on it, dropping the events it let go.
+type Finish = Box<dyn FnOnce() + Send>;
+
 /// Runs `each` on every item, on all of them even if one panics (a waker, an event's `Drop`:
 /// user code), then goes on with the first panic, if any.
 fn for_each_isolated<T>(items: impl IntoIterator<Item = T>, mut each: impl FnMut(T)) {

@@ -196,3 +196,68 @@ fn a_servers_waker_woken_by_a_request_may_use_the_bus() {
         );
     });
 }
+
+/// A runtime with the time driver a request's deadline needs.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Polls `future` once with `waker`.
+fn poll_with<F: Future>(
+    future: std::pin::Pin<&mut F>,
+    waker: &Waker,
+) -> std::task::Poll<F::Output> {
+    future.poll(&mut Context::from_waker(waker))
+}
+
+/// A requester's waker that panics as its server's owner closes: the owner's subscriptions
+/// are closed all the same.
+#[test]
+fn a_panicking_requesters_waker_leaves_none_of_the_owners_subscriptions_open() {
+    let runtime = runtime();
+    let _on = runtime.enter();
+    let bus = EventBus::new();
+    let _requests = bus.serve::<u8, u8>("p").unwrap();
+    let subscription = bus.subscribe::<Ping>("p");
+    let mut asking = pin!(bus.request::<u8, u8>(1, Duration::from_secs(5)));
+    assert!(poll_with(asking.as_mut(), &Waker::from(Arc::new(Panicking))).is_pending());
+    let closed = catch_unwind(AssertUnwindSafe(|| bus.close_owner("p")));
+    assert!(closed.is_err(), "the requester's waker panicked");
+    assert!(!subscription.is_open());
+    assert_eq!(bus.subscriptions_of("p"), 0);
+}
+
+/// Counts its wakes, and panics at each.
+struct CountingPanics(AtomicUsize);
+impl Wake for CountingPanics {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("a waker panics");
+    }
+}
+
+/// Dropping the bus ends every topic: a waker that panics there leaves the others woken.
+#[test]
+fn a_panicking_waker_as_the_bus_drops_leaves_every_other_receiver_woken() {
+    let bus = EventBus::new();
+    let mut pings = bus.subscribe::<Ping>("a");
+    let mut others = bus.subscribe::<Other>("b");
+    // Both panic: whichever topic ends first, the other's receiver must be woken too.
+    let wakes = Arc::new(CountingPanics(AtomicUsize::new(0)));
+    let waker = Waker::from(wakes.clone());
+    park(&mut pings, &waker);
+    {
+        let recv = pin!(others.recv());
+        assert!(poll_with(recv, &waker).is_pending());
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(bus))).is_err());
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        2,
+        "both receivers were woken"
+    );
+    assert_eq!(others.try_recv(), None);
+}

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Poll, Waker};
 
-use super::{for_each_isolated, lock, read, write};
+use super::{Finish, for_each_isolated, lock, read, write};
 
 /// The default number of events each event type keeps: a subscription that many behind loses
 /// its oldest unread event at the next publish.
@@ -347,10 +347,6 @@ struct Published<E> {
     unstored: Option<Stamped<E>>,
 }
 
-/// What is left of a close once its lock is let go: waking the receiver, dropping the events
-/// the ring let go ([`Closed::finish`]).
-pub(super) type Finish = Box<dyn FnOnce() + Send>;
-
 /// A subscription as its owner's record sees it, whatever its event type.
 pub(super) trait Owned: Send + Sync {
     /// Closes the subscription: its unread events are discarded. Returns what is left to do,
@@ -584,15 +580,14 @@ impl Topics {
 
 impl Drop for Topics {
     fn drop(&mut self) {
-        for shard in self.shards.iter_mut() {
-            let table = shard
-                .table
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for entry in table.values() {
-                entry.detach.detach();
-            }
-        }
+        let entries = self.shards.iter_mut().flat_map(|shard| {
+            let table = shard.table.get_mut();
+            table
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+        });
+        // Every topic is detached, and its receivers woken, even if a waker panics.
+        for_each_isolated(entries, |entry| entry.detach.detach());
     }
 }
 

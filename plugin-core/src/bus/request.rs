@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{for_each_isolated, lock};
+use super::{Finish, for_each_isolated, lock};
 
 /// Why [`EventBus::request`](crate::EventBus::request) got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,7 +173,7 @@ impl Servers {
             });
         }
         keys.push(key);
-        by_type.insert(
+        let stale = by_type.insert(
             key,
             Server {
                 owner,
@@ -182,6 +182,10 @@ impl Servers {
                 closed: closed.clone(),
             },
         );
+        // A stale server's sender may be the last: dropped, it wakes its server's task (code
+        // the bus does not know), so it goes once the lock is let go.
+        drop(guard);
+        drop(stale);
         Ok(Requests {
             receiver,
             open,
@@ -242,7 +246,10 @@ impl Servers {
             return Err(no_server);
         };
         if !server.is_open() {
-            table.remove(&key);
+            // Dropped once the lock is let go, as in `open`.
+            let stale = table.remove(&key);
+            drop(guard);
+            drop(stale);
             return Err(no_server);
         }
         let sender = server
@@ -266,14 +273,16 @@ impl Servers {
         }
     }
 
-    /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`.
-    pub(super) fn close_owner(&self, owner: &str) {
+    /// Closes the servers of `owner`: their unanswered requests fail with `Dropped`. Returns
+    /// what is left to do once the caller holds no lock: telling the requesters, dropping the
+    /// senders (both wake tasks).
+    pub(super) fn close_owner(&self, owner: &str) -> Vec<Finish> {
         let mut guard = lock(&self.table);
         let ServerTable { by_type, by_owner } = &mut *guard;
         let Some((name, keys)) = by_owner.remove_entry(owner) else {
-            return;
+            return Vec::new();
         };
-        let mut closed = Vec::new();
+        let mut closed: Vec<Finish> = Vec::new();
         for key in keys {
             if by_type
                 .get(&key)
@@ -281,13 +290,16 @@ impl Servers {
             {
                 let server = by_type.remove(&key).expect("just found");
                 server.open.store(false, Ordering::Release);
-                closed.push(server);
+                closed.push(Box::new(move || {
+                    // The whole server is moved in (a closure naming one field would take
+                    // only that one), so that its sender, too, drops here.
+                    let Server { closed, sender, .. } = server;
+                    closed.cancel();
+                    drop(sender);
+                }));
             }
         }
-        drop(guard);
-        // Told, and their senders dropped, with no lock held: both wake waiting tasks, whose
-        // wakers are code the bus does not know.
-        for_each_isolated(closed, |server| server.closed.cancel());
+        closed
     }
 
     /// How many open servers `owner` holds.
@@ -441,11 +453,11 @@ impl<Q, R> Drop for Requests<Q, R> {
         // already handed out stay answerable.
         self.open.store(false, Ordering::Release);
         if self.counters.is_some() {
-            // The backlog is dropped unanswered: count it now, not when the queue goes.
+            // The backlog is dropped unanswered: count it now, not when the queue goes, each
+            // request even if a question's `Drop` panics.
             self.receiver.close();
-            while let Ok(request) = self.receiver.try_recv() {
-                drop(self.taken(request));
-            }
+            let backlog: Vec<_> = std::iter::from_fn(|| self.receiver.try_recv().ok()).collect();
+            for_each_isolated(backlog, |request| drop(self.taken(request)));
         }
     }
 }
@@ -504,9 +516,19 @@ impl<Q, R> Request<Q, R> {
     /// # }).unwrap();
     /// ```
     pub fn reply(self, answer: R) -> Result<(), R> {
-        let sent = self.reply.send(answer);
-        self.tally.settle(sent.is_ok());
-        sent
+        let Self { reply, tally, .. } = self;
+        // The send wakes the requester once the answer is in: a waker that panics there
+        // (code the bus does not know) leaves the request served.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reply.send(answer))) {
+            Ok(sent) => {
+                tally.settle(sent.is_ok());
+                sent
+            }
+            Err(panic) => {
+                tally.settle(true);
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     /// Whether the requester still waits for the answer.
@@ -553,3 +575,6 @@ impl<Q, R> fmt::Debug for Request<Q, R> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod user_code_tests;

@@ -571,6 +571,17 @@ mod tests {
         }
     }
 
+    /// Opens the gate when dropped, first of the test's locals: a test that fails inside
+    /// `block_on` unwinds past its runtime, whose drop waits for every thread held at the gate
+    /// (the failure would hang instead of being reported).
+    struct OpensOnDrop(Arc<Gate>);
+
+    impl Drop for OpensOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
     /// A multi-thread runtime of two workers, as on the 2-core machines the tests run on.
     fn two_workers() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
@@ -599,12 +610,15 @@ mod tests {
     fn hung_constructors_are_cut_off_on_a_multi_thread_runtime() {
         let runtime = two_workers();
         let gate = Arc::new(Gate::default());
+        let _opens = OpensOnDrop(gate.clone());
         // More hung constructors than workers, among plugins that start normally.
         let hung = (0..3).map(|i| blocking(&format!("hung{i}"), &gate));
         let specs = with_noops(hung, 50);
+        // Long enough for the 50 others to start on a loaded machine.
+        let limit = Duration::from_secs(1);
         let manager = PluginManager::builder()
             .plugins(specs)
-            .hook_timeout(Duration::from_millis(200))
+            .hook_timeout(limit)
             .build()
             .unwrap();
         runtime.block_on(async {
@@ -614,10 +628,7 @@ mod tests {
                 assert_eq!(record.state, PluginState::Failed);
                 let failure = record.last_error.unwrap();
                 assert_eq!(failure.phase, Some(Phase::Constructor));
-                assert_eq!(
-                    failure.kind,
-                    FailureKind::Timeout(Duration::from_millis(200))
-                );
+                assert_eq!(failure.kind, FailureKind::Timeout(limit));
             }
             assert_eq!(manager.enabled().len(), 50);
             manager.shutdown().await;
@@ -646,6 +657,7 @@ mod tests {
     fn shutdown_with_a_blocked_drop(deps: &[&str], others: Vec<PluginSpec>) {
         let runtime = two_workers();
         let gate = Arc::new(Gate::default());
+        let _opens = OpensOnDrop(gate.clone());
         let held = gate.clone();
         let stuck = PluginMetadata::new("stuck").with_deps(deps.iter().copied());
         let stuck = PluginSpec::new(stuck, move || Ok(PluginInstance::new(Stuck(held.clone()))));
