@@ -35,10 +35,10 @@
 //! waker's `clone` and `drop` run under the ring's lock as a subscription parks, and when a
 //! requester's waker panics as its server closes, the other requesters of that server may
 //! learn of the close only at their deadline, since tokio-util's cancellation token stops
-//! waking there). An event's `Clone` runs
-//! as a subscription copies events out of the ring, under the ring's read lock: one that
-//! panics loses nothing (the events cloned before it are delivered, the next read tries it
-//! again), but a `Clone` must not publish events of its own type, which waits for that lock.
+//! waking there). An event's `Clone` runs as a subscription copies events out of the ring,
+//! under the ring's read lock: one that panics loses nothing (the events cloned before it
+//! are delivered, the next read tries it again), but a `Clone` must not publish events of its
+//! own type, which waits for that lock.
 //!
 //! **Order:** every subscription of a type reads that type's events in the order they were
 //! published (one order for all publishers, the order of their publishes into the ring).
@@ -337,8 +337,6 @@ impl fmt::Debug for EventBus {
     }
 }
 
-/// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
-/// and the data is plain collections, so a poisoned lock is taken as is.
 /// What is left of closing a subscription or a server once its lock is let go: waking the
 /// tasks that wait on it, dropping the events it let go.
 type Finish = Box<dyn FnOnce() + Send>;
@@ -358,6 +356,8 @@ fn for_each_isolated<T>(items: impl IntoIterator<Item = T>, mut each: impl FnMut
     }
 }
 
+/// Locks a mutex that no code path can leave inconsistent: nothing panics while holding it,
+/// and the data is plain collections, so a poisoned lock is taken as is.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
