@@ -894,3 +894,59 @@ async fn a_slow_subscriber_s_overflow_is_its_own() {
         reader.await.unwrap();
     }
 }
+
+// ----- an event's own code ------------------------------------------------------------------
+
+/// An event whose drop panics while its flag is set.
+#[derive(Clone)]
+struct Fuse(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        if self.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a fuse blew as it was dropped");
+        }
+    }
+}
+
+/// Subscribes to [`Fuse`] in `on_enable` and never reads it.
+#[derive(Default)]
+struct FuseHolder {
+    fuses: Option<Subscription<Fuse>>,
+}
+
+#[async_trait]
+impl Plugin for FuseHolder {
+    async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
+        self.fuses = Some(ctx.subscribe());
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_events_drop_that_panics_as_its_plugin_is_disabled_leaves_the_disable_whole() {
+    let holder = PluginSpec::with_default::<FuseHolder>(PluginMetadata::new("holder"));
+    let manager = started(16, [holder, stalled("bystander")]).await;
+    let mut changes = manager.state_changes();
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    assert_eq!(manager.bus().publish(Fuse(armed.clone())), 1);
+    // Disabling closes the holder's subscription: the unread fuse is discarded and blows.
+    within("disable", manager.disable("holder")).await.unwrap();
+    assert!(
+        !armed.load(std::sync::atomic::Ordering::SeqCst),
+        "it was dropped"
+    );
+    assert_eq!(state(&manager, "holder"), PluginState::Disabled);
+    assert_eq!(state(&manager, "bystander"), Enabled);
+    assert_eq!(manager.bus().subscriptions_of("holder"), 0);
+    let change = changes
+        .try_recv()
+        .unwrap()
+        .expect("the disable was announced");
+    assert_eq!(
+        (change.plugin.as_str(), change.to),
+        ("holder", PluginState::Disabled)
+    );
+    within("enable", manager.enable("holder")).await.unwrap();
+    assert_eq!(manager.bus().subscriptions_of("holder"), 1);
+}

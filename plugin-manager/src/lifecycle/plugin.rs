@@ -2,6 +2,7 @@
 //! `on_enable`), enabling, disabling and stopping. Every function here runs with the plugin's
 //! operation lock held by its caller (invariant 2).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +17,7 @@ use super::instance::{Released, drop_released, release};
 use super::supervision::is_supervised;
 use super::{Live, Shared, Transition};
 use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState};
-use crate::task::run_isolated;
+use crate::task::{panic_message, run_isolated};
 use crate::timings::HookTimings;
 
 impl Shared {
@@ -117,7 +118,18 @@ impl Shared {
     fn announce(&self, pos: usize, change: &Transition) {
         let (name, to) = (self.name(pos), change.to);
         if !to.is_running() && self.slots[pos].on_bus.load(Ordering::Acquire) {
-            self.bus.close_owner(name);
+            // The events discarded and the receivers woken here run code of the plugins' (an
+            // event's `Drop`, a waker): the bus stays whole if it panics, and so does this
+            // change, which is logged and goes on.
+            let closed = std::panic::catch_unwind(AssertUnwindSafe(|| self.bus.close_owner(name)));
+            if let Err(payload) = closed {
+                let panic = panic_message(payload.as_ref());
+                tracing::warn!(
+                    plugin = name,
+                    %panic,
+                    "an event's drop or a waker panicked as the plugin's subscriptions closed"
+                );
+            }
         }
         match &change.cause {
             Some(cause) => {
