@@ -145,14 +145,19 @@ impl Plugin for Listener {
     }
 }
 
-/// Subscribes in `on_enable` and keeps the subscription without ever reading it.
-#[derive(Default)]
-struct Stalled {
-    pings: Option<Subscription<Ping>>,
+/// Subscribes to `E` in `on_enable` and keeps the subscription without ever reading it.
+struct Stalled<E = Ping> {
+    pings: Option<Subscription<E>>,
+}
+
+impl<E> Default for Stalled<E> {
+    fn default() -> Self {
+        Self { pings: None }
+    }
 }
 
 #[async_trait]
-impl Plugin for Stalled {
+impl<E: Clone + Send + Sync + 'static> Plugin for Stalled<E> {
     async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
         self.pings = Some(ctx.subscribe());
         Ok(())
@@ -909,23 +914,9 @@ impl Drop for Fuse {
     }
 }
 
-/// Subscribes to [`Fuse`] in `on_enable` and never reads it.
-#[derive(Default)]
-struct FuseHolder {
-    fuses: Option<Subscription<Fuse>>,
-}
-
-#[async_trait]
-impl Plugin for FuseHolder {
-    async fn on_enable(&mut self, ctx: &Context) -> Result<()> {
-        self.fuses = Some(ctx.subscribe());
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_events_drop_that_panics_as_its_plugin_is_disabled_leaves_the_disable_whole() {
-    let holder = PluginSpec::with_default::<FuseHolder>(PluginMetadata::new("holder"));
+    let holder = PluginSpec::with_default::<Stalled<Fuse>>(PluginMetadata::new("holder"));
     let manager = started(16, [holder, stalled("bystander")]).await;
     let mut changes = manager.state_changes();
     let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
