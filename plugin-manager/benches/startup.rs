@@ -16,8 +16,13 @@
 //! shutdown, the crate a user would otherwise pick; no dependency order, no hooks): start is
 //! until every subsystem runs, shutdown from the request until the `Toplevel` returns.
 //!
+//! Paired with the peer, after the criterion groups: the manager's start and shutdown of 10,000
+//! and the peer's, alternated round by round in one loop, so that the machine's drift from
+//! minute to minute (which groups measured minutes apart each meet differently) falls on both
+//! alike; it prints the medians and their ratio.
+//!
 //! Run with `cargo bench -p plugin-manager --bench startup` (add a filter such as `random_dag`
-//! to run a part; the ratios then cover what ran).
+//! to run a part; the ratios then cover what ran; `paired` runs the paired rounds alone).
 
 use std::time::Duration;
 
@@ -42,9 +47,43 @@ criterion_group! {
 
 fn main() {
     let since = std::time::SystemTime::now();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-    print_ratios(since);
+    let filter = filter();
+    if filter.as_deref() != Some("paired") {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+        print_ratios(since);
+    }
+    if filter.as_deref().is_none_or(|f| f == "paired") {
+        paired_with_peer(PAIRED_ROUNDS);
+    }
+}
+
+/// The filter given to the run (`cargo bench -- <filter>`), if any: the first argument that is
+/// neither an option nor an option's value.
+fn filter() -> Option<String> {
+    const WITH_VALUE: &[&str] = &[
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--profile-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--format",
+        "--color",
+        "--plotting-backend",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.iter().enumerate().find_map(|(i, arg)| {
+        let value_of_option = i > 0 && WITH_VALUE.contains(&args[i - 1].as_str());
+        (!arg.starts_with('-') && !value_of_option).then(|| arg.clone())
+    })
 }
 
 /// Each case over the floor of the same size, and the growth from 1,000 to 10,000.
@@ -326,6 +365,75 @@ fn peer(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Rounds of the paired measurement, after as many again to warm up.
+const PAIRED_ROUNDS: usize = 15;
+
+/// Start and shutdown of 10,000 plugins of each shape and of 10,000 `tokio-graceful-shutdown`
+/// subsystems, alternated in one loop (which goes first alternates too), on one runtime; prints
+/// each median and the manager's over the peer's.
+fn paired_with_peer(rounds: usize) {
+    const N: usize = 10_000;
+    let rt = runtime();
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let ours = |shape: Shape| {
+        let specs = specs(shape, N);
+        let (start, stop, manager) = rt.block_on(async {
+            let began = std::time::Instant::now();
+            let manager = build(specs);
+            manager.start().await;
+            let start = began.elapsed();
+            assert_eq!(manager.enabled().len(), N);
+            let began = std::time::Instant::now();
+            manager.shutdown().await;
+            (start, began.elapsed(), manager)
+        });
+        assert!(manager.enabled().is_empty());
+        drop(manager);
+        (start, stop)
+    };
+    let peer = || {
+        rt.block_on(async {
+            let (task, token, start) = tgs_started(N).await;
+            let began = std::time::Instant::now();
+            token.cancel();
+            task.await.expect("the toplevel");
+            (start, began.elapsed())
+        })
+    };
+    println!(
+        "\npaired with the peer ({rounds} rounds alternated, medians; the aim is at most 0.5x)"
+    );
+    for shape in [Shape::Chain, Shape::Star, Shape::RandomDag] {
+        let mut times = [(); 4].map(|()| Vec::with_capacity(rounds));
+        for round in 0..2 * rounds {
+            let (ours, peer) = if round % 2 == 0 {
+                (ours(shape), peer())
+            } else {
+                let peer = peer();
+                (ours(shape), peer)
+            };
+            if round >= rounds {
+                for (list, took) in times.iter_mut().zip([ours.0, ours.1, peer.0, peer.1]) {
+                    list.push(took);
+                }
+            }
+        }
+        let [start, stop, peer_start, peer_stop] = times.map(median);
+        for (case, ours, peer) in [("start", start, peer_start), ("shutdown", stop, peer_stop)] {
+            let label = format!("{case}/{}/10000 over the peer", shape.id());
+            println!(
+                "  {label:<44} {:>10.3} ms / {:>10.3} ms = {:>6.2}x",
+                ours.as_secs_f64() * 1e3,
+                peer.as_secs_f64() * 1e3,
+                ours.as_secs_f64() / peer.as_secs_f64(),
+            );
+        }
+    }
 }
 
 /// Registry to all-enabled: validation, ordering, a constructor and two hooks per plugin.
