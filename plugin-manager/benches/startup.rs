@@ -47,20 +47,24 @@ criterion_group! {
 
 fn main() {
     let since = std::time::SystemTime::now();
-    let filter = filter();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = filter(&args);
     if filter.as_deref() != Some("paired") {
         benches();
         Criterion::default().configure_from_args().final_summary();
         print_ratios(since);
     }
-    if filter.as_deref().is_none_or(|f| f == "paired") {
+    // Only when benchmarking (`cargo bench` passes `--bench`; `cargo test --benches` does not,
+    // and criterion then runs each case once, as a test), not to list the cases.
+    let benchmarking = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list");
+    if benchmarking && filter.as_deref().is_none_or(|f| f == "paired") {
         paired_with_peer(PAIRED_ROUNDS);
     }
 }
 
-/// The filter given to the run (`cargo bench -- <filter>`), if any: the first argument that is
+/// The filter given to the run (`cargo bench -- <filter>`), if any: the first of `args` that is
 /// neither an option nor an option's value.
-fn filter() -> Option<String> {
+fn filter(args: &[String]) -> Option<String> {
     const WITH_VALUE: &[&str] = &[
         "--save-baseline",
         "--baseline",
@@ -79,7 +83,6 @@ fn filter() -> Option<String> {
         "--color",
         "--plotting-backend",
     ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
     args.iter().enumerate().find_map(|(i, arg)| {
         let value_of_option = i > 0 && WITH_VALUE.contains(&args[i - 1].as_str());
         (!arg.starts_with('-') && !value_of_option).then(|| arg.clone())
