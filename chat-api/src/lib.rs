@@ -20,7 +20,10 @@
 //! # });
 //! ```
 
-use tokio::sync::mpsc;
+mod replies;
+
+pub use replies::Replies;
+use replies::ReplySender;
 
 /// One line of chat: who said what.
 #[derive(Debug, Clone)]
@@ -29,19 +32,19 @@ pub struct ChatMessage {
     pub user: String,
     /// What they said.
     pub text: String,
-    replies: mpsc::UnboundedSender<Reply>,
+    replies: ReplySender,
 }
 
 impl ChatMessage {
     /// A message and the stream of replies to it.
     pub fn new(user: impl Into<String>, text: impl Into<String>) -> (Self, Replies) {
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, replies) = replies::queue();
         let message = Self {
             user: user.into(),
             text: text.into(),
             replies: sender,
         };
-        (message, Replies { receiver })
+        (message, replies)
     }
 
     /// Parses a chat line of the form `user: text`.
@@ -66,7 +69,7 @@ impl ChatMessage {
             from: None,
             text: text.into(),
         };
-        let _ = self.replies.send(reply);
+        self.replies.send(reply);
     }
 
     /// Answers this message as the plugin whose context `ctx` is: the reply's
@@ -78,7 +81,7 @@ impl ChatMessage {
             from: (!ctx.is_detached()).then(|| ctx.name().to_owned()),
             text: text.into(),
         };
-        let _ = self.replies.send(reply);
+        self.replies.send(reply);
     }
 
     /// If the text is a command (`!name args`), its name and arguments.
@@ -102,17 +105,4 @@ pub struct Reply {
     pub from: Option<String>,
     /// The answer.
     pub text: String,
-}
-
-/// The replies to one message; ends once every copy of the message is gone.
-#[derive(Debug)]
-pub struct Replies {
-    receiver: mpsc::UnboundedReceiver<Reply>,
-}
-
-impl Replies {
-    /// The next reply, or `None` when the message is fully handled.
-    pub async fn next(&mut self) -> Option<Reply> {
-        self.receiver.recv().await
-    }
 }
