@@ -41,7 +41,9 @@ pub fn needs_escape(c: char) -> bool {
 /// assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed("plain")));
 /// ```
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    // Most text is printable ASCII, told byte by byte; only other text is decoded.
+    let printable_ascii = text.bytes().all(|b| matches!(b, 0x20..=0x7e));
+    if printable_ascii || !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -69,6 +71,10 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 /// assert_eq!(shorten("abc", 3), "abc");
 /// ```
 pub fn shorten(line: &str, max_chars: usize) -> Cow<'_, str> {
+    // No more bytes than that, no more characters: nothing to count.
+    if line.len() <= max_chars {
+        return Cow::Borrowed(line);
+    }
     match line.char_indices().nth(max_chars) {
         Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &line[..cut], line.len())),
         None => Cow::Borrowed(line),
@@ -105,7 +111,49 @@ pub fn indented(text: &str) -> String {
         if i > 0 {
             out.push_str("\n  ");
         }
-        out.push_str(&echo(line));
+        // `echo` without its own copy of the line.
+        out.push_str(&shorten(&escape(line), MAX_ECHO_CHARS));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character below U+3000 (all of ASCII, C1, the bidirectional controls) alone,
+    /// after printable ASCII and after a non-ASCII letter: kept exactly when
+    /// [`needs_escape`] says so, whichever way `escape` looked at the text.
+    #[test]
+    fn escape_keeps_exactly_what_needs_no_escape() {
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("ab {c}"), format!("\u{e9}{c}")] {
+                let kept = matches!(escape(&text), Cow::Borrowed(_));
+                assert_eq!(kept, !needs_escape(c), "{:?}", text);
+                if !kept {
+                    assert!(!escape(&text).chars().any(needs_escape), "{:?}", text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shorten_counts_characters_not_bytes() {
+        assert!(matches!(shorten("abc", 3), Cow::Borrowed("abc")));
+        assert_eq!(shorten("abcd", 3), "abc… (4 bytes)");
+        // Three characters in six bytes: longer in bytes than the limit, not in characters.
+        assert!(matches!(shorten("\u{e9}\u{e9}\u{e9}", 3), Cow::Borrowed(_)));
+        assert_eq!(
+            shorten("\u{e9}\u{e9}\u{e9}\u{e9}", 3),
+            "\u{e9}\u{e9}\u{e9}… (8 bytes)"
+        );
+    }
+
+    #[test]
+    fn indented_lines_are_echoed() {
+        let long = "x".repeat(MAX_ECHO_CHARS + 1);
+        let text = format!("first\n\u{1b}[2J\n{long}");
+        let expected = format!("first\n  {}\n  {}", echo("\u{1b}[2J"), echo(&long));
+        assert_eq!(indented(&text), expected);
+    }
 }
