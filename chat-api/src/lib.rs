@@ -22,36 +22,77 @@
 
 mod replies;
 
+use std::fmt;
+use std::sync::Arc;
+
 pub use replies::Replies;
 use replies::ReplySender;
 
 /// One line of chat: who said what.
-#[derive(Debug, Clone)]
+///
+/// Cheap to copy: the bus gives every subscriber a copy, and the copies share one allocation
+/// (the speaker, the text and the reply queue); the message is handled once the last copy is
+/// gone.
+#[derive(Clone)]
 pub struct ChatMessage {
-    /// The speaker.
-    pub user: String,
-    /// What they said.
-    pub text: String,
+    said: Arc<Said>,
+}
+
+/// What a message and all its copies share.
+struct Said {
+    /// The speaker, then the text, in one string.
+    line: String,
+    /// Where the speaker ends in `line`.
+    user_end: usize,
     replies: ReplySender,
 }
 
 impl ChatMessage {
     /// A message and the stream of replies to it.
-    pub fn new(user: impl Into<String>, text: impl Into<String>) -> (Self, Replies) {
+    pub fn new(user: impl AsRef<str>, text: impl AsRef<str>) -> (Self, Replies) {
+        let (user, text) = (user.as_ref(), text.as_ref());
+        let mut line = String::with_capacity(user.len() + text.len());
+        line.push_str(user);
+        line.push_str(text);
         let (sender, replies) = replies::queue();
-        let message = Self {
-            user: user.into(),
-            text: text.into(),
+        let said = Said {
+            line,
+            user_end: user.len(),
             replies: sender,
         };
-        (message, replies)
+        (
+            Self {
+                said: Arc::new(said),
+            },
+            replies,
+        )
+    }
+
+    /// The speaker.
+    ///
+    /// ```
+    /// let (message, _replies) = chat_api::ChatMessage::new("ada", "hello");
+    /// assert_eq!(message.user(), "ada");
+    /// ```
+    pub fn user(&self) -> &str {
+        &self.said.line[..self.said.user_end]
+    }
+
+    /// What they said.
+    ///
+    /// ```
+    /// let (message, _replies) = chat_api::ChatMessage::new("ada", "hello");
+    /// assert_eq!(message.text(), "hello");
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.said.line[self.said.user_end..]
     }
 
     /// Parses a chat line of the form `user: text`.
     ///
     /// ```
     /// let (message, _replies) = chat_api::ChatMessage::parse("ada: !roll 2d6").unwrap();
-    /// assert_eq!((message.user.as_str(), message.text.as_str()), ("ada", "!roll 2d6"));
+    /// assert_eq!((message.user(), message.text()), ("ada", "!roll 2d6"));
     /// assert!(chat_api::ChatMessage::parse("no speaker here").is_none());
     /// ```
     pub fn parse(line: &str) -> Option<(Self, Replies)> {
@@ -69,7 +110,7 @@ impl ChatMessage {
             from: None,
             text: text.into(),
         };
-        self.replies.send(reply);
+        self.said.replies.send(reply);
     }
 
     /// Answers this message as the plugin whose context `ctx` is: the reply's
@@ -81,7 +122,7 @@ impl ChatMessage {
             from: (!ctx.is_detached()).then(|| ctx.name().to_owned()),
             text: text.into(),
         };
-        self.replies.send(reply);
+        self.said.replies.send(reply);
     }
 
     /// If the text is a command (`!name args`), its name and arguments.
@@ -91,9 +132,18 @@ impl ChatMessage {
     /// assert_eq!(message.command(), Some(("roll", "2d6")));
     /// ```
     pub fn command(&self) -> Option<(&str, &str)> {
-        let rest = self.text.strip_prefix('!')?;
+        let rest = self.text().strip_prefix('!')?;
         let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         (!name.is_empty()).then(|| (name, args.trim()))
+    }
+}
+
+impl fmt::Debug for ChatMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatMessage")
+            .field("user", &self.user())
+            .field("text", &self.text())
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,4 +155,41 @@ pub struct Reply {
     pub from: Option<String>,
     /// The answer.
     pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_replies_end_once_every_copy_is_gone_wherever_they_went() {
+        let (message, mut replies) = ChatMessage::new("ada", "hello");
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let copy = message.clone();
+                tokio::spawn(async move { copy.reply(i.to_string()) })
+            })
+            .collect();
+        drop(message);
+        let mut texts = Vec::new();
+        while let Some(reply) = replies.next().await {
+            texts.push(reply.text);
+        }
+        for task in tasks {
+            task.await.expect("a replying task");
+        }
+        texts.sort();
+        assert_eq!(texts, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+    }
+
+    #[test]
+    fn a_copy_shows_the_same_speaker_and_text() {
+        let (message, _replies) = ChatMessage::new("ada", "!roll 2d6");
+        let copy = message.clone();
+        assert_eq!((copy.user(), copy.text()), ("ada", "!roll 2d6"));
+        assert_eq!(
+            format!("{copy:?}"),
+            r#"ChatMessage { user: "ada", text: "!roll 2d6", .. }"#
+        );
+    }
 }

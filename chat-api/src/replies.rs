@@ -1,11 +1,11 @@
-//! The replies to one message: a queue that every copy of the message answers into and the
-//! host reads, which ends once every copy is gone.
+//! The replies to one message: a queue that the message's copies answer into and the host
+//! reads, which ends once the message (the last of its copies, which share the sender) is gone.
 //!
 //! One allocation per message, and none per reply beyond the queue's growth: the host makes a
 //! message for every line it reads, and a tokio `mpsc` channel made two there, one of them a
 //! block of 32 reply slots (about 1,500 instructions a message, a tenth of a line's work).
-//! Copies are counted as they are cloned and dropped; nothing but the queue, the count and
-//! the host's waker is kept under the lock, and the waker is woken after it is let go.
+//! Nothing but the queue, two flags and the host's waker is kept under the lock, and the waker
+//! is woken after it is let go.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,8 +21,8 @@ struct Queue {
 
 struct State {
     replies: VecDeque<Reply>,
-    /// Copies of the message alive (each holds a [`ReplySender`]).
-    senders: usize,
+    /// Set while the [`ReplySender`] (the message) is alive.
+    open: bool,
     /// Set once the host let go of its [`Replies`]: replies are dropped, not kept.
     closed: bool,
     /// The host's task waiting in [`Replies::next`], if any.
@@ -36,17 +36,17 @@ impl Queue {
     }
 }
 
-/// What a copy of a message answers with; counted as copies are made and dropped.
+/// What a message answers with; its copies share it, and it goes with the last of them.
 pub(crate) struct ReplySender {
     queue: Arc<Queue>,
 }
 
-/// A new queue: the sender for the first copy of the message, and the host's end.
+/// A new queue: the message's end and the host's.
 pub(crate) fn queue() -> (ReplySender, Replies) {
     let queue = Arc::new(Queue {
         state: Mutex::new(State {
             replies: VecDeque::new(),
-            senders: 1,
+            open: true,
             closed: false,
             waker: None,
         }),
@@ -77,20 +77,11 @@ impl ReplySender {
     }
 }
 
-impl Clone for ReplySender {
-    fn clone(&self) -> Self {
-        self.queue.state().senders += 1;
-        Self {
-            queue: self.queue.clone(),
-        }
-    }
-}
-
 impl Drop for ReplySender {
     fn drop(&mut self) {
         let mut state = self.queue.state();
-        state.senders -= 1;
-        let waker = (state.senders == 0).then(|| state.waker.take()).flatten();
+        state.open = false;
+        let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
@@ -110,8 +101,8 @@ pub struct Replies {
 }
 
 impl Replies {
-    /// The next reply, or `None` when the message is fully handled: every copy is gone and
-    /// every reply was read.
+    /// The next reply, or `None` when the message is fully handled: every copy of it is gone
+    /// and every reply was read.
     ///
     /// Cancel-safe: a reply is taken only by the call that returns it.
     pub async fn next(&mut self) -> Option<Reply> {
@@ -123,7 +114,7 @@ impl Replies {
         if let Some(reply) = state.replies.pop_front() {
             return Poll::Ready(Some(reply));
         }
-        if state.senders == 0 {
+        if !state.open {
             return Poll::Ready(None);
         }
         match &mut state.waker {
@@ -150,7 +141,7 @@ impl fmt::Debug for Replies {
         let state = self.queue.state();
         f.debug_struct("Replies")
             .field("queued", &state.replies.len())
-            .field("copies", &state.senders)
+            .field("open", &state.open)
             .finish()
     }
 }
@@ -184,37 +175,37 @@ mod tests {
     }
 
     #[test]
-    fn replies_come_in_order_and_end_once_every_copy_is_gone() {
-        let (first, mut replies) = queue();
-        let second = first.clone();
-        let (_, waker) = counting();
+    fn replies_come_in_order_and_end_once_the_sender_is_gone() {
+        let (sender, mut replies) = queue();
+        let (counter, waker) = counting();
+        let wakes = || counter.0.load(Ordering::SeqCst);
         let mut cx = Context::from_waker(&waker);
-        first.send(reply("a"));
-        second.send(reply("b"));
-        drop(first);
+        sender.send(reply("a"));
+        sender.send(reply("b"));
+        assert_eq!(wakes(), 0, "nobody waited");
         assert_eq!(replies.poll_next(&mut cx), Poll::Ready(Some(reply("a"))));
         assert_eq!(replies.poll_next(&mut cx), Poll::Ready(Some(reply("b"))));
-        assert_eq!(replies.poll_next(&mut cx), Poll::Pending, "a copy is alive");
-        drop(second);
+        assert_eq!(replies.poll_next(&mut cx), Poll::Pending);
+        sender.send(reply("c"));
+        assert_eq!(wakes(), 1, "woken by the reply");
+        assert_eq!(replies.poll_next(&mut cx), Poll::Ready(Some(reply("c"))));
+        assert_eq!(replies.poll_next(&mut cx), Poll::Pending);
+        drop(sender);
+        assert_eq!(wakes(), 2, "woken by the sender going");
         assert_eq!(replies.poll_next(&mut cx), Poll::Ready(None));
     }
 
     #[test]
-    fn a_waiting_host_is_woken_by_a_reply_and_by_the_last_copy_going() {
+    fn replies_sent_before_the_sender_went_are_read_before_the_end() {
         let (sender, mut replies) = queue();
-        let copy = sender.clone();
-        let (counter, waker) = counting();
-        let wakes = || counter.0.load(Ordering::SeqCst);
+        let (_, waker) = counting();
         let mut cx = Context::from_waker(&waker);
-        assert_eq!(replies.poll_next(&mut cx), Poll::Pending);
-        sender.send(reply("a"));
-        assert_eq!(wakes(), 1, "woken by the reply");
-        assert_eq!(replies.poll_next(&mut cx), Poll::Ready(Some(reply("a"))));
-        assert_eq!(replies.poll_next(&mut cx), Poll::Pending);
+        sender.send(reply("last words"));
         drop(sender);
-        assert_eq!(wakes(), 1, "a copy is left: no wake-up");
-        drop(copy);
-        assert_eq!(wakes(), 2, "woken by the last copy going");
+        assert_eq!(
+            replies.poll_next(&mut cx),
+            Poll::Ready(Some(reply("last words")))
+        );
         assert_eq!(replies.poll_next(&mut cx), Poll::Ready(None));
     }
 
@@ -225,26 +216,5 @@ mod tests {
         drop(replies);
         sender.send(reply("dropped"));
         assert!(sender.queue.state().replies.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_host_task_reads_replies_sent_from_other_tasks() {
-        let (sender, mut replies) = queue();
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let sender = sender.clone();
-                tokio::spawn(async move { sender.send(reply(&i.to_string())) })
-            })
-            .collect();
-        drop(sender);
-        let mut texts = Vec::new();
-        while let Some(reply) = replies.next().await {
-            texts.push(reply.text);
-        }
-        for task in tasks {
-            task.await.expect("a sending task");
-        }
-        texts.sort();
-        assert_eq!(texts, ["0", "1", "2", "3", "4", "5", "6", "7"]);
     }
 }

@@ -232,7 +232,7 @@ impl CommandTable {
             return Some((ctx.clone(), text));
         }
         let call = Invocation {
-            user: &message.user,
+            user: message.user(),
             command: name,
             args,
         };

@@ -114,7 +114,7 @@ impl Plugin for Impostor {
         let mut messages = ctx.subscribe::<ChatMessage>();
         ctx.spawn(async move {
             while let Some(message) = messages.recv().await {
-                if message.text == "spoof" {
+                if message.text() == "spoof" {
                     message.reply_as(&forged, "(spoofed)");
                 }
             }

@@ -64,9 +64,9 @@ impl plugin_core::Plugin for Cheater {
         let publisher = ctx.clone();
         ctx.spawn(async move {
             while let Some(message) = messages.recv().await {
-                if message.text == "cheat" {
+                if message.text() == "cheat" {
                     publisher.publish(DiceRolled {
-                        user: message.user.clone(),
+                        user: message.user().to_owned(),
                         dice: "1d1000".into(),
                         results: vec![1000],
                     });

@@ -154,12 +154,12 @@ impl Plugin for Greeter {
         let me = ctx.clone();
         ctx.spawn(async move {
             while let Some(message) = messages.recv().await {
-                let count = lock(&seen).count(&message.user);
+                let count = lock(&seen).count(message.user());
                 if count == 1 {
                     let dice_enabled = me.is_enabled("dice");
-                    message.reply_as(&me, welcome(&message.user, dice_enabled));
-                } else if is_greeting(&message.text) {
-                    message.reply_as(&me, format!("Hello again, {}!", message.user));
+                    message.reply_as(&me, welcome(message.user(), dice_enabled));
+                } else if is_greeting(message.text()) {
+                    message.reply_as(&me, format!("Hello again, {}!", message.user()));
                 }
             }
             Ok(())
