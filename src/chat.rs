@@ -31,10 +31,11 @@
 //! deadlines and the shutdown are not affected. A plugin that hangs without blocking its
 //! thread (the `hang` of the chaos plugin) is cut off as before.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use chat_api::{ChatMessage, Replies};
-use plugin_manager::host_kit::text::{echo, escape, indented};
+use chat_api::{ChatMessage, Replies, Reply};
+use plugin_manager::host_kit::text::{MAX_ECHO_CHARS, echo, escape, indented, shorten};
 use plugin_manager::host_kit::{ConfigWatcher, Host, Reload, operator, report};
 use plugin_manager::{StateChange, StateChanges, StateChangesError};
 use tokio::sync::{mpsc, oneshot};
@@ -266,8 +267,7 @@ async fn print_replies(out: &Output, mut replies: Replies, limit: Duration) -> b
         };
         match reply {
             Ok(Some(reply)) => {
-                let from = reply.from.as_deref().map_or_else(|| "bot".to_owned(), echo);
-                out.say(format!("[{from}] {}", indented(&reply.text))).await;
+                out.say(reply_line(&reply)).await;
                 answered = true;
             }
             Ok(None) => return answered,
@@ -278,6 +278,23 @@ async fn print_replies(out: &Output, mut replies: Replies, limit: Duration) -> b
             }
         }
     }
+}
+
+/// `[plugin] text` for `reply`, both parts made safe to print (`[bot]` for a reply from no
+/// plugin): put together in one string, a line at a time, without `format!`'s machinery.
+fn reply_line(reply: &Reply) -> String {
+    let escaped = reply.from.as_deref().map(escape);
+    let from = match &escaped {
+        Some(name) => shorten(name, MAX_ECHO_CHARS),
+        None => Cow::Borrowed("bot"),
+    };
+    let text = indented(&reply.text);
+    let mut line = String::with_capacity(from.len() + text.len() + 3);
+    line.push('[');
+    line.push_str(&from);
+    line.push_str("] ");
+    line.push_str(&text);
+    line
 }
 
 async fn print_change(out: &Output, change: Result<StateChange, StateChangesError>) {
@@ -296,5 +313,37 @@ async fn drain_changes(out: &Output, changes: &mut StateChanges) {
             Ok(None) | Err(StateChangesError::Closed) => break,
             Err(lagged) => print_change(out, Err(lagged)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(from: Option<&str>, text: &str) -> Reply {
+        Reply {
+            from: from.map(str::to_owned),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_reply_line_names_its_plugin_and_keeps_each_line_of_text_apart() {
+        assert_eq!(
+            reply_line(&reply(Some("dice"), "rolled 7\nlucky")),
+            "[dice] rolled 7\n  lucky"
+        );
+        assert_eq!(reply_line(&reply(None, "hi")), "[bot] hi");
+    }
+
+    #[test]
+    fn a_reply_line_prints_nothing_as_is_that_could_forge_a_line() {
+        assert_eq!(
+            reply_line(&reply(Some("x\n* dice"), "a\r\u{1b}[2J")),
+            "[x\\n* dice] a\\r\\u{1b}[2J"
+        );
+        let long = "y".repeat(MAX_ECHO_CHARS + 1);
+        let note = format!("… ({} bytes)] ", long.len());
+        assert!(reply_line(&reply(Some(&long), "")).contains(&note));
     }
 }
