@@ -4,8 +4,9 @@
 //! One allocation per message, and none per reply beyond the queue's growth: the host makes a
 //! message for every line it reads, and a tokio `mpsc` channel made two there, one of them a
 //! block of 32 reply slots (about 1,500 instructions a message, a tenth of a line's work).
-//! Nothing but the queue, two flags and the host's waker is kept under the lock, and the waker
-//! is woken after it is let go.
+//! Nothing but the queue, two flags and the host's waker is kept under the lock; a waker is
+//! woken, and a replaced one dropped, only after the lock is let go (a waker's drop may run
+//! code that reaches the queue again).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -117,10 +118,14 @@ impl Replies {
         if !state.open {
             return Poll::Ready(None);
         }
-        match &mut state.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            waker => *waker = Some(cx.waker().clone()),
-        }
+        // A stale waker (the future moved to another task) is dropped once the lock is let
+        // go: its drop may run code that reaches this queue (drop the message, say).
+        let stale = match &mut state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            waker => waker.replace(cx.waker().clone()),
+        };
+        drop(state);
+        drop(stale);
         Poll::Pending
     }
 }
@@ -207,6 +212,41 @@ mod tests {
             Poll::Ready(Some(reply("last words")))
         );
         assert_eq!(replies.poll_next(&mut cx), Poll::Ready(None));
+    }
+
+    /// A waker that holds the message's sender: dropping the waker drops the message.
+    struct HoldsSender(Mutex<Option<ReplySender>>);
+
+    impl Wake for HoldsSender {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// The host's future polled by one task, then by another: the first task's waker, which
+    /// the queue holds, is replaced, and its drop (the message going, here) takes the queue's
+    /// lock. Runs on a thread of its own, so that a deadlock fails the test instead of
+    /// hanging it.
+    #[test]
+    fn a_stale_waker_is_dropped_outside_the_lock() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (sender, mut replies) = queue();
+            let first = Waker::from(Arc::new(HoldsSender(Mutex::new(Some(sender)))));
+            assert_eq!(
+                replies.poll_next(&mut Context::from_waker(&first)),
+                Poll::Pending
+            );
+            drop(first); // the queue's clone is the last: it holds the sender
+            let polled = replies.poll_next(&mut Context::from_waker(Waker::noop()));
+            let _ = done.send(polled);
+        });
+        let polled = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("no deadlock: the stale waker is dropped once the lock is let go");
+        assert_eq!(
+            polled,
+            Poll::Pending,
+            "the message went after this poll looked"
+        );
     }
 
     #[test]
