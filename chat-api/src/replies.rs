@@ -215,7 +215,9 @@ mod tests {
     }
 
     /// A waker that holds the message's sender: dropping the waker drops the message.
-    struct HoldsSender(Mutex<Option<ReplySender>>);
+    struct HoldsSender {
+        _sender: ReplySender,
+    }
 
     impl Wake for HoldsSender {
         fn wake(self: Arc<Self>) {}
@@ -230,7 +232,7 @@ mod tests {
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let (sender, mut replies) = queue();
-            let first = Waker::from(Arc::new(HoldsSender(Mutex::new(Some(sender)))));
+            let first = Waker::from(Arc::new(HoldsSender { _sender: sender }));
             assert_eq!(
                 replies.poll_next(&mut Context::from_waker(&first)),
                 Poll::Pending
