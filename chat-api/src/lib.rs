@@ -2,7 +2,7 @@
 //!
 //! This is not a plugin: it is the vocabulary the bot's plugins and host speak over the event
 //! bus. The host publishes a [`ChatMessage`] for each line it reads; any plugin may answer
-//! with [`ChatMessage::reply`]. Every copy of the message carries the reply channel, so the
+//! with [`ChatMessage::reply`]. Every copy of the message shares its reply queue, so the
 //! host knows a message is fully handled once every copy is gone: each subscriber either
 //! handled it or dropped it.
 //!
