@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use chat_api::{ChatMessage, Replies, Reply};
-use plugin_manager::host_kit::text::{MAX_ECHO_CHARS, echo, escape, indented, shorten};
+use plugin_manager::host_kit::text::{echo, escape, indented};
 use plugin_manager::host_kit::{ConfigWatcher, Host, Reload, operator, report};
 use plugin_manager::{StateChange, StateChanges, StateChangesError};
 use tokio::sync::{mpsc, oneshot};
@@ -219,7 +219,7 @@ impl Chat {
             out.say(answer).await;
             return true;
         }
-        let command = message.command().map(|(name, _)| echo(name));
+        let command = message.command().map(|(name, _)| echo(name).into_owned());
         (self.publish)(message);
         if !print_replies(out, replies, self.reply_timeout).await {
             out.say(match command {
@@ -283,11 +283,7 @@ async fn print_replies(out: &Output, mut replies: Replies, limit: Duration) -> b
 /// `[plugin] text` for `reply`, both parts made safe to print (`[bot]` for a reply from no
 /// plugin): put together in one string, a line at a time, without `format!`'s machinery.
 fn reply_line(reply: &Reply) -> String {
-    let escaped = reply.from.as_deref().map(escape);
-    let from = match &escaped {
-        Some(name) => shorten(name, MAX_ECHO_CHARS),
-        None => Cow::Borrowed("bot"),
-    };
+    let from = reply.from.as_deref().map_or(Cow::Borrowed("bot"), echo);
     let text = indented(&reply.text);
     let mut line = String::with_capacity(from.len() + text.len() + 3);
     line.push('[');
@@ -342,7 +338,7 @@ mod tests {
             reply_line(&reply(Some("x\n* dice"), "a\r\u{1b}[2J")),
             "[x\\n* dice] a\\r\\u{1b}[2J"
         );
-        let long = "y".repeat(MAX_ECHO_CHARS + 1);
+        let long = "y".repeat(plugin_manager::host_kit::text::MAX_ECHO_CHARS + 1);
         let note = format!("… ({} bytes)] ", long.len());
         assert!(reply_line(&reply(Some(&long), "")).contains(&note));
     }

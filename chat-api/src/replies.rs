@@ -90,12 +90,6 @@ impl Drop for ReplySender {
     }
 }
 
-impl fmt::Debug for ReplySender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReplySender").finish_non_exhaustive()
-    }
-}
-
 /// The replies to one message; ends once every copy of the message is gone.
 pub struct Replies {
     queue: Arc<Queue>,

@@ -82,17 +82,24 @@ pub fn shorten(line: &str, max_chars: usize) -> Cow<'_, str> {
 }
 
 /// What a host shows of one line that came from outside: [`escape`]d, then [`shorten`]ed to
-/// [`MAX_ECHO_CHARS`].
+/// [`MAX_ECHO_CHARS`]; `line` itself when neither changes it (most lines), so showing it
+/// copies nothing.
 ///
 /// ```
 /// use plugin_manager::host_kit::text::echo;
 ///
 /// assert_eq!(echo("!roll x\r\u{1b}[K"), "!roll x\\r\\u{1b}[K");
 /// assert!(echo(&"9".repeat(1_000_000)).ends_with("… (1000000 bytes)"));
+/// assert!(matches!(echo("plain"), std::borrow::Cow::Borrowed("plain")));
 /// ```
-pub fn echo(line: &str) -> String {
-    let escaped = escape(line);
-    shorten(&escaped, MAX_ECHO_CHARS).into_owned()
+pub fn echo(line: &str) -> Cow<'_, str> {
+    match escape(line) {
+        Cow::Borrowed(line) => shorten(line, MAX_ECHO_CHARS),
+        Cow::Owned(escaped) => match shorten(&escaped, MAX_ECHO_CHARS) {
+            Cow::Borrowed(_) => Cow::Owned(escaped),
+            Cow::Owned(shortened) => Cow::Owned(shortened),
+        },
+    }
 }
 
 /// A text of several lines as a host shows it: the first line as is, each further line
@@ -111,8 +118,7 @@ pub fn indented(text: &str) -> String {
         if i > 0 {
             out.push_str("\n  ");
         }
-        // `echo` without its own copy of the line.
-        out.push_str(&shorten(&escape(line), MAX_ECHO_CHARS));
+        out.push_str(&echo(line));
     }
     out
 }
