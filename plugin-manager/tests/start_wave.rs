@@ -17,8 +17,9 @@
 //!   (a leaked place stalls the wave or narrows it, a place freed twice widens it);
 //! - each piece (constructor, `setup`, `on_enable`) has its own deadline, counted from when the
 //!   plugin is launched, not from when it became ready and queued for a place;
-//! - a start carried on in the task of the plugin that let it start fails every way as one in
-//!   a task of its own does, a hang cut off by aborting that task;
+//! - a start carried on in the task of the plugin that let it start, or handed to a task
+//!   parked with nothing to go on with, fails every way as one in a task of its own does, a
+//!   hang cut off by aborting that task; the parked tasks end with the wave;
 //! - a chain of 10,000 plugins whose root fails is failed link by link, without recursion;
 //! - a hook that blocks its thread past its deadline is cut off, and its task's late report
 //!   (after the wave's) changes nothing.
@@ -441,6 +442,54 @@ async fn a_start_carried_on_in_its_dependency_task_fails_every_way_on_its_own() 
     }
     lab.hangs().wait_dropped(1).await;
     assert_started(&manager, "after");
+}
+
+/// A start handed to a parked plugin task fails every way as a start in a task of its own
+/// does. Each `q_<b>` needs nothing and ends at once, its task parking with nothing to go
+/// on with; `r_<b>` is briefly in `setup`, then lets `<b>` and `s_<b>` start at once: one
+/// goes on in `r_<b>`'s task, the other (`<b>`, first in start order, so launched second) is
+/// handed to a parked task. A hang is cut off by aborting the task it was handed to. Once
+/// the wave is over no task of it is left: every parked task ended with it.
+#[tokio::test(start_paused = true)]
+async fn a_start_handed_to_a_parked_task_fails_every_way_on_its_own() {
+    let lab = Lab::default();
+    let gauge = Arc::new(Gauge::default());
+    let own = own_failures();
+    let mut specs = Vec::new();
+    for (b, _) in &own {
+        specs.push(lab.plugin(&format!("q_{b}")).spec());
+        let root = format!("r_{b}");
+        specs.push(counted(PluginMetadata::new(&root), &gauge, BRIEFLY));
+        let plugin = lab.plugin(b).deps([root.as_str()]);
+        specs.push(match SCRIPTED.iter().find(|(name, ..)| name == b) {
+            Some(&(_, phase, fault)) => plugin.fails(phase, fault).spec(),
+            None => plugin.spec(),
+        });
+        specs.push(lab.plugin(&format!("s_{b}")).deps([root.as_str()]).spec());
+    }
+    let manager = builder(specs)
+        .config(config("[b_bad_config]\nenabled = \"yes\"\n"))
+        .build()
+        .expect("a valid set");
+
+    ends("start", manager.start()).await;
+
+    for (b, failure) in &own {
+        assert_started(&manager, &format!("q_{b}"));
+        assert_started(&manager, &format!("r_{b}"));
+        assert_failed(&manager, b, failure);
+        assert_started(&manager, &format!("s_{b}"));
+    }
+    lab.hangs().wait_dropped(1).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    ends("the parked tasks' end", async {
+        while metrics.num_alive_tasks() > 0 {
+            // A sleep, not a yield: the paused clock moves only while the runtime idles, and
+            // the guard's timeout needs it to.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
 }
 
 // ----- deadlines ------------------------------------------------------------------------------
