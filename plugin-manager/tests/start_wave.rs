@@ -402,6 +402,24 @@ async fn a_wide_window_survives_every_way_out_of_it() {
     every_way_out_of_a_window_of(plugin_manager::DEFAULT_MAX_IN_FLIGHT).await;
 }
 
+/// `b`, one of [`own_failures`], needing `root`: failing as [`SCRIPTED`] says, or (the one not
+/// scripted) through its invalid section ([`with_a_bad_section`]).
+fn failing_on_its_own(lab: &Lab, b: &str, root: &str) -> PluginSpec {
+    let plugin = lab.plugin(b).deps([root]);
+    match SCRIPTED.iter().find(|(name, ..)| *name == b) {
+        Some(&(_, phase, fault)) => plugin.fails(phase, fault).spec(),
+        None => plugin.spec(),
+    }
+}
+
+/// The manager of `specs`, with `b_bad_config`'s section invalid.
+fn with_a_bad_section(specs: Vec<PluginSpec>) -> PluginManager {
+    builder(specs)
+        .config(config("[b_bad_config]\nenabled = \"yes\"\n"))
+        .build()
+        .expect("a valid set")
+}
+
 /// A start carried on in the task of the plugin that let it start (`r_<b>`'s task goes on
 /// with `<b>`, its only user) fails every way as a start in a task of its own does: a hang
 /// is cut off at its own deadline by aborting that task, and nothing else was left in it.
@@ -409,27 +427,19 @@ async fn a_wide_window_survives_every_way_out_of_it() {
 #[tokio::test(start_paused = true)]
 async fn a_start_carried_on_in_its_dependency_task_fails_every_way_on_its_own() {
     let lab = Lab::default();
-    let scripted = SCRIPTED;
     let own = own_failures();
     let mut specs = Vec::new();
     for (b, _) in &own {
         let root = format!("r_{b}");
         specs.push(lab.plugin(&root).spec());
-        let plugin = lab.plugin(b).deps([root.as_str()]);
-        specs.push(match scripted.iter().find(|(name, ..)| name == b) {
-            Some(&(_, phase, fault)) => plugin.fails(phase, fault).spec(),
-            None => plugin.spec(),
-        });
+        specs.push(failing_on_its_own(&lab, b, &root));
         specs.push(lab.plugin(&format!("c_{b}")).deps([*b]).spec());
     }
     let roots: Vec<String> = own.iter().map(|(b, _)| format!("r_{b}")).collect();
     specs.push(PluginSpec::with_default::<Bare>(
         PluginMetadata::new("after").with_deps(roots),
     ));
-    let manager = builder(specs)
-        .config(config("[b_bad_config]\nenabled = \"yes\"\n"))
-        .build()
-        .expect("a valid set");
+    let manager = with_a_bad_section(specs);
 
     ends("start", manager.start()).await;
 
@@ -460,17 +470,10 @@ async fn a_start_handed_to_a_parked_task_fails_every_way_on_its_own() {
         specs.push(lab.plugin(&format!("q_{b}")).spec());
         let root = format!("r_{b}");
         specs.push(counted(PluginMetadata::new(&root), &gauge, BRIEFLY));
-        let plugin = lab.plugin(b).deps([root.as_str()]);
-        specs.push(match SCRIPTED.iter().find(|(name, ..)| name == b) {
-            Some(&(_, phase, fault)) => plugin.fails(phase, fault).spec(),
-            None => plugin.spec(),
-        });
+        specs.push(failing_on_its_own(&lab, b, &root));
         specs.push(lab.plugin(&format!("s_{b}")).deps([root.as_str()]).spec());
     }
-    let manager = builder(specs)
-        .config(config("[b_bad_config]\nenabled = \"yes\"\n"))
-        .build()
-        .expect("a valid set");
+    let manager = with_a_bad_section(specs);
 
     ends("start", manager.start()).await;
 
