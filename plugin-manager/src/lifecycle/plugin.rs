@@ -77,13 +77,16 @@ impl Shared {
         let from = live.state;
         // A failed plugin that fails again the same way (a restart that could not get
         // further) changes nothing worth a record; a new cause is recorded.
-        if from == PluginState::Failed && to == PluginState::Failed && cause == live.last_error {
+        if from == PluginState::Failed
+            && to == PluginState::Failed
+            && cause.as_ref() == live.last_error.as_deref()
+        {
             return Ok(None);
         }
         debug_assert!(from.can_go_to(to), "`{name}`: {from} -> {to}");
         live.state = to;
         if let Some(failure) = &cause {
-            live.last_error = Some(failure.clone());
+            live.last_error = Some(Box::new(failure.clone()));
         }
         if !to.is_running() {
             live.instance.stop_tasks();
