@@ -34,15 +34,20 @@ impl Shared {
         if self.check_running().is_err() {
             return;
         }
-        // Plugins the configuration switches off stay unloaded, and so do those that need them.
+        // Plugins the configuration switches off stay unloaded, and so do those that need them;
+        // the others start if they have not yet. One look at each live record, in start order
+        // (dependencies first).
         let mut off = vec![false; all.len()];
-        for &pos in &all {
-            off[pos] =
-                !self.live(pos).config.is_on() || self.graph.deps(pos).iter().any(|&dep| off[dep]);
-        }
         let targets: Box<[bool]> = all
             .iter()
-            .map(|&p| !off[p] && self.state(p) == PluginState::Unloaded)
+            .map(|&pos| {
+                let (on, state) = {
+                    let live = self.live(pos);
+                    (live.config.is_on(), live.state)
+                };
+                off[pos] = !on || self.graph.deps(pos).iter().any(|&dep| off[dep]);
+                !off[pos] && state == PluginState::Unloaded
+            })
             .collect();
         let waiting = all
             .iter()
