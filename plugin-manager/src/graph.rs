@@ -11,6 +11,7 @@ mod render;
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
 
 use plugin_core::PluginMetadata;
@@ -71,33 +72,37 @@ impl DependencyGraph {
         });
 
         let mut errors = Vec::new();
-        for &i in &by_name {
-            if plugin_core::check_name(&plugins[i].name).is_err() {
-                errors.push(GraphError::InvalidName {
-                    name: plugins[i].name.clone(),
-                    origin: origin(plugins[i]),
-                });
-            }
-        }
         let mut index: HashMap<&str, usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(plugins.len(), Default::default());
+        // One pass over the names, in name order: each checked and indexed (one hash a name);
+        // the invalid names are reported before the duplicates, each kind in name order.
+        let mut duplicates = Vec::new();
         for &i in &by_name {
             let plugin = &plugins[i];
-            if let Some(&first) = index.get(plugin.name.as_str()) {
-                errors.push(GraphError::DuplicateName {
+            if plugin_core::check_name(&plugin.name).is_err() {
+                errors.push(GraphError::InvalidName {
                     name: plugin.name.clone(),
-                    first: origin(plugins[first]),
-                    second: origin(plugin),
+                    origin: origin(plugin),
                 });
-            } else {
-                index.insert(&plugin.name, i);
+            }
+            match index.entry(plugin.name.as_str()) {
+                Entry::Occupied(first) => duplicates.push(GraphError::DuplicateName {
+                    name: plugin.name.clone(),
+                    first: origin(plugins[*first.get()]),
+                    second: origin(plugin),
+                }),
+                Entry::Vacant(place) => {
+                    place.insert(i);
+                }
             }
         }
+        errors.append(&mut duplicates);
         let n = plugins.len();
         // Each plugin's dependencies, resolved once to positions in `plugins`: required ones
         // (a missing one is reported and left out), then optional ones that are present.
         let mut required = Adjacency::with_capacity(n, plugins.iter().map(|p| p.deps.len()).sum());
         let mut optional = Adjacency::with_capacity(n, 0);
+        let mut any_optional = false;
         for plugin in &plugins {
             for dep in &plugin.deps {
                 match index.get(dep.as_str()) {
@@ -109,6 +114,7 @@ impl DependencyGraph {
                 }
             }
             required.end_node();
+            any_optional |= !plugin.optional_deps.is_empty();
             let present = plugin.optional_deps.iter();
             optional
                 .targets
@@ -187,7 +193,12 @@ impl DependencyGraph {
             optional_deps,
             // The names are unique here, so `by_name`'s order is theirs.
             by_name: by_name.iter().map(|&i| position[i]).collect(),
-            warnings: unknown_optional_deps(&plugins),
+            // Seen in the pass above, so a set without optional dependencies is not read again.
+            warnings: if any_optional {
+                unknown_optional_deps(&plugins)
+            } else {
+                Vec::new()
+            },
         })
     }
 
