@@ -25,7 +25,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -37,6 +36,7 @@ use tracing::Instrument;
 
 use super::Shared;
 use super::driver::{AtDeadline, Progress, Watched};
+use super::plugin::Start;
 use crate::state::{Failure, FailureKind, PluginState};
 use crate::task::panic_message;
 
@@ -119,25 +119,22 @@ trait PluginCode: Future<Output = Result<(), Failure>> + Send + 'static {}
 
 impl<F: Future<Output = Result<(), Failure>> + Send + 'static> PluginCode for F {}
 
-/// A start opened, not yet running.
-struct Prepared<C> {
+/// A start opened, not yet running: what its caller watches, and the start itself, whose
+/// plugin code ([`StartWave::code`], 528 bytes) is made only where it runs, so that it is not
+/// copied on its way there.
+struct Prepared {
     pos: usize,
     number: u64,
     progress: Arc<Progress>,
-    code: C,
+    start: Start,
 }
 
-/// A start to run in the task of the plugin that let it start, not in a task of its own: that
-/// task's handle is filed under it. The task holds the wave for all its starts
-/// (`Continued::run`), so going on clones no `Arc` (a count both workers would write).
-struct Continued {
-    pos: usize,
-    number: u64,
-    progress: Arc<Progress>,
-    /// Boxed: a task's future holds the first start unboxed, and this one in its place would
-    /// make every task's future (copied as it is spawned) twice as large.
-    code: Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>,
-}
+/// A start to run in a task that ran another one (the task of the plugin that let it start,
+/// or a parked task), not in a task of its own: that task's handle is filed under it. The
+/// task holds the wave for all its starts (`Continued::run`), so going on clones no `Arc` (a
+/// count both workers would write); and it makes the start's code in its own future, in the
+/// place the first start's code had (the task's future is no larger for it), not in a box.
+struct Continued(Prepared);
 
 /// A step of settling a start.
 enum Work {
@@ -334,22 +331,26 @@ impl StartWave {
 
     /// Opens the start of `pos`; an invalid configuration section fails it at once
     /// (recorded).
-    fn prepare(&self, pos: usize) -> Result<Prepared<impl PluginCode>, Failure> {
+    fn prepare(&self, pos: usize) -> Result<Prepared, Failure> {
         let start = self.shared.open_start(pos)?;
         let Watched { number, progress } = start.attempt.watched();
-        let span = crate::task::plugin_span(self.shared.name(pos), "start");
-        let code = start.run().instrument(span);
         Ok(Prepared {
             pos,
             number,
             progress,
-            code,
+            start,
         })
+    }
+
+    /// The plugin code of `start`, of `pos`, in its span.
+    fn code(&self, pos: usize, start: Start) -> impl PluginCode {
+        let span = crate::task::plugin_span(self.shared.name(pos), "start");
+        start.run().instrument(span)
     }
 
     /// Hands `prepared` to a parked plugin task, or spawns the task that runs it, which reports
     /// its outcome as it ends and goes on with what that lets start; then files its deadline.
-    fn launch(self: &Arc<Self>, prepared: Prepared<impl PluginCode>) {
+    fn launch(self: &Arc<Self>, prepared: Prepared) {
         let parked = lock(&self.places).parked.pop();
         let Some(Parked { task, handoff }) = parked else {
             return self.spawn(prepared);
@@ -358,7 +359,7 @@ impl StartWave {
         if let Err(continued) = handoff.send(continued) {
             // The parked task is gone (its runtime is shutting down): the start, filed under
             // it, goes on in a task of its own.
-            let (pos, number) = (continued.pos, continued.number);
+            let (pos, number) = (continued.0.pos, continued.0.number);
             let task = tokio::spawn(Continued::run(self.clone(), Next::GoOn(continued)));
             if let Some(running) = lock(&self.running[pos]).as_mut()
                 && running.number == number
@@ -369,13 +370,14 @@ impl StartWave {
     }
 
     /// Spawns the task that runs `prepared` (see [`launch`](Self::launch)).
-    fn spawn(self: &Arc<Self>, prepared: Prepared<impl PluginCode>) {
+    fn spawn(self: &Arc<Self>, prepared: Prepared) {
         let Prepared {
             pos,
             number,
             progress,
-            code,
+            start,
         } = prepared;
+        let code = self.code(pos, start);
         let wave = self.clone();
         let watched = progress.clone();
         // Combinators, not an `async` block: a block would hold the plugin code twice (as
@@ -412,24 +414,10 @@ impl StartWave {
 
     /// Files `task`, the task of the plugin that let `prepared` start, as its task: it goes on
     /// with it.
-    fn carry_on(
-        self: &Arc<Self>,
-        prepared: Prepared<impl PluginCode>,
-        task: JoinHandle<()>,
-    ) -> Continued {
-        let Prepared {
-            pos,
-            number,
-            progress,
-            code,
-        } = prepared;
-        self.track(pos, number, progress.clone(), task);
-        Continued {
-            pos,
-            number,
-            progress,
-            code: Box::pin(code),
-        }
+    fn carry_on(self: &Arc<Self>, prepared: Prepared, task: JoinHandle<()>) -> Continued {
+        let (pos, number) = (prepared.pos, prepared.number);
+        self.track(pos, number, prepared.progress.clone(), task);
+        Continued(prepared)
     }
 
     /// Whether the plugin code of attempt `number` on `pos` succeeded. The code catches the
@@ -562,12 +550,12 @@ impl Continued {
     /// there is none, until one is handed to it or the wave is over.
     async fn run(wave: Arc<StartWave>, mut next: Next) {
         loop {
-            let Continued {
+            let Continued(Prepared {
                 pos,
                 number,
                 progress,
-                code,
-            } = match next {
+                start,
+            }) = match next {
                 Next::GoOn(continued) => continued,
                 Next::Park(task) => match wave.park(task).await {
                     Some(continued) => continued,
@@ -578,7 +566,7 @@ impl Continued {
             // Each start costs a unit of the task's budget, so a chain of starts that take no
             // lock goes on in one task for at most a budget's worth (`settle`).
             tokio::task::coop::consume_budget().await;
-            let caught = AssertUnwindSafe(code).catch_unwind().await;
+            let caught = AssertUnwindSafe(wave.code(pos, start)).catch_unwind().await;
             let ok = wave.outcome(pos, number, &progress, caught);
             next = wave.ended(pos, number, ok);
         }
