@@ -114,7 +114,10 @@ struct Slot {
     /// then does leaving the running states close what it opened (`Shared::announce`).
     on_bus: AtomicBool,
     /// Held by every operation that touches the plugin or relies on its state (invariant 1).
-    operation: tokio::sync::Mutex<()>,
+    /// `futures`' mutex, not tokio's: taken and let go with one atomic each when nobody
+    /// waits, where tokio's release takes a lock of its own every time (a start or a shutdown
+    /// of the whole set takes and lets go of all of them, one after another).
+    operation: futures_util::lock::Mutex<()>,
     /// Never held across an `.await` (invariant 3).
     live: Mutex<Live>,
 }
@@ -254,7 +257,7 @@ impl Shared {
                     factory: parts.factory,
                     constructing: AtomicBool::new(false),
                     on_bus: AtomicBool::new(false),
-                    operation: tokio::sync::Mutex::new(()),
+                    operation: futures_util::lock::Mutex::new(()),
                 }
             })
             .collect();
@@ -364,16 +367,15 @@ impl Shared {
     // ----- locking -------------------------------------------------------------------------
 
     /// Takes the operation locks of `positions`, which must be sorted ascending (invariant 1).
-    async fn lock_all(&self, positions: &[usize]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+    async fn lock_all(&self, positions: &[usize]) -> Vec<futures_util::lock::MutexGuard<'_, ()>> {
         debug_assert!(positions.is_sorted(), "operation locks in start order");
         let mut guards = Vec::with_capacity(positions.len());
         for &pos in positions {
-            // Mostly free: taken at once, with no waiter queued. A free lock has no waiters
-            // (a release hands its permit to the first), so this takes no one's turn.
+            // Mostly free: taken at once, with no waiter queued.
             let operation = &self.slots[pos].operation;
             guards.push(match operation.try_lock() {
-                Ok(guard) => guard,
-                Err(_) => operation.lock().await,
+                Some(guard) => guard,
+                None => operation.lock().await,
             });
         }
         guards
