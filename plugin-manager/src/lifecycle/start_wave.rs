@@ -86,7 +86,7 @@ struct Places {
 /// the wave to end, which drops `handoff`): its handle, to file under that start.
 struct Parked {
     task: JoinHandle<()>,
-    handoff: oneshot::Sender<Continued>,
+    handoff: oneshot::Sender<(Continued, JoinHandle<()>)>,
 }
 
 /// What a plugin task does once the start it ran is settled.
@@ -355,17 +355,13 @@ impl StartWave {
         let Some(Parked { task, handoff }) = parked else {
             return self.spawn(prepared);
         };
-        let continued = self.carry_on(prepared, task);
-        if let Err(continued) = handoff.send(continued) {
-            // The parked task is gone (its runtime is shutting down): the start, filed under
-            // it, goes on in a task of its own.
-            let (pos, number) = (continued.0.pos, continued.0.number);
-            let task = tokio::spawn(Continued::run(self.clone(), Next::GoOn(continued)));
-            if let Some(running) = lock(&self.running[pos]).as_mut()
-                && running.number == number
-            {
-                running.task = task;
-            }
+        // Handed with the task's own handle and filed by the task as it takes it (`park`), not
+        // here: filed here, its deadline could cut it off and abort the parked task before
+        // the hand-off, and the start, handed back, would run untracked.
+        if let Err((Continued(prepared), _gone)) = handoff.send((Continued(prepared), task)) {
+            // The parked task is gone (its runtime is shutting down): nothing was filed, and
+            // the start goes on in a task of its own.
+            self.spawn(prepared);
         }
     }
 
@@ -576,6 +572,9 @@ impl Continued {
 impl StartWave {
     /// Parks the plugin task whose handle is `task` until a start is handed to it; `None` once
     /// the wave is over.
+    ///
+    /// The start comes with this task's handle, which the task files under it before it runs
+    /// it, and with it its deadline ([`track`](Self::track)), as a carried-on start's is.
     async fn park(&self, task: JoinHandle<()>) -> Option<Continued> {
         let (handoff, handed) = oneshot::channel();
         {
@@ -585,6 +584,9 @@ impl StartWave {
             }
             places.parked.push(Parked { task, handoff });
         }
-        handed.await.ok()
+        let (continued, task) = handed.await.ok()?;
+        let start = &continued.0;
+        self.track(start.pos, start.number, start.progress.clone(), task);
+        Some(continued)
     }
 }
