@@ -132,8 +132,9 @@ struct Prepared {
 /// A start to run in a task that ran another one (the task of the plugin that let it start,
 /// or a parked task), not in a task of its own: that task's handle is filed under it. The
 /// task holds the wave for all its starts (`Continued::run`), so going on clones no `Arc` (a
-/// count both workers would write); and it makes the start's code in its own future, in the
-/// place the first start's code had (the task's future is no larger for it), not in a box.
+/// count both workers would write); and it makes the start's code in its own future, not in a
+/// box (the task grows from 768 to 896 bytes for it, where a box and three copies of the code
+/// for each start cost about 500 instructions).
 struct Continued(Prepared);
 
 /// A step of settling a start.
@@ -348,8 +349,9 @@ impl StartWave {
         start.run().instrument(span)
     }
 
-    /// Hands `prepared` to a parked plugin task, or spawns the task that runs it, which reports
-    /// its outcome as it ends and goes on with what that lets start; then files its deadline.
+    /// Hands `prepared` to a parked plugin task (which files it and its deadline as it takes it),
+    /// or spawns the task that runs it, which reports its outcome as it ends and goes on with
+    /// what that lets start.
     fn launch(self: &Arc<Self>, prepared: Prepared) {
         let parked = lock(&self.places).parked.pop();
         let Some(Parked { task, handoff }) = parked else {
