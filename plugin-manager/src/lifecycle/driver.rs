@@ -350,18 +350,19 @@ pub(super) enum AtDeadline {
 
 impl Shared {
     /// Opens a new attempt on `pos`, whose live record `live` the caller holds, and whose task
-    /// begins with `first`; its deadline runs from now, covering the wait for a worker, as a
+    /// begins with `first`; its deadline runs from `now`, covering the wait for a worker, as a
     /// hook task's did.
     pub(super) fn open_attempt(
         self: &Arc<Self>,
         pos: usize,
         first: Phase,
         live: &mut Live,
+        now: Stamp,
     ) -> Attempt {
         live.attempt += 1;
         let limit = self.limit_of(pos, live);
         let progress = Arc::new(Progress::new(limit));
-        progress.begin(first, self.stamp());
+        progress.begin(first, now);
         Attempt {
             shared: self.clone(),
             pos,

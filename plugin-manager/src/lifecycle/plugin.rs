@@ -225,15 +225,16 @@ impl Shared {
     /// Makes a fresh instance of `pos`, then runs `setup` and `on_enable`, all in one task of
     /// the plugin's (`driver`).
     pub(super) async fn start_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
-        let start = self.open_start(pos)?;
+        let start = self.open_start(pos, self.stamp())?;
         let watched = start.attempt.watched();
-        self.run_attempt(pos, "start", watched, start.run()).await
+        let body = async move { start.run(false).await.map(drop) };
+        self.run_attempt(pos, "start", watched, body).await
     }
 
-    /// Opens a start of `pos`: its attempt, with the configuration section and the generation
-    /// it sets up with, read in one hold of its live record; an invalid section fails it
-    /// (recorded) instead.
-    pub(super) fn open_start(self: &Arc<Self>, pos: usize) -> Result<Start, Failure> {
+    /// Opens a start of `pos` at `now`: its attempt, with the configuration section and the
+    /// generation it sets up with, read in one hold of its live record; an invalid section
+    /// fails it (recorded) instead.
+    pub(super) fn open_start(self: &Arc<Self>, pos: usize, now: Stamp) -> Result<Start, Failure> {
         let mut live = self.live(pos);
         if let Some(error) = live.config.error() {
             let failure = Failure {
@@ -247,7 +248,8 @@ impl Shared {
         Ok(Start {
             section: live.config.section(),
             generation: live.instance.next_generation(),
-            attempt: self.open_attempt(pos, Phase::Constructor, &mut live),
+            attempt: self.open_attempt(pos, Phase::Constructor, &mut live, now),
+            opened: now,
         })
     }
 
@@ -318,7 +320,7 @@ impl Shared {
         Some(Stop {
             from: live.state,
             handles: live.instance.handles(),
-            attempt: self.open_attempt(pos, Phase::Hook(first), &mut live),
+            attempt: self.open_attempt(pos, Phase::Hook(first), &mut live, self.stamp()),
         })
     }
 
@@ -358,24 +360,32 @@ pub(super) struct Start {
     section: Arc<ConfigSection>,
     /// The generation of the instance it makes (see `Instance`).
     generation: u64,
+    /// When it was opened, on the manager's clock.
+    opened: Stamp,
 }
 
 impl Start {
-    /// The body of a start: constructor, context, `setup`, `on_enable`. The live record is
-    /// held three times: to install the instance (and enter `loaded`), to enter `setup`, to
-    /// enter `enabled`; each time it also hands out what the next piece needs.
-    pub(super) async fn run(self) -> Result<(), Failure> {
+    /// The body of a start: constructor, context, `setup`, `on_enable`; the moment it was
+    /// enabled. The live record is held three times: to install the instance (and enter
+    /// `loaded`), to enter `setup`, to enter `enabled`; each time it also hands out what the
+    /// next piece needs.
+    ///
+    /// `at_once` if it runs where it was opened, with nothing in between (a start carried on
+    /// in the task that opened it): its constructor's time then counts from the opening, not
+    /// from a clock read of its own.
+    pub(super) async fn run(self, at_once: bool) -> Result<Stamp, Failure> {
         let Self {
             attempt,
             section,
             generation,
+            opened,
         } = self;
         let (shared, pos) = (&attempt.shared, attempt.pos);
         // One clock read at each boundary of the start (`HookTimings`). What is handed from
         // one piece to the next stays inside a block that ends before the next `.await`: a
         // local that lived across it would stay in the task's future, which is copied as it
         // is spawned.
-        let began = shared.stamp();
+        let began = if at_once { opened } else { shared.stamp() };
         let (constructed, setup) = {
             let instance = match attempt.construct(began).await {
                 Ok(instance) => instance,
@@ -436,7 +446,7 @@ impl Start {
         ] {
             telemetry.hook(phase, took.unwrap_or_default());
         }
-        Ok(())
+        Ok(enabled)
     }
 }
 
@@ -563,7 +573,7 @@ impl Attempt {
     }
 
     /// Records `failure` (as `Shared::fail` does) and closes the attempt.
-    fn failed(&self, failure: Failure) -> Result<(), Failure> {
+    fn failed<T>(&self, failure: Failure) -> Result<T, Failure> {
         self.shared.fail_attempt(self.pos, self.number, &failure);
         Err(failure)
     }

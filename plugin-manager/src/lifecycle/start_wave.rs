@@ -35,6 +35,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
+use super::clock::Stamp;
 use super::driver::{AtDeadline, Progress, Watched};
 use super::plugin::Start;
 use crate::state::{Failure, FailureKind, PluginState};
@@ -114,10 +115,11 @@ impl Drop for CloseParking<'_> {
     }
 }
 
-/// The plugin code of a start, as its task runs it.
-trait PluginCode: Future<Output = Result<(), Failure>> + Send + 'static {}
+/// The plugin code of a start, as its task runs it: the moment the plugin was enabled, or
+/// its failure.
+trait PluginCode: Future<Output = Result<Stamp, Failure>> + Send + 'static {}
 
-impl<F: Future<Output = Result<(), Failure>> + Send + 'static> PluginCode for F {}
+impl<F: Future<Output = Result<Stamp, Failure>> + Send + 'static> PluginCode for F {}
 
 /// A start opened, not yet running: what its caller watches, and the start itself, whose
 /// plugin code ([`StartWave::code`], 528 bytes) is made only where it runs, so that it is not
@@ -181,7 +183,7 @@ impl StartWave {
                 }),
         );
         let _close = CloseParking(&wave);
-        drop(wave.settle(work, None));
+        drop(wave.settle(work, None, None));
         wave.keep_deadlines().await;
     }
 
@@ -218,15 +220,21 @@ impl StartWave {
     /// Works through `step` and everything it leads to, on this thread's worklist: a plugin
     /// task settling its outcome allocates none. With `carry`, the handle of the task that
     /// reports, the first plugin this lets start is not launched but handed back, to go on
-    /// in that task; if there is none, the handle is handed back, to park with.
-    fn settle_one(self: &Arc<Self>, step: Work, carry: Option<JoinHandle<()>>) -> Next {
+    /// in that task; if there is none, the handle is handed back, to park with. `last` is the
+    /// task's last clock read, if it made one just before (its plugin enabled).
+    fn settle_one(
+        self: &Arc<Self>,
+        step: Work,
+        carry: Option<JoinHandle<()>>,
+        last: Option<Stamp>,
+    ) -> Next {
         thread_local! {
             /// Empty between uses; taken (so a nested use would find none) while in use.
             static WORKLIST: std::cell::Cell<Vec<Work>> = const { std::cell::Cell::new(Vec::new()) };
         }
         let mut work = WORKLIST.take();
         work.push(step);
-        let (work, next) = self.settle(work, carry);
+        let (work, next) = self.settle(work, carry, last);
         WORKLIST.set(work);
         next
     }
@@ -234,10 +242,16 @@ impl StartWave {
     /// Works through `work` and everything it leads to (a worklist, not recursion: a chain
     /// of 10,000 plugins that fail at once is 10,000 steps, not 10,000 frames); hands the
     /// emptied list back, with what the task of `carry` does next.
+    ///
+    /// A start opens with a clock read of its own (its deadline runs from it), but the one
+    /// the task goes on with, if nothing else is left to settle when it opens, opens at
+    /// `last`: the read the task made as its own plugin was enabled, which is what a chain's
+    /// next link waited for, a few hundred nanoseconds before.
     fn settle(
         self: &Arc<Self>,
         mut work: Vec<Work>,
         mut carry: Option<JoinHandle<()>>,
+        mut last: Option<Stamp>,
     ) -> (Vec<Work>, Next) {
         let mut continued = None;
         while let Some(step) = work.pop() {
@@ -251,25 +265,33 @@ impl StartWave {
                         places.queue.push_back(pos);
                     }
                 }
-                Work::Launch(pos) => match self.prepare(pos) {
+                Work::Launch(pos) => {
                     // A task that used up its budget of tokio's cooperative scheduling
                     // would yield at the next start's first lock, and tokio wake a parked
                     // worker to take it: a fresh task (first on this worker) costs less.
-                    Ok(prepared) => match carry.take() {
-                        Some(task) if tokio::task::coop::has_budget_remaining() => {
+                    let goes_on = carry.is_some() && tokio::task::coop::has_budget_remaining();
+                    let now = match last.take() {
+                        Some(last) if goes_on && work.is_empty() => last,
+                        _ => self.shared.stamp(),
+                    };
+                    match (self.prepare(pos, now), carry.take()) {
+                        (Ok(prepared), Some(task)) if goes_on => {
                             continued = Some(self.carry_on(prepared, task));
                         }
-                        unused => {
+                        (Ok(prepared), unused) => {
                             carry = unused;
                             self.launch(prepared);
                         }
-                    },
-                    Err(_recorded) => work.push(Work::Report {
-                        pos,
-                        ok: false,
-                        place: true,
-                    }),
-                },
+                        (Err(_recorded), unused) => {
+                            carry = unused;
+                            work.push(Work::Report {
+                                pos,
+                                ok: false,
+                                place: true,
+                            });
+                        }
+                    }
+                }
                 Work::Report { pos, ok, place } => {
                     if self.done[pos].swap(true, Ordering::AcqRel) {
                         continue; // reported already (a deadline and the task, say)
@@ -330,10 +352,10 @@ impl StartWave {
         }
     }
 
-    /// Opens the start of `pos`; an invalid configuration section fails it at once
+    /// Opens the start of `pos` at `now`; an invalid configuration section fails it at once
     /// (recorded).
-    fn prepare(&self, pos: usize) -> Result<Prepared, Failure> {
-        let start = self.shared.open_start(pos)?;
+    fn prepare(&self, pos: usize, now: Stamp) -> Result<Prepared, Failure> {
+        let start = self.shared.open_start(pos, now)?;
         let Watched { number, progress } = start.attempt.watched();
         Ok(Prepared {
             pos,
@@ -343,10 +365,11 @@ impl StartWave {
         })
     }
 
-    /// The plugin code of `start`, of `pos`, in its span.
-    fn code(&self, pos: usize, start: Start) -> impl PluginCode {
+    /// The plugin code of `start`, of `pos`, in its span; `at_once` if it runs where it was
+    /// opened, with nothing in between (see [`Start::run`]).
+    fn code(&self, pos: usize, start: Start, at_once: bool) -> impl PluginCode {
         let span = crate::task::plugin_span(self.shared.name(pos), "start");
-        start.run().instrument(span)
+        start.run(at_once).instrument(span)
     }
 
     /// Hands `prepared` to a parked plugin task (which files it and its deadline as it takes it),
@@ -375,7 +398,7 @@ impl StartWave {
             progress,
             start,
         } = prepared;
-        let code = self.code(pos, start);
+        let code = self.code(pos, start, false);
         let wave = self.clone();
         let watched = progress.clone();
         // Combinators, not an `async` block: a block would hold the plugin code twice (as
@@ -385,8 +408,8 @@ impl StartWave {
             AssertUnwindSafe(code)
                 .catch_unwind()
                 .map(move |caught| {
-                    let ok = wave.outcome(pos, number, &watched, caught);
-                    let next = wave.ended(pos, number, ok);
+                    let enabled = wave.outcome(pos, number, &watched, caught);
+                    let next = wave.ended(pos, number, enabled);
                     (wave, next)
                 })
                 .then(|(wave, next)| Continued::run(wave, next)),
@@ -418,38 +441,40 @@ impl StartWave {
         Continued(prepared)
     }
 
-    /// Whether the plugin code of attempt `number` on `pos` succeeded. The code catches the
-    /// plugin's panics, so one caught here is the manager's own bug: a failure of the piece
-    /// it was in, as `run_attempt` records it.
+    /// When the plugin code of attempt `number` on `pos` had the plugin enabled, if it
+    /// succeeded. The code catches the plugin's panics, so one caught here is the manager's
+    /// own bug: a failure of the piece it was in, as `run_attempt` records it.
     fn outcome(
         &self,
         pos: usize,
         number: u64,
         progress: &Progress,
-        caught: std::thread::Result<Result<(), Failure>>,
-    ) -> bool {
+        caught: std::thread::Result<Result<Stamp, Failure>>,
+    ) -> Option<Stamp> {
         match caught {
-            Ok(outcome) => outcome.is_ok(),
+            Ok(outcome) => outcome.ok(),
             Err(payload) => {
                 let kind = FailureKind::Panic(panic_message(payload.as_ref()));
                 let failure = Failure::new(progress.phase(), kind);
                 self.shared.fail_attempt(pos, number, &failure);
-                false
+                None
             }
         }
     }
 
-    /// The task of attempt `number` on `pos` ended its plugin code with `ok`: what that lets
-    /// start, the task goes on with (its handle, if filed, moves on with it), or parks.
-    fn ended(self: &Arc<Self>, pos: usize, number: u64, ok: bool) -> Next {
+    /// The task of attempt `number` on `pos` ended its plugin code, with the plugin `enabled`
+    /// at that moment or failed: what that lets start, the task goes on with (its handle, if
+    /// filed, moves on with it), or parks.
+    fn ended(self: &Arc<Self>, pos: usize, number: u64, enabled: Option<Stamp>) -> Next {
         let carry = self.forget(pos, number).map(|running| running.task);
         self.settle_one(
             Work::Report {
                 pos,
-                ok,
+                ok: enabled.is_some(),
                 place: true,
             },
             carry,
+            enabled,
         )
     }
 
@@ -531,6 +556,7 @@ impl StartWave {
                             place: true,
                         },
                         None,
+                        None,
                     );
                     debug_assert!(
                         matches!(next, Next::End),
@@ -548,15 +574,20 @@ impl Continued {
     /// there is none, until one is handed to it or the wave is over.
     async fn run(wave: Arc<StartWave>, mut next: Next) {
         loop {
-            let Continued(Prepared {
-                pos,
-                number,
-                progress,
-                start,
-            }) = match next {
-                Next::GoOn(continued) => continued,
+            // A start carried on runs at once where it was opened; a handed one, once this
+            // task is woken for it.
+            let (
+                Continued(Prepared {
+                    pos,
+                    number,
+                    progress,
+                    start,
+                }),
+                at_once,
+            ) = match next {
+                Next::GoOn(continued) => (continued, true),
                 Next::Park(task) => match wave.park(task).await {
-                    Some(continued) => continued,
+                    Some(continued) => (continued, false),
                     None => return,
                 },
                 Next::End => return,
@@ -564,9 +595,10 @@ impl Continued {
             // Each start costs a unit of the task's budget, so a chain of starts that take no
             // lock goes on in one task for at most a budget's worth (`settle`).
             tokio::task::coop::consume_budget().await;
-            let caught = AssertUnwindSafe(wave.code(pos, start)).catch_unwind().await;
-            let ok = wave.outcome(pos, number, &progress, caught);
-            next = wave.ended(pos, number, ok);
+            let code = wave.code(pos, start, at_once);
+            let caught = AssertUnwindSafe(code).catch_unwind().await;
+            let enabled = wave.outcome(pos, number, &progress, caught);
+            next = wave.ended(pos, number, enabled);
         }
     }
 }
