@@ -290,7 +290,7 @@ impl Shared {
     /// failed plugin just loses its instance.
     pub(super) async fn stop_one(self: &Arc<Self>, pos: usize) -> Result<(), Failure> {
         let began = self.stamp();
-        let Some(stop) = self.open_stop(pos) else {
+        let Some(stop) = self.open_stop(pos, began) else {
             return Ok(());
         };
         let watched = stop.attempt.watched();
@@ -298,10 +298,11 @@ impl Shared {
             .await
     }
 
-    /// Opens a stop of `pos` in one hold of its live record: its attempt, the state it stops
-    /// from and the handles of its first hook, with its background tasks told to wind down.
-    /// `None` if there is nothing to stop; a failed plugin loses its instance here.
-    pub(super) fn open_stop(self: &Arc<Self>, pos: usize) -> Option<Stop> {
+    /// Opens a stop of `pos`, begun at `now`, in one hold of its live record: its attempt, the
+    /// state it stops from and the handles of its first hook, with its background tasks told
+    /// to wind down. `None` if there is nothing to stop; a failed plugin loses its instance
+    /// here.
+    pub(super) fn open_stop(self: &Arc<Self>, pos: usize, now: Stamp) -> Option<Stop> {
         let mut live = self.live(pos);
         let first = match live.state {
             PluginState::Enabled => Hook::Disable,
@@ -320,7 +321,7 @@ impl Shared {
         Some(Stop {
             from: live.state,
             handles: live.instance.handles(),
-            attempt: self.open_attempt(pos, Phase::Hook(first), &mut live, self.stamp()),
+            attempt: self.open_attempt(pos, Phase::Hook(first), &mut live, now),
         })
     }
 

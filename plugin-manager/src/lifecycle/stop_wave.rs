@@ -184,7 +184,7 @@ async fn run_job(shared: &Arc<Shared>, carrier: &Carrier, job: Job) -> Option<us
             if on.halted {
                 return None;
             }
-            let stop = shared.open_stop(pos);
+            let stop = shared.open_stop(pos, began);
             on.job = Some(job);
             on.member = member;
             on.pos = pos;
