@@ -102,13 +102,13 @@ impl Shared {
             from,
             to,
             cause: cause.map(Box::new),
-            at: now.since_creation(),
+            at: now,
         };
         if live.history.len() == HISTORY_LIMIT {
             live.history.pop_front();
         } else if live.history.capacity() == 0 {
-            // Room for a start and a stop without growing.
-            live.history.reserve_exact(8);
+            // Room for a start and a stop (five changes) without growing: 120 bytes.
+            live.history.reserve_exact(5);
         }
         live.history.push_back(transition.clone());
         Ok(Some(transition))
