@@ -452,10 +452,15 @@ impl NameOrder {
             .enumerate()
             .map(|(i, plugin)| (key(&plugin.name), i))
             .collect();
+        // Plugins alike in name, crate and type (duplicates nothing tells apart) keep the order
+        // they were given in, as a stable sort keeps them: which one edges resolve to, and so
+        // the cycle reported, does not depend on the sort.
         keyed.sort_unstable_by(|&(a_key, a), &(b_key, b)| {
             a_key.cmp(&b_key).then_with(|| {
-                let (a, b) = (plugins[a], plugins[b]);
-                (&a.name, &a.crate_name, &a.type_name).cmp(&(&b.name, &b.crate_name, &b.type_name))
+                let (pa, pb) = (plugins[a], plugins[b]);
+                (&pa.name, &pa.crate_name, &pa.type_name)
+                    .cmp(&(&pb.name, &pb.crate_name, &pb.type_name))
+                    .then(a.cmp(&b))
             })
         });
         let (keys, by_name) = keyed.into_iter().unzip();
@@ -642,6 +647,20 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn plugins_nothing_tells_apart_keep_their_order_so_the_cycle_is_still_found() {
+        // Two `a`s alike in name, crate and type: the first given is the one `b` resolves to,
+        // and that one needs `b`. Enough other plugins that the sort is not a plain insertion.
+        let mut plugins = vec![meta("a", &["b"]), meta("a", &[])];
+        plugins.extend((0..30).map(|i| meta(&format!("f{i:02}"), &[])));
+        plugins.push(meta("b", &["a"]));
+        let errors = DependencyGraph::new(&plugins).unwrap_err();
+        let shown: Vec<String> = errors.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown[0].contains("`a`"), "{shown:?}");
+        assert_eq!(shown[1], "dependency cycle: a -> b -> a");
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     shutdown_timeout: Duration,
     blocking_constructors: bool,
     /// At most this many plugins in their start or stop at once in a wavefront.
+    /// Whether the manager's own metrics are on (`ManagerBuilder::metrics`).
+    metrics: bool,
     max_in_flight: usize,
     created: Instant,
     shutting_down: AtomicBool,
@@ -278,6 +280,7 @@ impl Shared {
             shutdown_timeout: settings.shutdown_timeout,
             blocking_constructors: settings.blocking_constructors,
             max_in_flight: settings.max_in_flight,
+            metrics: settings.metrics,
             created: Instant::now(),
             shutting_down: AtomicBool::new(false),
         })

@@ -148,6 +148,17 @@ impl Shared {
         }
     }
 
+    /// Whether announcing a change is only a moment's work, as when no subscriber takes debug
+    /// events or spans anywhere (each change is one, each plugin task's span another), the
+    /// manager's metrics are off and no feed of changes is held. Then the clock read made as
+    /// a plugin was enabled still tells the time a moment after its change was announced
+    /// (`StartWave::settle`).
+    pub(super) fn unwatched(&self) -> bool {
+        !self.metrics
+            && !self.changes.observed()
+            && tracing::level_filters::LevelFilter::current() < tracing::Level::DEBUG
+    }
+
     /// Moves `pos` to `Failed`; its policy answers a failure of its own while running.
     pub(super) fn fail(&self, pos: usize, failure: Failure) {
         let supervised = is_supervised(&failure);

@@ -129,6 +129,9 @@ struct Prepared {
     number: u64,
     progress: Arc<Progress>,
     start: Start,
+    /// Opened at the clock read its task made as its last plugin was enabled, to run at once
+    /// in that task (see [`StartWave::settle`]): its constructor's time counts from there.
+    at_once: bool,
 }
 
 /// A start to run in a task that ran another one (the task of the plugin that let it start,
@@ -244,9 +247,10 @@ impl StartWave {
     /// emptied list back, with what the task of `carry` does next.
     ///
     /// A start opens with a clock read of its own (its deadline runs from it), but the one
-    /// the task goes on with, if nothing else is left to settle when it opens, opens at
-    /// `last`: the read the task made as its own plugin was enabled, which is what a chain's
-    /// next link waited for, a few hundred nanoseconds before.
+    /// the task goes on with opens and begins at `last`, the read the task made as its own
+    /// plugin was enabled (which is what a chain's next link waited for), if that was only a
+    /// moment before: nothing else is left to settle, and nothing watched the change that
+    /// could have taken long over it ([`Shared::unwatched`]).
     fn settle(
         self: &Arc<Self>,
         mut work: Vec<Work>,
@@ -270,11 +274,13 @@ impl StartWave {
                     // would yield at the next start's first lock, and tokio wake a parked
                     // worker to take it: a fresh task (first on this worker) costs less.
                     let goes_on = carry.is_some() && tokio::task::coop::has_budget_remaining();
-                    let now = match last.take() {
-                        Some(last) if goes_on && work.is_empty() => last,
-                        _ => self.shared.stamp(),
+                    let (now, at_once) = match last.take() {
+                        Some(last) if goes_on && work.is_empty() && self.shared.unwatched() => {
+                            (last, true)
+                        }
+                        _ => (self.shared.stamp(), false),
                     };
-                    match (self.prepare(pos, now), carry.take()) {
+                    match (self.prepare(pos, now, at_once), carry.take()) {
                         (Ok(prepared), Some(task)) if goes_on => {
                             continued = Some(self.carry_on(prepared, task));
                         }
@@ -352,9 +358,9 @@ impl StartWave {
         }
     }
 
-    /// Opens the start of `pos` at `now`; an invalid configuration section fails it at once
-    /// (recorded).
-    fn prepare(&self, pos: usize, now: Stamp) -> Result<Prepared, Failure> {
+    /// Opens the start of `pos` at `now` (`at_once`: to run at once where it opens, see
+    /// [`Prepared::at_once`]); an invalid configuration section fails it at once (recorded).
+    fn prepare(&self, pos: usize, now: Stamp, at_once: bool) -> Result<Prepared, Failure> {
         let start = self.shared.open_start(pos, now)?;
         let Watched { number, progress } = start.attempt.watched();
         Ok(Prepared {
@@ -362,11 +368,12 @@ impl StartWave {
             number,
             progress,
             start,
+            at_once,
         })
     }
 
     /// The plugin code of `start`, of `pos`, in its span; `at_once` if it runs where it was
-    /// opened, with nothing in between (see [`Start::run`]).
+    /// opened, with nothing in between ([`Prepared::at_once`], [`Start::run`]).
     fn code(&self, pos: usize, start: Start, at_once: bool) -> impl PluginCode {
         let span = crate::task::plugin_span(self.shared.name(pos), "start");
         start.run(at_once).instrument(span)
@@ -397,6 +404,7 @@ impl StartWave {
             number,
             progress,
             start,
+            at_once: _,
         } = prepared;
         let code = self.code(pos, start, false);
         let wave = self.clone();
@@ -574,24 +582,26 @@ impl Continued {
     /// there is none, until one is handed to it or the wave is over.
     async fn run(wave: Arc<StartWave>, mut next: Next) {
         loop {
-            // A start carried on runs at once where it was opened; a handed one, once this
-            // task is woken for it.
+            // A start carried on may run at once where it was opened; a handed one runs once
+            // this task is woken for it.
             let (
                 Continued(Prepared {
                     pos,
                     number,
                     progress,
                     start,
+                    at_once,
                 }),
-                at_once,
+                handed,
             ) = match next {
-                Next::GoOn(continued) => (continued, true),
+                Next::GoOn(continued) => (continued, false),
                 Next::Park(task) => match wave.park(task).await {
-                    Some(continued) => (continued, false),
+                    Some(continued) => (continued, true),
                     None => return,
                 },
                 Next::End => return,
             };
+            let at_once = at_once && !handed;
             // Each start costs a unit of the task's budget, so a chain of starts that take no
             // lock goes on in one task for at most a budget's worth (`settle`).
             tokio::task::coop::consume_budget().await;

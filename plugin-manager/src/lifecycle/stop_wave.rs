@@ -178,18 +178,20 @@ async fn run_job(shared: &Arc<Shared>, carrier: &Carrier, job: Job) -> Option<us
             };
             pos = dep;
         }
-        let began = shared.stamp();
-        let stop = {
+        let (began, stop) = {
             let mut on = carrier.lock();
             if on.halted {
                 return None;
             }
+            // Read under the carrier's lock: a look that holds it sees the member open after
+            // it, so no earlier than the look's `now` (the module's deadline invariant).
+            let began = shared.stamp();
             let stop = shared.open_stop(pos, began);
             on.job = Some(job);
             on.member = member;
             on.pos = pos;
             on.watched = stop.as_ref().map(|stop| stop.attempt.watched());
-            stop
+            (began, stop)
         };
         if let Some(stop) = stop {
             // Its outcome is recorded by its attempt; a job goes on whatever it was.
