@@ -36,7 +36,7 @@
 //! - `reload`: applying a new configuration file;
 //! - `host`: the manager's side of a plugin's `Context` (lookups, background tasks).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -49,6 +49,7 @@ use tokio::time::Instant;
 mod clock;
 mod configuration;
 mod driver;
+mod history;
 mod host;
 mod instance;
 mod operations;
@@ -59,8 +60,9 @@ mod stop_wave;
 mod supervision;
 mod wavefront;
 
-use clock::Stamp;
+use clock::{Stamp, StartStamps};
 use configuration::Configuration;
+use history::History;
 use instance::Instance;
 pub use reload::{ConfigAction, ConfigChange};
 use reload::{needs_switched_off, unknown_sections};
@@ -74,7 +76,6 @@ use crate::spec::{Factory, PluginParts};
 use crate::state::{Failure, PluginRecord, PluginState, StateChange};
 use crate::state_changes::{ChangeFeed, StateChanges};
 use crate::telemetry::PluginTelemetry;
-use crate::timings::HookTimings;
 
 /// Everything the manager shares with its tasks and with plugin contexts.
 pub(crate) struct Shared {
@@ -85,10 +86,14 @@ pub(crate) struct Shared {
     hook_timeout: Duration,
     shutdown_timeout: Duration,
     blocking_constructors: bool,
-    /// At most this many plugins in their start or stop at once in a wavefront.
     /// Whether the manager's own metrics are on (`ManagerBuilder::metrics`).
     metrics: bool,
+    /// At most this many plugins in their start or stop at once in a wavefront.
     max_in_flight: usize,
+    /// The builder's restart policy for plugins it names none for, and those it names
+    /// (`Shared::builder_policy`).
+    default_policy: RestartPolicy,
+    policies: HashMap<String, RestartPolicy>,
     created: Instant,
     shutting_down: AtomicBool,
     /// Serializes reloads (invariant 5).
@@ -137,14 +142,14 @@ struct Live {
     state: PluginState,
     /// Boxed: most plugins never fail, and each plugin's slot is 32 bytes smaller for it.
     last_error: Option<Box<Failure>>,
-    start_time: Option<Duration>,
+    /// The clock's reads of the last start that finished: its length and its pieces'
+    /// (`HookTimings`).
+    last_start: Option<StartStamps>,
     stop_time: Option<Duration>,
-    /// The pieces of the last start that finished (`HookTimings`).
-    timings: HookTimings,
     /// What the current instance last reported of its health (healthy until it says).
     health: Health,
     /// The last [`HISTORY_LIMIT`](crate::HISTORY_LIMIT) changes, oldest first.
-    history: VecDeque<Transition>,
+    history: History,
     /// The number of the plugin task's attempt that may move the plugin (`driver`).
     attempt: u64,
     instance: Instance,
@@ -188,6 +193,15 @@ impl Live {
                 })
             )
     }
+}
+
+/// The policy the builder named for `name` in `policies`, else its `default`.
+fn builder_policy(
+    policies: &HashMap<String, RestartPolicy>,
+    default: RestartPolicy,
+    name: &str,
+) -> RestartPolicy {
+    policies.get(name).copied().unwrap_or(default)
 }
 
 impl Drop for Shared {
@@ -234,23 +248,20 @@ impl Shared {
                     .take()
                     .expect("the graph maps each plugin to one position");
                 let name = &parts.metadata.name;
-                let builder_policy = settings
-                    .policies
-                    .get(name)
-                    .copied()
-                    .unwrap_or(settings.default_policy);
                 let configured_policy = settings.config.plugin(name).and_then(|c| c.restart);
+                let policy = configured_policy.unwrap_or_else(|| {
+                    builder_policy(&settings.policies, settings.default_policy, name)
+                });
                 let live = Live {
                     state: PluginState::Unloaded,
                     last_error: None,
-                    start_time: None,
+                    last_start: None,
                     stop_time: None,
-                    timings: HookTimings::default(),
                     health: Health::Healthy,
-                    history: VecDeque::new(),
+                    history: History::new(),
                     attempt: 0,
                     instance: Instance::new(),
-                    supervision: Supervision::new(builder_policy, configured_policy),
+                    supervision: Supervision::new(policy),
                     config: Configuration::from_file(&settings.config, name, parts.config_check),
                 };
                 Slot {
@@ -281,12 +292,20 @@ impl Shared {
             blocking_constructors: settings.blocking_constructors,
             max_in_flight: settings.max_in_flight,
             metrics: settings.metrics,
+            default_policy: settings.default_policy,
+            policies: settings.policies,
             created: Instant::now(),
             shutting_down: AtomicBool::new(false),
         })
     }
 
     // ----- reading -------------------------------------------------------------------------
+
+    /// The restart policy the builder gave `name`: what a configuration without `restart`
+    /// falls back to.
+    fn builder_policy(&self, name: &str) -> RestartPolicy {
+        builder_policy(&self.policies, self.default_policy, name)
+    }
 
     fn live(&self, pos: usize) -> MutexGuard<'_, Live> {
         self.slots[pos]
@@ -323,9 +342,12 @@ impl Shared {
             optional_deps: meta.optional_deps.clone(),
             state: live.state,
             last_error: live.last_error.as_deref().cloned(),
-            start_time: live.start_time,
+            start_time: live.last_start.map(|start| start.took()),
             stop_time: live.stop_time,
-            timings: live.timings,
+            timings: live
+                .last_start
+                .map(|start| start.timings())
+                .unwrap_or_default(),
             health: live.health.clone(),
             dropped_events: self.bus.dropped(&meta.name),
             config_source: live.config.section().source().clone(),

@@ -104,6 +104,11 @@ impl PluginTelemetry {
         }
     }
 
+    /// Whether the manager's metrics are on (otherwise every method here does nothing).
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// One run of a piece of plugin code; background tasks and `reconfigure` are not timed.
     pub(crate) fn hook(&self, phase: Phase, took: Duration) {
         let Some(handles) = &self.0 else {

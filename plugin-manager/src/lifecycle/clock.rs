@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Shared;
+use crate::timings::HookTimings;
 
 /// A moment on a manager's clock: nanoseconds since the manager was created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,6 +40,34 @@ impl Stamp {
     }
 }
 
+/// The four reads of the clock of a start that finished: as it began, once constructed, once
+/// set up, once enabled. Kept as they were read (32 bytes, and no arithmetic while the start
+/// runs); [`HookTimings`] and the start's length are made of them when read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct StartStamps {
+    pub(super) began: Stamp,
+    pub(super) constructed: Stamp,
+    pub(super) set_up: Stamp,
+    pub(super) enabled: Stamp,
+}
+
+impl StartStamps {
+    /// How long each piece took, and when the plugin became enabled.
+    pub(super) fn timings(&self) -> HookTimings {
+        HookTimings {
+            constructor: Some(self.constructed.since(self.began)),
+            setup: Some(self.set_up.since(self.constructed)),
+            on_enable: Some(self.enabled.since(self.set_up)),
+            ready_at: Some(self.enabled.since_creation()),
+        }
+    }
+
+    /// How long the whole start took.
+    pub(super) fn took(&self) -> Duration {
+        self.enabled.since(self.began)
+    }
+}
+
 impl Shared {
     /// Now, on the manager's clock: one read of the clock.
     pub(super) fn stamp(&self) -> Stamp {
@@ -64,5 +93,26 @@ mod tests {
         );
         assert_eq!(early.nanos_after(u64::MAX), u64::MAX);
         assert_eq!(early.nanos_after(1_000), 5_001_000);
+    }
+
+    #[test]
+    fn a_starts_stamps_make_its_timings() {
+        let created = Instant::now();
+        let at = |ms| Stamp::at(created + Duration::from_millis(ms), created);
+        let stamps = StartStamps {
+            began: at(10),
+            constructed: at(11),
+            set_up: at(14),
+            enabled: at(20),
+        };
+        let timings = stamps.timings();
+        let ms = |ms| Some(Duration::from_millis(ms));
+        assert_eq!(
+            (timings.constructor, timings.setup, timings.on_enable),
+            (ms(1), ms(3), ms(6))
+        );
+        assert_eq!(timings.ready_at, ms(20));
+        assert_eq!(timings.started_at(), ms(10));
+        assert_eq!(stamps.took(), Duration::from_millis(10));
     }
 }

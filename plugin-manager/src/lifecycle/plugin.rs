@@ -10,15 +10,14 @@ use plugin_core::host::ContextHandle;
 use plugin_core::host::Hook;
 use plugin_core::{ConfigSection, Health, PluginInstance};
 
-use super::clock::Stamp;
+use super::clock::{Stamp, StartStamps};
 use super::driver::Attempt;
 use super::host::ManagerHost;
 use super::instance::{Released, drop_released, release};
 use super::supervision::is_supervised;
 use super::{Live, Shared, Transition};
-use crate::state::{Failure, FailureKind, HISTORY_LIMIT, Phase, PluginState};
+use crate::state::{Failure, FailureKind, Phase, PluginState};
 use crate::task::{panic_message, run_isolated};
-use crate::timings::HookTimings;
 
 impl Shared {
     /// Moves `pos` to `to`, recording why; leaving the running states stops its background
@@ -104,13 +103,7 @@ impl Shared {
             cause: cause.map(Box::new),
             at: now,
         };
-        if live.history.len() == HISTORY_LIMIT {
-            live.history.pop_front();
-        } else if live.history.capacity() == 0 {
-            // Room for a start and a stop (five changes) without growing: 120 bytes.
-            live.history.reserve_exact(5);
-        }
-        live.history.push_back(transition.clone());
+        live.history.push(transition.clone());
         Ok(Some(transition))
     }
 
@@ -440,23 +433,24 @@ impl Start {
             return attempt.failed(failure);
         }
         let enabled = shared.stamp();
-        let timings = HookTimings {
-            constructor: Some(constructed.since(began)),
-            setup: Some(set_up.since(constructed)),
-            on_enable: Some(enabled.since(set_up)),
-            ready_at: Some(enabled.since_creation()),
+        let stamps = StartStamps {
+            began,
+            constructed,
+            set_up,
+            enabled,
         };
         attempt.finish(PluginState::Enabled, enabled, |live| {
-            live.start_time = Some(enabled.since(began));
-            live.timings = timings;
+            live.last_start = Some(stamps);
         })?;
         let telemetry = shared.telemetry(pos);
-        for (phase, took) in [
-            (Phase::Constructor, timings.constructor),
-            (Phase::Hook(Hook::Setup), timings.setup),
-            (Phase::Hook(Hook::Enable), timings.on_enable),
-        ] {
-            telemetry.hook(phase, took.unwrap_or_default());
+        if telemetry.is_on() {
+            for (phase, took) in [
+                (Phase::Constructor, constructed.since(began)),
+                (Phase::Hook(Hook::Setup), set_up.since(constructed)),
+                (Phase::Hook(Hook::Enable), enabled.since(set_up)),
+            ] {
+                telemetry.hook(phase, took);
+            }
         }
         Ok(enabled)
     }

@@ -160,9 +160,9 @@ impl Shared {
                 let on = config.is_enabled(name);
                 let mut live = self.live(pos);
                 let replaced = live.config.replace(settings, config.section_of(name), on);
-                let policy_changed = live
-                    .supervision
-                    .reconfigure(settings.and_then(|s| s.restart));
+                let policy = settings.and_then(|s| s.restart);
+                let policy = policy.unwrap_or_else(|| self.builder_policy(name));
+                let policy_changed = live.supervision.reconfigure(policy);
                 drop(live);
                 if replaced.timeout_changed || policy_changed {
                     changes.push(ConfigChange::new(

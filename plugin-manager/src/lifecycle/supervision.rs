@@ -68,9 +68,9 @@ pub(super) fn is_supervised(failure: &Failure) -> bool {
 
 /// One plugin's supervision: its policy and the restarts made under it.
 pub(super) struct Supervision {
+    /// The policy in force: the configuration's, else the builder's (which the manager keeps
+    /// once for all plugins, `Shared::builder_policy`, not in each).
     policy: RestartPolicy,
-    /// The policy the builder gave, which a configuration without `restart` falls back to.
-    builder_policy: RestartPolicy,
     /// Made when the policy is first asked about a failure. Boxed: most plugins never fail,
     /// and each plugin's slot is 48 bytes smaller for it (the slots of thousands are written
     /// at build and read again at their start).
@@ -92,11 +92,10 @@ struct Record {
 }
 
 impl Supervision {
-    /// Supervision under the builder's policy, unless the configuration names one.
-    pub(super) fn new(builder_policy: RestartPolicy, configured: Option<RestartPolicy>) -> Self {
+    /// Supervision under `policy`: the configuration's, else the builder's.
+    pub(super) fn new(policy: RestartPolicy) -> Self {
         Self {
-            policy: configured.unwrap_or(builder_policy),
-            builder_policy,
+            policy,
             record: None,
         }
     }
@@ -119,8 +118,7 @@ impl Supervision {
     }
 
     /// Takes a new configuration's policy (the builder's if it names none); whether it changed.
-    pub(super) fn reconfigure(&mut self, configured: Option<RestartPolicy>) -> bool {
-        let policy = configured.unwrap_or(self.builder_policy);
+    pub(super) fn reconfigure(&mut self, policy: RestartPolicy) -> bool {
         std::mem::replace(&mut self.policy, policy) != policy
     }
 
@@ -292,7 +290,7 @@ mod tests {
     #[test]
     fn supervision_keeps_the_window_and_the_note() {
         let t0 = Instant::now();
-        let mut supervision = Supervision::new(RestartPolicy::Never, Some(policy(1)));
+        let mut supervision = Supervision::new(policy(1));
         assert!(matches!(
             supervision.after_failure(t0),
             Verdict::RestartAfter { attempt: 0, .. }
@@ -306,10 +304,10 @@ mod tests {
             supervision.gave_up().map(String::as_str),
             Some("not restarted: 1 restarts within 1m already")
         );
-        // A configuration without `restart` falls back to the builder's policy.
-        assert!(supervision.reconfigure(None));
+        // A new configuration's policy, told apart from the same one again.
+        assert!(supervision.reconfigure(RestartPolicy::Never));
         assert_eq!(supervision.policy(), RestartPolicy::Never);
-        assert!(!supervision.reconfigure(None));
+        assert!(!supervision.reconfigure(RestartPolicy::Never));
     }
 
     #[test]
