@@ -128,7 +128,7 @@ impl GraphWarning {
 ///
 /// fn order() -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
 ///     let graph = DependencyGraph::new(&[PluginMetadata::new("dice").with_deps(["commands"])])?;
-///     Ok(graph.start_order().to_vec())
+///     Ok(graph.start_order().into_iter().map(String::from).collect())
 /// }
 /// assert_eq!(
 ///     order().unwrap_err().to_string(),

@@ -13,6 +13,7 @@ mod render;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use plugin_core::PluginMetadata;
 
@@ -36,7 +37,7 @@ pub use self::render::{GraphFormat, GraphView, NodeMark};
 /// ```
 #[derive(Debug, Clone)]
 pub struct DependencyGraph {
-    names: Vec<String>,
+    names: Names,
     /// For each node (in start order), the positions in the caller's slice.
     source: Vec<usize>,
     /// Required dependencies of each node.
@@ -54,6 +55,35 @@ pub struct DependencyGraph {
     warnings: Vec<GraphWarning>,
 }
 
+/// The plugins' names, in start order.
+#[derive(Debug, Clone)]
+enum Names {
+    /// Copies of them (a graph of metadata the caller keeps, [`DependencyGraph::new`]).
+    Copied(Vec<String>),
+    /// The plugins' own metadata (the manager's graph, [`DependencyGraph::of_shared`]).
+    Shared(Vec<Arc<PluginMetadata>>),
+}
+
+impl Names {
+    fn get(&self, position: usize) -> &str {
+        match self {
+            Self::Copied(names) => &names[position],
+            Self::Shared(metadata) => &metadata[position].name,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Copied(names) => names.len(),
+            Self::Shared(metadata) => metadata.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl DependencyGraph {
     /// Validates `plugins` and orders them.
     ///
@@ -63,8 +93,37 @@ impl DependencyGraph {
     /// dependencies, cycles.
     pub fn new<M: Borrow<PluginMetadata>>(plugins: &[M]) -> Result<Self, InvalidPluginSet> {
         let plugins: Vec<&PluginMetadata> = plugins.iter().map(Borrow::borrow).collect();
+        Self::ordered(&plugins, |order| {
+            Names::Copied(order.iter().map(|&i| plugins[i].name.clone()).collect())
+        })
+    }
+
+    /// [`DependencyGraph::new`] of the metadata each of `plugins` holds (`metadata`), naming
+    /// each plugin by that metadata, shared, rather than by a copy of its name: the manager's
+    /// graph, which allocates nothing for its names.
+    pub(crate) fn of_shared<T>(
+        plugins: &[T],
+        metadata: impl Fn(&T) -> &Arc<PluginMetadata>,
+    ) -> Result<Self, InvalidPluginSet> {
+        let borrowed: Vec<&PluginMetadata> = plugins.iter().map(|p| &**metadata(p)).collect();
+        Self::ordered(&borrowed, |order| {
+            Names::Shared(
+                order
+                    .iter()
+                    .map(|&i| metadata(&plugins[i]).clone())
+                    .collect(),
+            )
+        })
+    }
+
+    /// Validates `plugins` and orders them; `name_them` makes the names of the order found
+    /// (each plugin's index in `plugins`, in start order).
+    fn ordered(
+        plugins: &[&PluginMetadata],
+        name_them: impl FnOnce(&[usize]) -> Names,
+    ) -> Result<Self, InvalidPluginSet> {
         let n = plugins.len();
-        let names = NameOrder::new(&plugins);
+        let names = NameOrder::new(plugins);
         let by_name = &names.by_name;
 
         let mut errors = Vec::new();
@@ -83,7 +142,7 @@ impl DependencyGraph {
                     origin: origin(plugin),
                 });
             }
-            if rank > 0 && names.same_name(&plugins, rank - 1, rank) {
+            if rank > 0 && names.same_name(plugins, rank - 1, rank) {
                 duplicates.push(GraphError::DuplicateName {
                     name: plugin.name.clone(),
                     first: origin(plugins[first]),
@@ -100,7 +159,7 @@ impl DependencyGraph {
         let mut required = Adjacency::with_capacity(n, plugins.iter().map(|p| p.deps.len()).sum());
         let mut optional = Adjacency::with_capacity(n, 0);
         let mut any_optional = false;
-        for plugin in &plugins {
+        for plugin in plugins {
             for dep in &plugin.deps {
                 match index.get(dep.as_str()) {
                     Some(&target) => required.targets.push(target),
@@ -170,11 +229,9 @@ impl DependencyGraph {
         for (pos, &i) in order.iter().enumerate() {
             position[i] = pos;
         }
-        let mut start_names = Vec::with_capacity(n);
         let mut deps = Adjacency::with_capacity(n, required.targets.len());
         let mut optional_deps = Adjacency::with_capacity(n, optional.targets.len());
         for &i in &order {
-            start_names.push(plugins[i].name.clone());
             deps.targets
                 .extend(required.of(i).iter().map(|&t| position[t]));
             deps.end_node();
@@ -184,7 +241,7 @@ impl DependencyGraph {
             optional_deps.end_node();
         }
         Ok(Self {
-            names: start_names,
+            names: name_them(&order),
             // The names are unique here, so `by_name`'s order is theirs.
             by_name: by_name.iter().map(|&i| position[i]).collect(),
             source: order,
@@ -194,7 +251,7 @@ impl DependencyGraph {
             optional_deps,
             // Seen in the pass above, so a set without optional dependencies is not read again.
             warnings: if any_optional {
-                unknown_optional_deps(&plugins)
+                unknown_optional_deps(plugins)
             } else {
                 Vec::new()
             },
@@ -241,21 +298,21 @@ impl DependencyGraph {
     }
 
     /// The names in start order: every plugin after its dependencies, ties broken by name.
-    pub fn start_order(&self) -> &[String] {
-        &self.names
+    pub fn start_order(&self) -> Vec<&str> {
+        (0..self.len()).map(|pos| self.name(pos)).collect()
     }
 
     /// The position of `name` in the start order.
     pub fn position(&self, name: &str) -> Option<usize> {
         let found = self
             .by_name
-            .binary_search_by(|&pos| self.names[pos].as_str().cmp(name));
+            .binary_search_by(|&pos| self.name(pos).cmp(name));
         found.ok().map(|at| self.by_name[at])
     }
 
     /// The name at `position`.
     pub fn name(&self, position: usize) -> &str {
-        &self.names[position]
+        self.names.get(position)
     }
 
     /// Where the plugin at `position` was in the slice given to [`DependencyGraph::new`].
@@ -745,38 +802,52 @@ mod tests {
                 })
                 .collect();
             rng.shuffle(&mut plugins);
-            let graph = DependencyGraph::new(&plugins).unwrap();
-            assert_eq!(
-                graph.start_order(),
-                reference_order(&plugins),
-                "round {round}"
-            );
-            for pos in 0..n {
-                let plugin = &plugins[graph.source_index(pos)];
-                assert_eq!(graph.name(pos), plugin.name);
-                assert_eq!(graph.position(&plugin.name), Some(pos));
-                let named =
-                    |list: &[usize]| -> Vec<&str> { list.iter().map(|&p| graph.name(p)).collect() };
-                assert_eq!(named(graph.deps(pos)), plugin.deps, "round {round}");
-                let present: Vec<&String> = (plugin.optional_deps.iter())
-                    .filter(|d| graph.position(d).is_some())
-                    .collect();
-                assert_eq!(named(graph.optional_deps(pos)), present, "round {round}");
-                let users = |optional: bool| -> Vec<usize> {
-                    (0..n)
-                        .filter(|&u| {
-                            let list = if optional {
-                                graph.optional_deps(u)
-                            } else {
-                                graph.deps(u)
-                            };
-                            list.contains(&pos)
-                        })
-                        .collect()
-                };
-                assert_eq!(graph.dependents(pos), users(false), "round {round}");
-                assert_eq!(graph.optional_dependents(pos), users(true), "round {round}");
+            // The manager's graph (names shared with the metadata) the same as one of copies.
+            let shared: Vec<Arc<PluginMetadata>> = plugins.iter().cloned().map(Arc::new).collect();
+            let graphs = [
+                DependencyGraph::new(&plugins).unwrap(),
+                DependencyGraph::of_shared(&shared, |metadata| metadata).unwrap(),
+            ];
+            for graph in &graphs {
+                check_against_reference(graph, &plugins, round);
             }
+        }
+    }
+
+    /// `graph` of `plugins` orders them as [`reference_order`] does, and links each to its
+    /// dependencies and dependents.
+    fn check_against_reference(graph: &DependencyGraph, plugins: &[PluginMetadata], round: usize) {
+        let n = plugins.len();
+        assert_eq!(
+            graph.start_order(),
+            reference_order(plugins),
+            "round {round}"
+        );
+        for pos in 0..n {
+            let plugin = &plugins[graph.source_index(pos)];
+            assert_eq!(graph.name(pos), plugin.name);
+            assert_eq!(graph.position(&plugin.name), Some(pos));
+            let named =
+                |list: &[usize]| -> Vec<&str> { list.iter().map(|&p| graph.name(p)).collect() };
+            assert_eq!(named(graph.deps(pos)), plugin.deps, "round {round}");
+            let present: Vec<&String> = (plugin.optional_deps.iter())
+                .filter(|d| graph.position(d).is_some())
+                .collect();
+            assert_eq!(named(graph.optional_deps(pos)), present, "round {round}");
+            let users = |optional: bool| -> Vec<usize> {
+                (0..n)
+                    .filter(|&u| {
+                        let list = if optional {
+                            graph.optional_deps(u)
+                        } else {
+                            graph.deps(u)
+                        };
+                        list.contains(&pos)
+                    })
+                    .collect()
+            };
+            assert_eq!(graph.dependents(pos), users(false), "round {round}");
+            assert_eq!(graph.optional_dependents(pos), users(true), "round {round}");
         }
     }
 
@@ -785,10 +856,8 @@ mod tests {
     }
 
     fn order(plugins: &[PluginMetadata]) -> Vec<String> {
-        DependencyGraph::new(plugins)
-            .unwrap()
-            .start_order()
-            .to_vec()
+        let graph = DependencyGraph::new(plugins).unwrap();
+        graph.start_order().into_iter().map(str::to_owned).collect()
     }
 
     #[test]

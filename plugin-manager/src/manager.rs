@@ -9,9 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_core::{
-    ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginMetadata, PluginRef, PluginType,
-};
+use plugin_core::{ConfigError, EventBus, PluginDescriptor, PluginInstance, PluginRef, PluginType};
 
 use crate::config::{PluginsConfig, ReloadError};
 use crate::error::{GraphWarning, InvalidPluginSet, OperationError};
@@ -182,7 +180,7 @@ impl PluginManager {
     }
 
     /// The names of all plugins, in start order.
-    pub fn start_order(&self) -> &[String] {
+    pub fn start_order(&self) -> Vec<&str> {
         self.shared.graph.start_order()
     }
 
@@ -554,8 +552,7 @@ impl ManagerBuilder {
         // Parts first: each plugin's metadata goes into its `Arc` here, in the order given,
         // and what the manager then moves around to order them is small.
         let plugins: Vec<_> = self.specs.into_iter().map(PluginSpec::into_parts).collect();
-        let metadata: Vec<&PluginMetadata> = plugins.iter().map(|p| &*p.metadata).collect();
-        let graph = match DependencyGraph::new(&metadata) {
+        let graph = match DependencyGraph::of_shared(&plugins, |p| &p.metadata) {
             Ok(graph) if errors.is_empty() => graph,
             Ok(_) => return Err(InvalidPluginSet { errors }),
             Err(graph_errors) => {

@@ -95,7 +95,7 @@ pub(crate) fn unknown_sections(
     graph: &DependencyGraph,
     config: &PluginsConfig,
 ) -> Vec<ConfigError> {
-    config.unknown_sections(graph.start_order().iter().map(String::as_str))
+    config.unknown_sections((0..graph.len()).map(|pos| graph.name(pos)))
 }
 
 /// Plugins `config` leaves on while switching off a dependency they need

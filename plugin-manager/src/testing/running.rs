@@ -185,7 +185,12 @@ impl RunningBed {
             .record(plugin)
             .ok_or_else(|| TestBedError::UnknownPlugin {
                 plugin: plugin.to_owned(),
-                plugins: self.manager.start_order().to_vec(),
+                plugins: self
+                    .manager
+                    .start_order()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
             })
     }
 }
