@@ -100,7 +100,7 @@ impl DependencyGraph {
 
     /// [`DependencyGraph::new`] of the metadata each of `plugins` holds (`metadata`), naming
     /// each plugin by that metadata, shared, rather than by a copy of its name: the manager's
-    /// graph, which allocates nothing for its names.
+    /// graph, with one list of the shared metadata instead of an allocation for each name.
     pub(crate) fn of_shared<T>(
         plugins: &[T],
         metadata: impl Fn(&T) -> &Arc<PluginMetadata>,
@@ -315,7 +315,8 @@ impl DependencyGraph {
         self.names.get(position)
     }
 
-    /// Where the plugin at `position` was in the slice given to [`DependencyGraph::new`].
+    /// Where the plugin at `position` was in the slice the graph was made of
+    /// ([`DependencyGraph::new`]'s).
     pub fn source_index(&self, position: usize) -> usize {
         self.source[position]
     }

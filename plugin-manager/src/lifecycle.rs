@@ -18,8 +18,8 @@
 //!
 //! # Layout
 //!
-//! A plugin's live record ([`Live`]) is its state and history plus three parts, each with its
-//! own file, methods and invariants:
+//! A plugin's live record ([`Live`]) is its state and history (`history`: its last changes,
+//! the first few in place) plus three parts, each with its own file, methods and invariants:
 //!
 //! - `instance`: the running instance, its context and background tasks;
 //! - `supervision`: its restart policy, the restarts made, and whether and when to restart;

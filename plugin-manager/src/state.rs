@@ -197,7 +197,7 @@ pub enum FailureKind {
     Abandoned(#[serde(serialize_with = "millis")] Duration),
     /// Its section of the configuration file is invalid; the text names file, line and key.
     Config(String),
-    /// It reported [`Health::Unhealthy`](plugin_core::Health::Unhealthy) with this reason, and
+    /// It reported [`Health::Unhealthy`] with this reason, and
     /// its configuration says `fail_when_unhealthy = true`.
     Unhealthy(String),
 }

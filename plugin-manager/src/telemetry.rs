@@ -29,7 +29,7 @@ use crate::state::{Phase, PluginState};
 /// The `health` label values, in the order of [`PluginTelemetry::health`]'s handles.
 const HEALTH: [&str; 3] = ["healthy", "degraded", "unhealthy"];
 
-/// The `hook` label values: the constructor, then the hooks by [`Hook::name`].
+/// The `hook` label values: the constructor, then the hooks by [`Hook::name`](plugin_core::host::Hook::name).
 const HOOKS: [&str; 5] = [
     "constructor",
     "setup",

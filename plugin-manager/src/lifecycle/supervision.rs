@@ -117,7 +117,8 @@ impl Supervision {
         self.record.as_ref()?.gave_up.as_ref()
     }
 
-    /// Takes a new configuration's policy (the builder's if it names none); whether it changed.
+    /// Takes `policy`, a new configuration's (the caller falls back to the builder's where the
+    /// file names none); whether it changed.
     pub(super) fn reconfigure(&mut self, policy: RestartPolicy) -> bool {
         std::mem::replace(&mut self.policy, policy) != policy
     }
