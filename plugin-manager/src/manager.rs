@@ -481,9 +481,11 @@ impl ManagerBuilder {
     /// of constructors, and waits briefly for that; once the constructors in place have run
     /// past 2 ms, or on a current-thread runtime, the next ones go to tokio's blocking pool.
     /// So a constructor that blocks is cut off at its deadline and can take at most the workers
-    /// beyond the first. This option drops the guard (a little faster with thousands of
-    /// trivial constructors, see `docs/benchmarks.md`), at the price that constructors which
-    /// block can stall every worker, and with them the deadline that would cut them off.
+    /// beyond the first. This option drops the guard, at the price that constructors which block
+    /// can stall every worker, and with them the deadline that would cut them off. On a
+    /// multi-thread runtime it gains nothing measurable with thousands of trivial constructors
+    /// (`docs/benchmarks.md`); on a current-thread runtime, where the guard sends every
+    /// constructor to the blocking pool, it saves each a hop to another thread and back.
     pub fn inline_constructors(mut self) -> Self {
         self.blocking_constructors = false;
         self

@@ -5,7 +5,7 @@
 //! the caches (`docs/benchmarks.md`).
 //!
 //! The two waves are driven differently, each the faster way as measured
-//! (`docs/benchmarks.md`, "Tried"):
+//! (`docs/benchmarks.md`, "Design choices"):
 //!
 //! - **Start**: no task steers it (`start_wave`): each plugin task, as it ends, launches the
 //!   plugins that were waiting for it, and one timer keeps the deadlines of the whole wave.
