@@ -3,13 +3,15 @@
 //! # Concurrency
 //!
 //! Each plugin has an *operation lock* (an async mutex) and a *live record* (a short-lived
-//! sync mutex). An operation first takes the operation locks of every plugin it may touch or
+//! sync mutex), and the set has a *set lock* (an async read-write lock). An operation on some
+//! plugins takes the set lock shared, then the operation locks of every plugin it may touch or
 //! whose state it relies on (the plugin, its dependencies and its dependents, transitively),
 //! always in start order, so two operations never deadlock and operations on unrelated plugins
-//! never wait for each other. The live record is only held to read or write a few fields, never
-//! across an `.await`. Reloads are serialized by a lock of their own, taken before any
-//! operation lock. ARCHITECTURE.md, "Lock invariants", numbers these rules; comments here
-//! refer to them by number.
+//! never wait for each other; one on every plugin (the start and the shutdown of the set, a
+//! reload's change of the records) takes the set lock alone, exclusively. The live record is
+//! only held to read or write a few fields, never across an `.await`. Reloads are serialized by
+//! a lock of their own, taken before the set lock. ARCHITECTURE.md, "Lock invariants", numbers
+//! these rules; comments here refer to them by number.
 //!
 //! Plugin code always runs in a task of its own, under the plugin's deadline: a start or a stop
 //! in one task per plugin (`driver`: each piece under `catch_unwind`, the deadline kept by the
@@ -98,6 +100,11 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     /// Serializes reloads (invariant 5).
     reloading: tokio::sync::Mutex<()>,
+    /// Taken by every operation before any operation lock (invariant 1): shared by one that
+    /// then takes the operation locks of the plugins it touches, exclusively by one that
+    /// touches every plugin, which takes no operation lock (10,000 of them taken and let go,
+    /// each on a line of its own slot, cost a start of the whole set 3-10% of its time).
+    whole_set: tokio::sync::RwLock<()>,
     /// Pending automatic restarts, aborted at shutdown.
     supervisors: Mutex<Vec<AbortHandle>>,
     /// This very `Shared`, for tasks the manager starts from `&self` methods.
@@ -121,13 +128,27 @@ struct Slot {
     /// Set (for good) once a context of the plugin opened a subscription or a server: only
     /// then does leaving the running states close what it opened (`Shared::announce`).
     on_bus: AtomicBool,
-    /// Held by every operation that touches the plugin or relies on its state (invariant 1).
+    /// Held by every operation on some plugins that touches this one or relies on its state
+    /// (invariant 1); an operation on every plugin holds the set lock instead.
     /// `futures`' mutex, not tokio's: taken and let go with one atomic each when nobody
     /// waits, where tokio's release takes a lock of its own every time (a start or a shutdown
     /// of the whole set takes and lets go of all of them, one after another).
     operation: futures_util::lock::Mutex<()>,
     /// Never held across an `.await` (invariant 3).
     live: Mutex<Live>,
+}
+
+/// The locks an operation holds (invariant 1), let go when dropped.
+enum Locks<'a> {
+    /// The set lock, exclusively: every plugin.
+    Set {
+        _set: tokio::sync::RwLockWriteGuard<'a, ()>,
+    },
+    /// The set lock shared, and the operation locks of some plugins.
+    Plugins {
+        _plugins: Vec<futures_util::lock::MutexGuard<'a, ()>>,
+        _set: tokio::sync::RwLockReadGuard<'a, ()>,
+    },
 }
 
 /// The mutable part of a slot: where the plugin is and has been, and its three parts.
@@ -137,7 +158,8 @@ struct Slot {
 /// - `state` changes only through `Shared::transition`, along an edge of
 ///   [`PluginState::can_go_to`], with the change appended to `history`.
 /// - `instance` holds no instance while `!state.has_instance()`, except in `start_one`
-///   between installing a fresh instance and entering `Loaded`, under the operation lock.
+///   between installing a fresh instance and entering `Loaded`, under the operation lock (or
+///   the set lock, exclusively).
 struct Live {
     state: PluginState,
     /// Boxed: most plugins never fail, and each plugin's slot is 32 bytes smaller for it.
@@ -283,6 +305,7 @@ impl Shared {
             unknown_sections,
             supervisors: Mutex::new(Vec::new()),
             reloading: tokio::sync::Mutex::new(()),
+            whole_set: tokio::sync::RwLock::new(()),
             graph,
             slots,
             bus: settings.bus,
@@ -393,19 +416,37 @@ impl Shared {
 
     // ----- locking -------------------------------------------------------------------------
 
-    /// Takes the operation locks of `positions`, which must be sorted ascending (invariant 1).
-    async fn lock_all(&self, positions: &[usize]) -> Vec<futures_util::lock::MutexGuard<'_, ()>> {
+    /// Takes the set lock shared, then the operation locks of `positions`, which must be
+    /// sorted ascending (invariant 1).
+    async fn lock_all(&self, positions: &[usize]) -> Locks<'_> {
         debug_assert!(positions.is_sorted(), "operation locks in start order");
-        let mut guards = Vec::with_capacity(positions.len());
+        // Mostly free: taken at once, with no waiter queued.
+        let set = match self.whole_set.try_read() {
+            Ok(guard) => guard,
+            Err(_taken) => self.whole_set.read().await,
+        };
+        let mut plugins = Vec::with_capacity(positions.len());
         for &pos in positions {
-            // Mostly free: taken at once, with no waiter queued.
             let operation = &self.slots[pos].operation;
-            guards.push(match operation.try_lock() {
+            plugins.push(match operation.try_lock() {
                 Some(guard) => guard,
                 None => operation.lock().await,
             });
         }
-        guards
+        Locks::Plugins {
+            _plugins: plugins,
+            _set: set,
+        }
+    }
+
+    /// Takes the set lock exclusively, for an operation on every plugin (invariant 1): it
+    /// waits for the operations under way, and every other waits for it.
+    async fn lock_set(&self) -> Locks<'_> {
+        let set = match self.whole_set.try_write() {
+            Ok(guard) => guard,
+            Err(_taken) => self.whole_set.write().await,
+        };
+        Locks::Set { _set: set }
     }
 
     /// Refuses operations once shutdown began; checked after the locks are taken (invariant 7).

@@ -1,6 +1,7 @@
 //! Operator requests that involve dependencies: disable (refused, or cascading), enable (which
-//! brings dependencies up first) and restart (fresh instances, dependents along); and what the
-//! state-change feed and the records report about them.
+//! brings dependencies up first) and restart (fresh instances, dependents along); what the
+//! state-change feed and the records report about them; and how requests and the start and
+//! shutdown of the whole set wait for one another.
 
 mod common {
     pub(crate) mod changes;
@@ -16,14 +17,16 @@ mod common {
     };
 }
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
     Fault, Lab, dependency_failed, drain, expected_failure, index_of, last_error, live_instance,
-    moves, snapshot, started, state, trail, within,
+    manager, moves, snapshot, started, state, trail, within,
 };
 use plugin_core::host::Hook;
 use plugin_manager::{OperationError, Phase, PluginState};
+use tokio::sync::Barrier;
 
 use PluginState::{Disabled, Enabled, Failed, Loaded, Setup, TornDown, Unloaded};
 
@@ -395,4 +398,80 @@ async fn history_keeps_the_most_recent_changes() {
     assert_eq!(history.len(), plugin_manager::HISTORY_LIMIT);
     let last = history.last().unwrap();
     assert_eq!((last.from, last.to), (Disabled, Enabled));
+}
+
+/// Less than the tests' hook deadline: a wait this long on tokio's paused clock passes only
+/// once every task is idle, so a request still not done then is waiting for a lock.
+const IDLE: Duration = Duration::from_millis(100);
+
+#[tokio::test(start_paused = true)]
+async fn a_request_made_while_the_set_starts_waits_for_the_start() {
+    let lab = Lab::default();
+    let held = Arc::new(Barrier::new(2));
+    let manager = manager([
+        lab.plugin("slow").waits(Hook::Setup, held.clone()).spec(),
+        lab.plugin("quick").spec(),
+    ]);
+    let mut feed = manager.state_changes();
+    let request = async {
+        // `quick` is enabled while `slow` is held in `setup`: the set's start is under way.
+        let mut changes = manager.state_changes();
+        while manager.state("quick") != Some(Enabled) {
+            changes.recv().await.expect("the feed stays open");
+        }
+        let disable = manager.disable("quick");
+        tokio::pin!(disable);
+        assert!(
+            tokio::time::timeout(IDLE, &mut disable).await.is_err(),
+            "a disable of `quick` finished while the set's start was under way"
+        );
+        assert_eq!(manager.state("quick"), Some(Enabled));
+        held.wait().await;
+        disable.await
+    };
+    let ((), disabled) = within("the start and the disable", async {
+        tokio::join!(manager.start(), request)
+    })
+    .await;
+    disabled.expect("`quick` has no dependents");
+
+    let changes = drain(&mut feed);
+    assert!(
+        index_of(&changes, "slow", Enabled) < index_of(&changes, "quick", Disabled),
+        "the disable ran before the start was over: {:?}",
+        moves(&changes)
+    );
+    assert_eq!(trail(&changes, "quick"), [Loaded, Setup, Enabled, Disabled]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_waits_for_a_request_under_way() {
+    let lab = Lab::default();
+    let held = Arc::new(Barrier::new(2));
+    let manager = manager([lab.plugin("slow").waits(Hook::Enable, held.clone()).spec()]);
+    within("the start", async {
+        tokio::join!(manager.start(), held.wait());
+    })
+    .await;
+    within("disable", manager.disable("slow")).await.unwrap();
+    let mut feed = manager.state_changes();
+
+    // The enable holds `slow`'s locks while its `on_enable` is held.
+    let enable = manager.enable("slow");
+    tokio::pin!(enable);
+    assert!(tokio::time::timeout(IDLE, &mut enable).await.is_err());
+    let shutdown = manager.shutdown();
+    tokio::pin!(shutdown);
+    assert!(
+        tokio::time::timeout(IDLE, &mut shutdown).await.is_err(),
+        "the shutdown finished while an enable was under way"
+    );
+    held.wait().await;
+    within("the enable", enable)
+        .await
+        .expect("begun before the shutdown, the enable runs to its end");
+    within("the shutdown", shutdown).await;
+
+    let changes = drain(&mut feed);
+    assert_eq!(trail(&changes, "slow"), [Enabled, Disabled, TornDown]);
 }

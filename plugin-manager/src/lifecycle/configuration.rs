@@ -13,7 +13,7 @@ use crate::config::{PluginSettings, PluginsConfig};
 ///
 /// # Invariants
 ///
-/// - Changed only by the builder and by a reload holding every operation lock
+/// - Changed only by the builder and by a reload holding the set lock exclusively
 ///   (ARCHITECTURE.md, invariant 5); so an operation that holds a plugin's lock sees one
 ///   configuration from start to end.
 /// - `error` is set only while the plugin's section (or settings) is invalid: a plugin with

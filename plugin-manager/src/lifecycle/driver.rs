@@ -3,7 +3,7 @@
 //!
 //! The plugin task runs each piece of plugin code under `catch_unwind`, so an error or a panic
 //! becomes a [`Failure`] of that piece, and it records its own transitions. Before each piece
-//! it publishes its step and deadline in a [`Progress`]; the caller holds the operation lock
+//! it publishes its step and deadline in a [`Progress`]; the caller holds the plugin's locks
 //! and watches the published deadline: an operation or the stop wave with a timer of its own
 //! ([`Shared::run_attempt`]), the start wave with one timer for all its plugins
 //! (`start_wave`). When the deadline passes and the task is still in the same step, the caller

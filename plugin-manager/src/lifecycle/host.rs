@@ -112,7 +112,7 @@ impl Shared {
 
     /// Instance `generation` of `pos` reported `health`: recorded; if it is unhealthy and its
     /// configuration says `fail_when_unhealthy`, it fails as if a background task had (in a
-    /// task of its own: the report may come from a hook, under the operation lock).
+    /// task of its own: the report may come from a hook, under the plugin's locks).
     fn health_reported(self: &Arc<Self>, pos: usize, generation: u64, health: Health) {
         let plugin = self.name(pos);
         let fail = {

@@ -1,6 +1,7 @@
 //! Operator requests on running plugins: enable, disable (with or without the cascade) and
-//! restart. Each takes the operation locks of every plugin it touches or relies on, in start
-//! order, so requests on related plugins take turns and unrelated ones do not wait.
+//! restart. Each takes the set lock shared, then the operation locks of every plugin it
+//! touches or relies on, in start order, so requests on related plugins take turns and
+//! unrelated ones do not wait.
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! What moves one plugin: recording a transition, failing, starting (constructor, `setup`,
 //! `on_enable`), enabling, disabling and stopping. Every function here runs with the plugin's
-//! operation lock held by its caller (invariant 2).
+//! operation lock, or the set lock exclusively, held by its caller (invariant 2).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

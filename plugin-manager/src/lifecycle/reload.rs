@@ -150,11 +150,10 @@ impl Shared {
         let mut switched_on = Vec::new();
         let mut section_changed = Vec::new();
         {
-            // The records change with every operation lock held, so no operation sees half a
-            // file (invariants 2 and 5); the operations below take their own locks.
-            let all: Vec<usize> = (0..self.graph.len()).collect();
-            let _locks = self.lock_all(&all).await;
-            for pos in all {
+            // The records change with the set lock held exclusively, so no operation sees half
+            // a file (invariants 2 and 5); the operations below take their own locks.
+            let _locks = self.lock_set().await;
+            for pos in 0..self.graph.len() {
                 let name = self.name(pos);
                 let settings = config.plugin(name);
                 let on = config.is_enabled(name);

@@ -29,18 +29,17 @@ impl Shared {
     /// Starts every plugin that has not started yet, each as soon as its dependencies are
     /// enabled; a plugin whose required dependency failed becomes `Failed` without running.
     pub(crate) async fn start_all(self: &Arc<Self>) {
-        let all: Vec<usize> = (0..self.graph.len()).collect();
-        let _locks = self.lock_all(&all).await;
+        let _locks = self.lock_set().await;
         if self.check_running().is_err() {
             return;
         }
         // Plugins the configuration switches off stay unloaded, and so do those that need them;
         // the others start if they have not yet. One look at each live record, in start order
         // (dependencies first).
-        let mut off = vec![false; all.len()];
-        let targets: Box<[bool]> = all
-            .iter()
-            .map(|&pos| {
+        let n = self.graph.len();
+        let mut off = vec![false; n];
+        let targets: Box<[bool]> = (0..n)
+            .map(|pos| {
                 let (on, state) = {
                     let live = self.live(pos);
                     (live.config.is_on(), live.state)
@@ -49,9 +48,7 @@ impl Shared {
                 !off[pos] && state == PluginState::Unloaded
             })
             .collect();
-        let waiting = all
-            .iter()
-            .map(|&p| self.graph.deps(p).len() + self.graph.optional_deps(p).len());
+        let waiting = (0..n).map(|p| self.graph.deps(p).len() + self.graph.optional_deps(p).len());
         StartWave::run(self, waiting, targets).await;
     }
 
@@ -69,9 +66,8 @@ impl Shared {
         }
         // The deadline covers waiting for requests still in flight, too.
         let deadline = Instant::now() + self.shutdown_timeout;
-        let all: Vec<usize> = (0..self.graph.len()).collect();
-        let Ok(_locks) = tokio::time::timeout_at(deadline, self.lock_all(&all)).await else {
-            self.abandon(&vec![false; all.len()]);
+        let Ok(_locks) = tokio::time::timeout_at(deadline, self.lock_set()).await else {
+            self.abandon(&vec![false; self.graph.len()]);
             return;
         };
         let mut wave = StopWave::new(self);
@@ -82,7 +78,7 @@ impl Shared {
     }
 
     /// Records every plugin not `done` that is still running as abandoned at the deadline,
-    /// with or without its operation lock (the exception of invariant 2).
+    /// with or without its locks (the exception of invariant 2).
     pub(super) fn abandon(&self, done: &[bool]) {
         for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
             let state = self.state(pos);
