@@ -34,6 +34,10 @@ use plugin_manager::{PluginManager, PluginSpec};
 
 #[path = "support/ratios.rs"]
 mod ratios;
+#[path = "support/shapes.rs"]
+mod shapes;
+
+use shapes::{Shape, name, specs};
 
 criterion_group! {
     name = benches;
@@ -140,12 +144,6 @@ fn print_ratios(since: std::time::SystemTime) {
 const SIZES: &[usize] = &[100, 1_000, 10_000];
 
 #[derive(Default)]
-struct Noop;
-
-#[async_trait]
-impl Plugin for Noop {}
-
-#[derive(Default)]
 struct Sleeper;
 
 #[async_trait]
@@ -154,53 +152,6 @@ impl Plugin for Sleeper {
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(())
     }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Shape {
-    /// p1 needs p0, p2 needs p1, ...: nothing can overlap.
-    Chain,
-    /// Every plugin needs p0.
-    Star,
-    /// Each plugin needs up to 3 random earlier ones (seeded, so every run builds the same).
-    RandomDag,
-}
-
-impl Shape {
-    /// The name of the case, as the benchmark id shows it.
-    fn id(self) -> &'static str {
-        match self {
-            Shape::Chain => "chain",
-            Shape::Star => "star",
-            Shape::RandomDag => "random_dag",
-        }
-    }
-}
-
-fn specs(shape: Shape, n: usize) -> Vec<PluginSpec> {
-    let mut rng = fastrand::Rng::with_seed(7);
-    (0..n)
-        .map(|i| {
-            let deps: Vec<String> = match shape {
-                Shape::Chain if i > 0 => vec![name(i - 1)],
-                Shape::Star if i > 0 => vec![name(0)],
-                Shape::RandomDag if i > 0 => {
-                    let mut deps: Vec<String> = (0..rng.usize(0..=3))
-                        .map(|_| name(rng.usize(0..i)))
-                        .collect();
-                    deps.sort();
-                    deps.dedup();
-                    deps
-                }
-                _ => Vec::new(),
-            };
-            PluginSpec::with_default::<Noop>(PluginMetadata::new(name(i)).with_deps(deps))
-        })
-        .collect()
-}
-
-fn name(i: usize) -> String {
-    format!("p{i:05}")
 }
 
 fn runtime() -> tokio::runtime::Runtime {

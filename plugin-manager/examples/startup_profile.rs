@@ -4,12 +4,12 @@
 //! runs too quick for criterion.
 //!
 //! ```sh
-//! cargo run --release -p plugin-manager --example startup_profile -- random 10000 20
+//! cargo run --release -p plugin-manager --example startup_profile -- random_dag 10000 20
 //! ```
 //!
 //! Arguments: the shape (`chain`: each plugin needs the one before; `star`: all need the
-//! first; `random`: each needs up to 3 random earlier ones, seeded, as in
-//! `benches/startup.rs`), the number of plugins (10,000) and of rounds (20), then any of
+//! first; `random_dag`: each needs up to 3 random earlier ones, seeded; the sets of
+//! `benches/startup.rs`, from `benches/support/shapes.rs`), the number of plugins (10,000) and of rounds (20), then any of
 //! `--only-build` (no start), `--only-start` (no shutdown: the manager is dropped enabled),
 //! `--inline` (`ManagerBuilder::inline_constructors`) and `--workers K` (the runtime's worker
 //! threads; tokio's default otherwise). Each round makes its specs before its clock starts
@@ -17,18 +17,16 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_core::{Plugin, PluginMetadata, async_trait};
-use plugin_manager::{PluginManager, PluginSpec};
+use plugin_manager::PluginManager;
 
-#[derive(Default)]
-struct Noop;
+#[path = "../benches/support/shapes.rs"]
+mod shapes;
 
-#[async_trait]
-impl Plugin for Noop {}
+use shapes::{Shape, specs};
 
 /// What to run, from the command line.
 struct Options {
-    shape: String,
+    shape: Shape,
     plugins: usize,
     rounds: usize,
     only_build: bool,
@@ -40,7 +38,7 @@ struct Options {
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
         let mut options = Self {
-            shape: "random".to_owned(),
+            shape: Shape::RandomDag,
             plugins: 10_000,
             rounds: 20,
             only_build: false,
@@ -62,10 +60,11 @@ impl Options {
                 _ if arg.starts_with("--") => return Err(format!("unknown option `{arg}`")),
                 _ => {
                     match positional {
-                        0 if ["chain", "star", "random"].contains(&arg.as_str()) => {
-                            options.shape = arg;
+                        0 => {
+                            options.shape = Shape::from_id(&arg).ok_or_else(|| {
+                                format!("unknown shape `{arg}` (chain, star, random_dag)")
+                            })?;
                         }
-                        0 => return Err(format!("unknown shape `{arg}` (chain, star, random)")),
                         1 => options.plugins = number(&arg)?,
                         2 => options.rounds = number(&arg)?.max(1),
                         _ => return Err(format!("unexpected argument `{arg}`")),
@@ -83,33 +82,6 @@ fn number(text: &str) -> Result<usize, String> {
         .map_err(|_| format!("`{text}` is not a whole number"))
 }
 
-fn name(i: usize) -> String {
-    format!("p{i:05}")
-}
-
-/// The specs of `n` no-op plugins in `shape`.
-fn specs(shape: &str, n: usize) -> Vec<PluginSpec> {
-    let mut rng = fastrand::Rng::with_seed(7);
-    (0..n)
-        .map(|i| {
-            let deps: Vec<String> = match shape {
-                "chain" if i > 0 => vec![name(i - 1)],
-                "star" if i > 0 => vec![name(0)],
-                "random" if i > 0 => {
-                    let mut deps: Vec<String> = (0..rng.usize(0..=3))
-                        .map(|_| name(rng.usize(0..i)))
-                        .collect();
-                    deps.sort();
-                    deps.dedup();
-                    deps
-                }
-                _ => Vec::new(),
-            };
-            PluginSpec::with_default::<Noop>(PluginMetadata::new(name(i)).with_deps(deps))
-        })
-        .collect()
-}
-
 /// The median of `times`, in milliseconds (none: not measured).
 fn median_ms(mut times: Vec<Duration>) -> Option<f64> {
     times.sort();
@@ -125,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = runtime.enable_all().build()?;
     let (mut builds, mut waves, mut stops) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds {
-        let specs = specs(&options.shape, options.plugins);
+        let specs = specs(options.shape, options.plugins);
         let manager = runtime.block_on(async {
             let began = Instant::now();
             let mut builder = PluginManager::builder().plugins(specs);
@@ -158,7 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = build.zip(wave).map(|(build, wave)| build + wave);
     println!(
         "{} of {}, median of {} rounds: build {}, start wave {}, build and start {}, shutdown {}",
-        options.shape,
+        options.shape.id(),
         options.plugins,
         options.rounds,
         show(build),
