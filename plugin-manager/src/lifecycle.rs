@@ -131,8 +131,8 @@ struct Slot {
     /// Held by every operation on some plugins that touches this one or relies on its state
     /// (invariant 1); an operation on every plugin holds the set lock instead.
     /// `futures`' mutex, not tokio's: taken and let go with one atomic each when nobody
-    /// waits, where tokio's release takes a lock of its own every time (a start or a shutdown
-    /// of the whole set takes and lets go of all of them, one after another).
+    /// waits, where tokio's release takes a lock of its own every time (an operation takes
+    /// those of a whole closure of dependencies or dependents, one after another).
     operation: futures_util::lock::Mutex<()>,
     /// Never held across an `.await` (invariant 3).
     live: Mutex<Live>,

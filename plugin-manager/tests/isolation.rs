@@ -289,6 +289,98 @@ async fn shutdown_abandons_what_outlives_its_deadline_and_cancels_it() {
     lab.hangs().wait_dropped(1).await;
 }
 
+/// `slow` takes `setup` half a second (its deadline is longer), `late` needs it, `waiting` needs
+/// nothing but waits for the one place in flight (it comes after `slow` in start order): a start still under way when a shutdown is
+/// asked for, with a shutdown deadline of `deadline`.
+fn slow_start(lab: &Lab, deadline: Duration) -> plugin_manager::PluginManager {
+    plugin_manager::PluginManager::builder()
+        .hook_timeout(Duration::from_secs(10))
+        .shutdown_timeout(deadline)
+        .max_in_flight(1)
+        .plugins([
+            lab.plugin("slow")
+                .delay(Hook::Setup, Duration::from_millis(500))
+                .spec(),
+            lab.plugin("late").deps(["slow"]).spec(),
+            lab.plugin("waiting").spec(),
+        ])
+        .build()
+        .unwrap()
+}
+
+/// The states `plugin` entered, in the order its record keeps them.
+fn states_of(manager: &plugin_manager::PluginManager, plugin: &str) -> Vec<PluginState> {
+    let history = manager.record(plugin).unwrap().history;
+    history.iter().map(|change| change.to).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_asked_for_during_the_start_starts_nothing_more_and_stops_what_started() {
+    let lab = Lab::default();
+    let manager = slow_start(&lab, Duration::from_secs(60));
+    let mut feed = manager.state_changes();
+    within("the start and the shutdown", async {
+        tokio::join!(manager.start(), async {
+            wait_for(&mut feed, "`slow` constructed", |c| {
+                c.plugin == "slow" && c.to == PluginState::Loaded
+            })
+            .await;
+            manager.shutdown().await;
+        })
+    })
+    .await;
+
+    // `slow`'s start, under way, finished, and the shutdown then tore it down.
+    assert_eq!(
+        states_of(&manager, "slow"),
+        [
+            PluginState::Loaded,
+            PluginState::Setup,
+            Enabled,
+            Disabled,
+            TornDown
+        ]
+    );
+    // Nothing else began: not `late`, which waited for `slow`, nor `waiting`, which waited
+    // for a place. Neither failed.
+    for plugin in ["late", "waiting"] {
+        assert_eq!(state(&manager, plugin), PluginState::Unloaded, "{plugin}");
+        assert_eq!(states_of(&manager, plugin), [], "{plugin}");
+        assert_eq!(lab.instances_made(plugin), 0, "{plugin}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_past_its_deadline_during_a_start_abandons_the_start_for_good() {
+    let lab = Lab::default();
+    let deadline = Duration::from_millis(100);
+    let manager = slow_start(&lab, deadline);
+    let mut feed = manager.state_changes();
+    within("the start and the shutdown", async {
+        tokio::join!(manager.start(), async {
+            wait_for(&mut feed, "`slow` constructed", |c| {
+                c.plugin == "slow" && c.to == PluginState::Loaded
+            })
+            .await;
+            manager.shutdown().await;
+        })
+    })
+    .await;
+
+    // Abandoned at the deadline, in `setup`; when `setup` returned, 400 ms later, its start
+    // changed nothing.
+    assert_eq!(states_of(&manager, "slow"), [PluginState::Loaded, Failed]);
+    assert_eq!(
+        last_error(&manager, "slow"),
+        Some(Failure::abandoned(deadline))
+    );
+    assert_eq!(lab.hooks_of("slow"), [Hook::Setup]);
+    for plugin in ["late", "waiting"] {
+        assert_eq!(state(&manager, plugin), PluginState::Unloaded, "{plugin}");
+        assert_eq!(states_of(&manager, plugin), [], "{plugin}");
+    }
+}
+
 // ----- background tasks -----------------------------------------------------------------------
 
 /// `svc` runs a background task that shows `fault` when triggered; `user` needs `svc`, `top`

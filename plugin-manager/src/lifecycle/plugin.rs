@@ -208,6 +208,34 @@ impl Shared {
         Some(failure)
     }
 
+    /// Closes the attempt open on `pos`, if any, and records `failure` if it has an instance,
+    /// in one hold of its live record: the task of that attempt, still running, changes
+    /// nothing after this (a shutdown past its deadline, `Shared::abandon`).
+    pub(super) fn abandon_one(&self, pos: usize, failure: Failure) {
+        let change = {
+            let mut live = self.live(pos);
+            if !live.state.has_instance() {
+                live.attempt += 1;
+                return;
+            }
+            let attempt = Some((live.attempt, true));
+            let now = self.stamp();
+            let change = self.write_change(
+                pos,
+                &mut live,
+                attempt,
+                PluginState::Failed,
+                Some(failure),
+                None,
+                now,
+            );
+            change.ok().flatten()
+        };
+        if let Some(change) = change {
+            self.announce(pos, &change);
+        }
+    }
+
     /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
     async fn run_hook(&self, pos: usize, hook: Hook) -> Result<(), Failure> {
         let Some((instance, context)) = self.live(pos).instance.handles() else {

@@ -13,6 +13,9 @@
 //! code runs under its own `catch_unwind` and is cut off at its own deadline by aborting the
 //! task, and a task that ends early or is cut off carries nothing on.
 //!
+//! Once a shutdown begins, the starts under way finish and no other begins: the plugins not
+//! started stay `unloaded` (not failed), for the shutdown to find nothing to stop in them.
+//!
 //! A plugin task with nothing to go on with does not end: it parks (`Parked`), and the next
 //! start with no task to go on in is handed to it instead of a task spawned for it. Each spawn
 //! allocates a task (768 bytes, aligned to 128, which the system allocator splits and merges
@@ -269,6 +272,15 @@ impl StartWave {
                         places.queue.push_back(pos);
                     }
                 }
+                Work::Launch(pos) if self.shared.shutting_down.load(Ordering::Acquire) => {
+                    // A shutdown began: the starts under way finish, and no other begins (the
+                    // plugin stays `unloaded`, and so do those that need it, `let_go`).
+                    work.push(Work::Report {
+                        pos,
+                        ok: false,
+                        place: true,
+                    });
+                }
                 Work::Launch(pos) => {
                     // A task that used up its budget of tokio's cooperative scheduling
                     // would yield at the next start's first lock, and tokio wake a parked
@@ -346,7 +358,10 @@ impl StartWave {
                     work.push(Work::Ready(user));
                 }
             } else if !self.done[user].swap(true, Ordering::AcqRel) {
-                if self.shared.state(user) == PluginState::Unloaded {
+                // Not started for want of `pos`; once a shutdown began, for want of time, and
+                // not failed.
+                let shutting_down = self.shared.shutting_down.load(Ordering::Acquire);
+                if !shutting_down && self.shared.state(user) == PluginState::Unloaded {
                     let failure = Failure::dependency_failed(self.shared.name(pos));
                     self.shared.fail(user, failure);
                 }

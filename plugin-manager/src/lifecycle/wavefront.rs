@@ -77,15 +77,13 @@ impl Shared {
         }
     }
 
-    /// Records every plugin not `done` that is still running as abandoned at the deadline,
-    /// with or without its locks (the exception of invariant 2).
+    /// Records every plugin not `done` that has an instance as abandoned at the deadline, with
+    /// or without its locks (the exception of invariant 2), and closes the attempt of every
+    /// plugin not `done`: a task still in its start or stop changes nothing after that.
     pub(super) fn abandon(&self, done: &[bool]) {
         for (pos, _) in done.iter().enumerate().filter(|(_, done)| !**done) {
-            let state = self.state(pos);
-            if state.has_instance() {
-                let kind = FailureKind::Abandoned(self.shutdown_timeout);
-                self.fail(pos, Failure { phase: None, kind });
-            }
+            let kind = FailureKind::Abandoned(self.shutdown_timeout);
+            self.abandon_one(pos, Failure { phase: None, kind });
         }
     }
 }
