@@ -308,16 +308,9 @@ fn slow_start(lab: &Lab, deadline: Duration) -> plugin_manager::PluginManager {
         .unwrap()
 }
 
-/// The states `plugin` entered, in the order its record keeps them.
-fn states_of(manager: &plugin_manager::PluginManager, plugin: &str) -> Vec<PluginState> {
-    let history = manager.record(plugin).unwrap().history;
-    history.iter().map(|change| change.to).collect()
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_shutdown_asked_for_during_the_start_starts_nothing_more_and_stops_what_started() {
-    let lab = Lab::default();
-    let manager = slow_start(&lab, Duration::from_secs(60));
+/// Starts the set of [`slow_start`] and asks for its shutdown once `slow` is constructed, that
+/// is while its `setup` runs; returns when both are over.
+async fn start_and_shut_down_in_setup(manager: &plugin_manager::PluginManager) {
     let mut feed = manager.state_changes();
     within("the start and the shutdown", async {
         tokio::join!(manager.start(), async {
@@ -329,6 +322,19 @@ async fn a_shutdown_asked_for_during_the_start_starts_nothing_more_and_stops_wha
         })
     })
     .await;
+}
+
+/// The states `plugin` entered, in the order its record keeps them.
+fn states_of(manager: &plugin_manager::PluginManager, plugin: &str) -> Vec<PluginState> {
+    let history = manager.record(plugin).unwrap().history;
+    history.iter().map(|change| change.to).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_asked_for_during_the_start_starts_nothing_more_and_stops_what_started() {
+    let lab = Lab::default();
+    let manager = slow_start(&lab, Duration::from_secs(60));
+    start_and_shut_down_in_setup(&manager).await;
 
     // `slow`'s start, under way, finished, and the shutdown then tore it down.
     assert_eq!(
@@ -355,17 +361,7 @@ async fn a_shutdown_past_its_deadline_during_a_start_abandons_the_start_for_good
     let lab = Lab::default();
     let deadline = Duration::from_millis(100);
     let manager = slow_start(&lab, deadline);
-    let mut feed = manager.state_changes();
-    within("the start and the shutdown", async {
-        tokio::join!(manager.start(), async {
-            wait_for(&mut feed, "`slow` constructed", |c| {
-                c.plugin == "slow" && c.to == PluginState::Loaded
-            })
-            .await;
-            manager.shutdown().await;
-        })
-    })
-    .await;
+    start_and_shut_down_in_setup(&manager).await;
 
     // Abandoned at the deadline, in `setup`; when `setup` returned, 400 ms later, its start
     // changed nothing.
