@@ -185,19 +185,8 @@ impl Shared {
                 return None;
             }
             let failure = failure()?;
-            let attempt = Some((number, true));
-            let cause = Some(failure.clone());
-            let now = self.stamp();
-            let change = self.write_change(
-                pos,
-                &mut live,
-                attempt,
-                PluginState::Failed,
-                cause,
-                None,
-                now,
-            );
-            (failure, change.ok()?)
+            let change = self.write_failure(pos, &mut live, failure.clone())?;
+            (failure, change)
         };
         if let Some(change) = change {
             self.announce(pos, &change);
@@ -218,22 +207,34 @@ impl Shared {
                 live.attempt += 1;
                 return;
             }
-            let attempt = Some((live.attempt, true));
-            let now = self.stamp();
-            let change = self.write_change(
-                pos,
-                &mut live,
-                attempt,
-                PluginState::Failed,
-                Some(failure),
-                None,
-                now,
-            );
-            change.ok().flatten()
+            self.write_failure(pos, &mut live, failure).flatten()
         };
         if let Some(change) = change {
             self.announce(pos, &change);
         }
+    }
+
+    /// Moves `pos`, whose live record `live` the caller holds, to `Failed` for `failure`,
+    /// closing its open attempt: the change to announce once the record is let go (`None`
+    /// inside if nothing changed worth telling; `None` if the attempt was closed already).
+    fn write_failure(
+        &self,
+        pos: usize,
+        live: &mut Live,
+        failure: Failure,
+    ) -> Option<Option<Transition>> {
+        let attempt = Some((live.attempt, true));
+        let now = self.stamp();
+        self.write_change(
+            pos,
+            live,
+            attempt,
+            PluginState::Failed,
+            Some(failure),
+            None,
+            now,
+        )
+        .ok()
     }
 
     /// Runs one hook of `pos` in its own task; a failure moves the plugin to `Failed`.
